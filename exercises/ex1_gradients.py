@@ -1,0 +1,40 @@
+"""Exercise 1: gradients by hand.
+
+Fit the cubic ``a + b*x + c*x**2 + d*x**3`` to ``sin(x)`` with NumPy only:
+you compute every gradient yourself with the chain rule, no autograd.
+"""
+
+import numpy as np
+
+
+def predict(coeffs: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Return ``a + b*x + c*x**2 + d*x**3`` for ``coeffs = (a, b, c, d)``, same shape as ``x``."""
+    raise NotImplementedError('predict is not written yet: replace this line with your code')
+
+
+def sse_loss(y_pred: np.ndarray, y: np.ndarray) -> float:
+    """Return the sum of squared errors ``sum((y_pred - y)**2)`` as a Python float."""
+    raise NotImplementedError('sse_loss is not written yet: replace this line with your code')
+
+
+def sse_grads(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Return d sse_loss(predict(coeffs, x), y) / d coeffs, an array of shape (4,).
+
+    Chain rule: d loss / d y_pred = 2 * (y_pred - y), and d y_pred / d a, b, c, d
+    are 1, x, x**2, x**3.
+    """
+    raise NotImplementedError('sse_grads is not written yet: replace this line with your code')
+
+
+def sgd_step(coeffs: np.ndarray, grads: np.ndarray, lr: float) -> np.ndarray:
+    """Return the new coefficients ``coeffs - lr * grads``; leave ``coeffs`` itself unchanged."""
+    raise NotImplementedError('sgd_step is not written yet: replace this line with your code')
+
+
+def fit_sine(steps: int = 5000, lr: float = 1e-6, seed: int = 0) -> tuple[np.ndarray, list[float]]:
+    """Fit the cubic to ``sin`` on ``x = np.linspace(-pi, pi, 2000)`` by gradient descent.
+
+    Start from ``np.random.default_rng(seed).standard_normal(4)``. Return the final
+    coefficients and ``losses``, the loss recorded every 100 steps (at steps 0, 100, ...).
+    """
+    raise NotImplementedError('fit_sine is not written yet: replace this line with your code')

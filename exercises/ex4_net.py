@@ -1,0 +1,28 @@
+"""Exercise 4: the network.
+
+The small convolutional network of the classic PyTorch CIFAR-10 tutorial. The
+layers are defined for you; write ``forward``.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map a batch of images (N, 3, 32, 32) to logits (N, 10).
+
+        conv1 -> ReLU -> pool, conv2 -> ReLU -> pool, flatten each image to 400 values,
+        fc1 -> ReLU, fc2 -> ReLU, fc3 (no activation: these are logits).
+        """
+        raise NotImplementedError('forward is not written yet: replace this line with your code')

@@ -1,0 +1,63 @@
+"""Exercise 5: training and evaluation.
+
+Seeding, one training epoch, predictions, overall and per-class accuracy, and
+saving the trained weights.
+"""
+
+import random
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ex4_net import Net
+
+
+def set_seed(seed: int) -> None:
+    """Seed ``torch``, ``numpy`` and ``random`` so that a run repeats exactly."""
+    raise NotImplementedError('set_seed is not written yet: replace this line with your code')
+
+
+def train_one_epoch(net: nn.Module, loader: DataLoader, criterion, optimizer, device) -> float:
+    """Train ``net`` for one pass over ``loader``.
+
+    For each batch: move it to ``device``, zero the gradients, forward, loss,
+    backward, optimizer step. Return the mean loss per sample over the epoch.
+    """
+    raise NotImplementedError('train_one_epoch is not written yet: replace this line with your code')
+
+
+def predict(net: nn.Module, loader: DataLoader, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(predicted, labels)`` for every sample of ``loader``, in loader order.
+
+    Put the network in eval mode and build no graph (``torch.no_grad()``). Both
+    tensors are 1-D, on the CPU.
+    """
+    raise NotImplementedError('predict is not written yet: replace this line with your code')
+
+
+def overall_accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of predictions equal to the labels, a float in [0, 1]."""
+    raise NotImplementedError('overall_accuracy is not written yet: replace this line with your code')
+
+
+def per_class_accuracy(
+    predicted: torch.Tensor, labels: torch.Tensor, num_classes: int = 10
+) -> torch.Tensor:
+    """Accuracy of each class, a float tensor of shape (num_classes,).
+
+    Entry ``k`` is the fraction of the samples whose label is ``k`` that were predicted
+    as ``k``; NaN for a class with no samples.
+    """
+    raise NotImplementedError('per_class_accuracy is not written yet: replace this line with your code')
+
+
+def save_model(net: nn.Module, path) -> None:
+    """Save the network's ``state_dict`` to ``path``."""
+    raise NotImplementedError('save_model is not written yet: replace this line with your code')
+
+
+def load_model(path) -> Net:
+    """Return a new ``Net`` with the weights saved at ``path`` (``weights_only=True``)."""
+    raise NotImplementedError('load_model is not written yet: replace this line with your code')

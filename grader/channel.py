@@ -1,0 +1,132 @@
+"""The data channel between the sandboxed worker and the trusted grader.
+
+Messages are single JSON lines. Arrays travel as ``.npy`` bytes (base64) written
+and read with ``allow_pickle=False``; tensors are turned into arrays on the worker
+side and tagged so that the trusted side can turn them back. Nothing that crosses
+the channel is ever unpickled.
+
+This module runs on both sides of the boundary and imports neither torch nor
+anything from the rest of the grader.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+
+import numpy as np
+
+ARRAY_TAG = "__ndarray__"
+TENSOR_TAG = "__tensor__"
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 32
+
+
+class ChannelError(ValueError):
+    """A message that is not well-formed data (wrong type, too big, too deep)."""
+
+
+def _array_to_b64(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _b64_to_array(text: str) -> np.ndarray:
+    if not isinstance(text, str):
+        raise ChannelError("array payload is not a string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ChannelError(f"malformed array payload: {exc}") from None
+
+
+def _is_tensor(value) -> bool:
+    cls = type(value)
+    return (
+        cls.__module__.startswith("torch") and hasattr(value, "detach") and hasattr(value, "numpy")
+    )
+
+
+def encode(value, _depth: int = 0):
+    """Turn plain data, arrays and tensors into a JSON-ready structure."""
+    if _depth > MAX_DEPTH:
+        raise ChannelError("value nested too deeply")
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise ChannelError("object arrays cannot cross the channel")
+        return {ARRAY_TAG: _array_to_b64(value)}
+    if _is_tensor(value):
+        array = value.detach().cpu()
+        dtype = str(array.dtype).removeprefix("torch.")
+        if dtype == "bfloat16":
+            array = array.float()
+        return {TENSOR_TAG: _array_to_b64(array.numpy()), "dtype": dtype}
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ChannelError(f"dict key {key!r} is not a string")
+            out[key] = encode(item, _depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [encode(item, _depth + 1) for item in value]
+    raise ChannelError(f"a value of type {type(value).__name__} cannot cross the channel")
+
+
+def decode(value, _depth: int = 0):
+    """Inverse of :func:`encode`; tensors come back as numpy arrays tagged by ``Tensor``."""
+    if _depth > MAX_DEPTH:
+        raise ChannelError("value nested too deeply")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list):
+        return [decode(item, _depth + 1) for item in value]
+    if isinstance(value, dict):
+        if ARRAY_TAG in value:
+            return _b64_to_array(value[ARRAY_TAG])
+        if TENSOR_TAG in value:
+            return Tensor(_b64_to_array(value[TENSOR_TAG]), str(value.get("dtype", "")))
+        return {str(key): decode(item, _depth + 1) for key, item in value.items()}
+    raise ChannelError(f"unexpected JSON value of type {type(value).__name__}")
+
+
+class Tensor(np.ndarray):
+    """A numpy array that was a torch tensor on the worker side (``.torch_dtype`` says which)."""
+
+    def __new__(cls, array: np.ndarray, torch_dtype: str):
+        obj = np.asarray(array).view(cls)
+        obj.torch_dtype = torch_dtype
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.torch_dtype = getattr(obj, "torch_dtype", "")
+
+
+def dumps(message: dict) -> bytes:
+    """One message as a JSON line (NaN and infinities allowed)."""
+    return (json.dumps(encode(message), allow_nan=True) + "\n").encode("utf-8")
+
+
+def loads(line: bytes):
+    """Parse one JSON line received over the channel."""
+    if len(line) > MAX_MESSAGE_BYTES:
+        raise ChannelError(f"message of {len(line)} bytes is over the limit")
+    try:
+        data = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ChannelError(f"message is not JSON: {exc}") from None
+    return decode(data)
+
+
+def is_finite_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

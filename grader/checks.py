@@ -1,0 +1,112 @@
+"""Trusted-side checking helpers for the hidden suites.
+
+Everything a worker returns is validated here before use (type, shape, finiteness),
+and every failure carries feedback a student can act on. Finite differences are
+computed here, in float64, from forward values the worker returned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+
+def fail(message: str):
+    pytest.fail(message, pytrace=False)
+
+
+def _describe(value) -> str:
+    if value is None:
+        return "None (is a `return` missing?)"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return f"a {type(value).__name__}"
+
+
+def as_array(value, what: str, *, shape=None, finite: bool = True) -> np.ndarray:
+    """``value`` as a float64 array, or a failure saying what came back instead."""
+    if value is None or isinstance(value, str | dict | bool):
+        fail(f"{what} returned {_describe(value)}; expected an array of numbers")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(f"{what} returned {_describe(value)}; expected an array of numbers")
+    if shape is not None and array.shape != tuple(shape):
+        fail(f"{what} returned shape {array.shape}; expected shape {tuple(shape)}")
+    if finite and not np.all(np.isfinite(array)):
+        fail(f"{what} returned NaN or infinite values")
+    return array
+
+
+def as_float(value, what: str, *, finite: bool = True) -> float:
+    """A single number (a float, an int, or an array/tensor of one element)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | dict | list):
+        fail(f"{what} returned {_describe(value)}; expected a single number")
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            fail(f"{what} returned {_describe(value)}; expected a single number")
+        value = value.reshape(()).item()
+    if not isinstance(value, int | float):
+        fail(f"{what} returned {_describe(value)}; expected a single number")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        fail(f"{what} returned {value}; expected a finite number")
+    return value
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        fail(message)
+
+
+def expect_close(actual, expected, what: str, *, rtol: float, atol: float = 0.0, hint=""):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        fail(f"{what}: shape {actual.shape}, expected {expected.shape}")
+    if not np.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True):
+        worst = (
+            np.unravel_index(np.argmax(np.abs(actual - expected)), actual.shape)
+            if actual.ndim
+            else ()
+        )
+        got = actual[worst] if actual.ndim else actual
+        want = expected[worst] if expected.ndim else expected
+        where = f" at index {tuple(int(i) for i in worst)}" if actual.ndim else ""
+        fail(f"{what}: expected {want:.6g}{where}, got {got:.6g}" + (f". {hint}" if hint else ""))
+
+
+def central_difference_points(point: np.ndarray, h: float) -> list[np.ndarray]:
+    """The 2n points ``point ± h e_i`` at which to evaluate the forward function."""
+    point = np.asarray(point, dtype=np.float64)
+    points = []
+    for i in range(point.size):
+        step = np.zeros_like(point)
+        step.flat[i] = h
+        points += [point + step, point - step]
+    return points
+
+
+def central_differences(values, h: float) -> np.ndarray:
+    """Gradient estimate from the values at :func:`central_difference_points`."""
+    values = np.asarray(values, dtype=np.float64)
+    return (values[0::2] - values[1::2]) / (2 * h)
+
+
+def diagnose_gradient(analytic: np.ndarray, numeric: np.ndarray, names, *, rtol: float) -> str:
+    """Name the first wrong component and the likely mistake (sign, factor 2), or ''."""
+    for i, name in enumerate(names):
+        a, n = float(analytic[i]), float(numeric[i])
+        if math.isclose(a, n, rel_tol=rtol, abs_tol=rtol * (1 + abs(n))):
+            continue
+        text = f"grad for {name} is {a:.6g}, finite differences give {n:.6g}"
+        if math.isclose(a, -n, rel_tol=rtol):
+            return text + ": the sign is wrong"
+        if math.isclose(a, n / 2, rel_tol=rtol):
+            return text + ": a factor 2 is missing (d/du of u**2 is 2u)"
+        if math.isclose(a, 2 * n, rel_tol=rtol):
+            return text + ": it is twice too large"
+        return text
+    return ""

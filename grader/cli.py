@@ -1,0 +1,127 @@
+"""The ``grader`` command line: parses arguments and forwards to one function each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _run(args) -> int:
+    from grader.run import run
+
+    run(
+        args.paths,
+        reference=args.reference,
+        device=args.device,
+        exercises=args.exercises,
+        gate=not args.no_gate,
+        fmt=args.format,
+        out=args.out,
+        require_isolation=args.require_isolation,
+    )
+    return 0
+
+
+def _check(args) -> int:
+    from grader.check import check
+
+    return check(args.path)
+
+
+def _release(args) -> int:
+    from grader.release import release
+
+    written = release()
+    print(f"exercises/: {len(written)} file(s) written" if written else "exercises/ is up to date")
+    return 0
+
+
+def _data(args) -> int:
+    from grader import data
+
+    if args.action == "fetch":
+        data.fetch(root=args.root)
+    elif args.action == "import":
+        data.import_source(args.source, root=args.root)
+    else:
+        data.ensure_prepared(root=args.root, source=args.source)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="grade submissions")
+    run.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="a submission (folder, zip, files) or a folder of submissions",
+    )
+    run.add_argument("--reference", action="store_true", help="grade solutions/ (must score 100)")
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    run.add_argument("--exercises", help="comma-separated, e.g. ex1,ex3 (default: all)")
+    run.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="leave out the CIFAR-10 accuracy gate (its points are not graded)",
+    )
+    run.add_argument("--format", default="table", choices=("table", "json"))
+    run.add_argument("--out", type=Path, help="write one <submission>.json per result here")
+    run.add_argument(
+        "--require-isolation",
+        action="store_true",
+        help="refuse to grade when bubblewrap is not available",
+    )
+    run.set_defaults(func=_run)
+
+    check = commands.add_parser("check", help="run the public tests on your exercises (CPU)")
+    check.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="folder with your exercise files (default: exercises/)",
+    )
+    check.set_defaults(func=_check)
+
+    release = commands.add_parser("release", help="regenerate exercises/ from solutions/")
+    release.set_defaults(func=_release)
+
+    data = commands.add_parser("data", help="get and prepare CIFAR-10")
+    data.add_argument("action", choices=("fetch", "import", "prepare"))
+    data.add_argument(
+        "source",
+        nargs="?",
+        type=Path,
+        help="for import/prepare: a cifar-10-batches-py folder, image-folder tree "
+        "or tarball (default: $CIFAR10_SOURCE or the shared tarball)",
+    )
+    data.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="where the prepared arrays go (default: datasets/cifar10)",
+    )
+    data.set_defaults(func=_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from grader.run import GraderError
+
+    try:
+        return args.func(args)
+    except GraderError as exc:
+        print(f"grader: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("grader: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

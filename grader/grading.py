@@ -1,0 +1,113 @@
+"""Run the hidden suite of one exercise against one staged submission.
+
+The suites are ordinary pytest files in :mod:`grader.suites`; they run in this
+(trusted) process and reach student code only through the sandboxed worker.
+A small plugin turns pytest's reports into :class:`~grader.results.TestResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from grader.config import SUITES_DIR, Exercise
+from grader.results import TestResult
+from grader.sandbox import ProbeFailure
+
+
+class GradingError(RuntimeError):
+    """The grader itself failed (a suite did not load): not the student's fault."""
+
+
+@dataclass
+class SuiteOptions:
+    device: str = "cpu"
+    isolation: str = "bwrap"
+    gate: bool = True
+    data_root: Path | None = None
+
+
+class Collector:
+    """pytest plugin: one TestResult per test, with points from ``@pytest.mark.points``."""
+
+    def __init__(self, exercise: str):
+        self.exercise = exercise
+        self.results: list[TestResult] = []
+        self.errors: list[str] = []
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.results.append(self._result(item, call, report))
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append(str(report.longrepr))
+
+    def _result(self, item, call, report) -> TestResult:
+        marker = item.get_closest_marker("points")
+        points = marker.args[0] if marker else 0
+        status, feedback = _outcome(call, report)
+        return TestResult(
+            name=item.name,
+            exercise=self.exercise,
+            score=points if status == "passed" else 0,
+            max_score=points,
+            status=status,
+            feedback=feedback,
+            duration_s=round(report.duration, 3),
+            metrics=dict(report.user_properties),
+        )
+
+
+def _outcome(call, report) -> tuple[str, str]:
+    if report.passed:
+        return "passed", ""
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return "skipped", reason.removeprefix("Skipped: ")
+    exc = call.excinfo.value if call.excinfo else None
+    if isinstance(exc, ProbeFailure):
+        return exc.status, exc.feedback()
+    if isinstance(exc, AssertionError | pytest.fail.Exception):
+        message = str(exc).split("\nassert ")[0].strip()
+        return "failed", message or "the check failed"
+    return "error", f"the grader could not check this result ({type(exc).__name__}: {exc})"
+
+
+def run_suite(exercise: Exercise, submission: Path, options: SuiteOptions) -> list[TestResult]:
+    """Grade ``exercise`` of the staged submission folder; one result per hidden test."""
+    collector = Collector(exercise.key)
+    args = [
+        str(exercise.suite),
+        "-c",
+        str(SUITES_DIR / "pytest.ini"),
+        "--rootdir",
+        str(SUITES_DIR),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--submission",
+        str(submission),
+        "--device",
+        options.device,
+        "--isolation",
+        options.isolation,
+    ]
+    if not options.gate:
+        args.append("--no-gate")
+    if options.data_root is not None:
+        args += ["--data-root", str(options.data_root)]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = pytest.main(args, plugins=[collector])
+    if collector.errors or (not collector.results and code != pytest.ExitCode.OK):
+        detail = "\n".join(collector.errors) or out.getvalue()[-2000:]
+        raise GradingError(f"the hidden suite for {exercise.key} did not run:\n{detail}")
+    return collector.results

@@ -1,0 +1,87 @@
+"""Probes for ex2_autograd."""
+
+import torch
+
+from grader.probes import as_tensor, probe, student
+
+FUNCTIONS = {
+    "sin_cubed": lambda t: torch.sin(t) ** 3,
+    "exp_poly": lambda t: torch.exp(0.5 * t) * (t**2 - 1),
+    "log_cosh": lambda t: torch.log(torch.cosh(t)),
+}
+
+
+def _ex2():
+    return student("ex2_autograd")
+
+
+@probe
+def chain_rule(w, x):
+    return _ex2().chain_rule(w, x)
+
+
+@probe
+def weighted_backward(x, weights):
+    x = as_tensor(x)
+    before = x.clone()
+    grad = _ex2().weighted_backward(x, as_tensor(weights))
+    return {
+        "grad": grad,
+        "x_unchanged": bool(torch.equal(x.detach(), before)),
+        "x_requires_grad": x.requires_grad,
+        "x_grad_set": x.grad is not None,
+    }
+
+
+@probe
+def function_values(name, points):
+    """Forward values of a named test function, in float64, for finite differences."""
+    f = FUNCTIONS[name]
+    return [f(torch.tensor(float(p), dtype=torch.float64)).item() for p in points]
+
+
+@probe
+def derivatives(name, x):
+    return _ex2().derivatives(FUNCTIONS[name], x)
+
+
+@probe
+def legendre_forward(x):
+    return _ex2().LegendreP3.apply(as_tensor(x))
+
+
+@probe
+def legendre_backward(x, grad_output):
+    x = as_tensor(x).requires_grad_(True)
+    y = _ex2().LegendreP3.apply(x)
+    y.backward(as_tensor(grad_output))
+    return x.grad
+
+
+@probe
+def train_step(coeffs, x, y, lr, steps):
+    """Run ``steps`` calls of train_step on one leaf tensor; report its state after each."""
+    coeffs = as_tensor(coeffs).requires_grad_(True)
+    x, y = as_tensor(x), as_tensor(y)
+    storage = coeffs.data_ptr()
+    reports = []
+    for _ in range(steps):
+        loss = _ex2().train_step(coeffs, x, y, lr)
+        grad = coeffs.grad
+        reports.append(
+            {
+                "loss": loss,
+                "coeffs": coeffs.detach().clone(),
+                "grad": "none" if grad is None else ("zeros" if not grad.any() else "nonzero"),
+                "is_leaf": coeffs.is_leaf,
+                "requires_grad": coeffs.requires_grad,
+                "same_storage": coeffs.data_ptr() == storage,
+            }
+        )
+    return reports
+
+
+@probe
+def fit_sine_autograd(steps, lr, seed):
+    coeffs, losses = _ex2().fit_sine_autograd(steps=steps, lr=lr, seed=seed)
+    return {"coeffs": coeffs, "losses": list(losses)}

@@ -1,0 +1,66 @@
+"""Render results: every format works from :class:`~grader.results.SubmissionResult`."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from grader.results import SubmissionResult
+
+
+def to_json_line(result: SubmissionResult) -> str:
+    """One JSON object on one line; NaN and infinities become null (strict JSON)."""
+    return json.dumps(_strict(result.to_dict()), allow_nan=False)
+
+
+def _strict(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def table(results: list[SubmissionResult], *, details: bool = True) -> str:
+    """A score table (one row per submission) and, below it, what failed and why."""
+    if not results:
+        return "no submissions graded\n"
+    exercises = list(results[0].exercises)
+    header = ["submission", *exercises, "total"]
+    rows = []
+    for r in results:
+        cells = [r.submission]
+        for key in exercises:
+            e = r.exercises.get(key)
+            cells.append("-" if e is None else f"{_num(e.score)}/{_num(e.max_score)}")
+        total = f"{_num(r.score)}/{_num(r.max_score)}"
+        if r.ungraded_points:
+            total += f" ({_num(r.ungraded_points)} not graded)"
+        cells.append(total)
+        rows.append(cells)
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = []
+    for r in results:
+        for warning in r.warnings:
+            notes.append(f"{r.submission}: warning: {warning}")
+        skipped = [t for t in r.tests if t.status == "skipped"]
+        for t in skipped:
+            notes.append(f"{r.submission}: {t.exercise} {t.name}: not graded: {t.feedback}")
+        if details:
+            for t in r.failed_tests():
+                notes.append(
+                    f"{r.submission}: {t.exercise} {t.name} [{t.status}, "
+                    f"-{_num(t.max_score)}]: {t.feedback}"
+                )
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"

@@ -1,0 +1,105 @@
+"""The one result model: every output format renders these dataclasses.
+
+The canonical form is JSON (:meth:`SubmissionResult.to_dict`), documented in the
+README; the field names are fixed by the course contract.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+STATUSES = ("passed", "failed", "error", "timeout", "skipped")
+
+
+@dataclass
+class TestResult:
+    name: str
+    exercise: str
+    score: float
+    max_score: float
+    status: str
+    feedback: str = ""
+    duration_s: float = 0.0
+    metrics: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown test status {self.status!r}")
+
+    @property
+    def graded(self) -> bool:
+        """Skipped tests (the gate under ``--no-gate``) count as not graded."""
+        return self.status != "skipped"
+
+
+@dataclass
+class ExerciseResult:
+    score: float
+    max_score: float
+    ungraded_points: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    score: float
+    max_score: float
+    exercises: dict[str, ExerciseResult]
+    tests: list[TestResult]
+    device: str
+    isolation: str
+    grader_version: str
+    duration_s: float
+    ungraded_points: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        submission: str,
+        tests: list[TestResult],
+        max_points: dict[str, float],
+        *,
+        messages: dict[str, str] | None = None,
+        **info,
+    ) -> SubmissionResult:
+        """Sum test scores per exercise; exercises listed in ``max_points`` always appear."""
+        messages = messages or {}
+        exercises = {}
+        for name, max_score in max_points.items():
+            own = [t for t in tests if t.exercise == name]
+            exercises[name] = ExerciseResult(
+                score=_round(sum(t.score for t in own)),
+                max_score=max_score,
+                ungraded_points=_round(sum(t.max_score for t in own if not t.graded)),
+                message=messages.get(name, ""),
+            )
+        return cls(
+            submission=submission,
+            score=_round(sum(e.score for e in exercises.values())),
+            max_score=_round(sum(e.max_score for e in exercises.values())),
+            exercises=exercises,
+            tests=tests,
+            ungraded_points=_round(sum(e.ungraded_points for e in exercises.values())),
+            **info,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SubmissionResult:
+        data = dict(data)
+        data["exercises"] = {k: ExerciseResult(**v) for k, v in data["exercises"].items()}
+        data["tests"] = [TestResult(**t) for t in data["tests"]]
+        return cls(**data)
+
+    def failed_tests(self) -> list[TestResult]:
+        return [t for t in self.tests if t.status not in ("passed", "skipped")]
+
+
+def _round(value: float) -> float:
+    rounded = round(value, 4)
+    return int(rounded) if math.isclose(rounded, int(rounded)) else rounded

@@ -1,0 +1,108 @@
+"""Fixtures of the hidden suites: a sandboxed worker per exercise and its probes.
+
+Each suite file sets ``EXERCISE`` (``"ex1"`` ...). Tests call ``probe("name", **args)``,
+which runs ``grader.probes.<exercise>.name`` in the worker and returns its data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.config import EXERCISES, PROBE_TIMEOUT_S, WORKER_START_TIMEOUT_S
+from grader.sandbox import ProbeFailure, Worker, WorkerSpec
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("grader", "hidden suite options")
+    group.addoption("--submission", help="staged submission folder to grade")
+    group.addoption("--device", default="cpu", choices=("cpu", "cuda"))
+    group.addoption("--isolation", default="bwrap", choices=("bwrap", "process"))
+    group.addoption("--no-gate", action="store_true", help="leave out the accuracy gate")
+    group.addoption("--data-root", default=None, help="prepared CIFAR-10 folder")
+
+
+class Probe:
+    """Calls into one exercise's worker; import failures are found once and reused."""
+
+    def __init__(self, worker: Worker, exercise, submission: Path):
+        self.worker = worker
+        self.exercise = exercise
+        self.submission = submission
+        self._load_error: ProbeFailure | None = None
+        self._loaded = False
+
+    def _ensure_loaded(self) -> None:
+        if not (self.submission / self.exercise.filename).exists():
+            pytest.fail(
+                f"{self.exercise.filename} is not in the submission, so {self.exercise.key} "
+                "scores 0: hand it in with exactly this file name",
+                pytrace=False,
+            )
+        if self._load_error is None and not self._loaded:
+            try:
+                self.worker.call("load", timeout_s=PROBE_TIMEOUT_S, module=self.exercise.module)
+                self._loaded = True
+            except ProbeFailure as exc:
+                exc.message = f"{self.exercise.filename} could not be imported: {exc.message}"
+                self._load_error = exc
+        if self._load_error is not None:
+            raise self._load_error
+
+    def __call__(self, probe_name: str, /, *, timeout_s: float = PROBE_TIMEOUT_S, **args):
+        self._ensure_loaded()
+        return self.worker.call(f"{self.exercise.key}.{probe_name}", timeout_s=timeout_s, **args)
+
+
+@pytest.fixture(scope="module")
+def options(request):
+    config = request.config
+    submission = config.getoption("--submission")
+    if not submission:
+        pytest.exit("--submission is required", returncode=4)
+    data_root = config.getoption("--data-root")
+    return {
+        "submission": Path(submission).resolve(),
+        "device": config.getoption("--device"),
+        "isolation": config.getoption("--isolation"),
+        "gate": not config.getoption("--no-gate"),
+        "data_root": Path(data_root).resolve() if data_root else None,
+    }
+
+
+@pytest.fixture(scope="module")
+def exercise(request):
+    return EXERCISES[request.module.EXERCISE]
+
+
+@pytest.fixture(scope="module")
+def worker(request, options, exercise):
+    train_data = None
+    if (
+        getattr(request.module, "NEEDS_TRAIN_DATA", False)
+        and options["data_root"]
+        and options["gate"]
+    ):
+        train_data = options["data_root"] / "train"
+    spec = WorkerSpec(
+        submission=options["submission"],
+        train_data=train_data,
+        device=options["device"],
+        isolation=options["isolation"],
+    )
+    worker = Worker(spec, start_timeout_s=WORKER_START_TIMEOUT_S)
+    yield worker
+    worker.close()
+
+
+@pytest.fixture(scope="module")
+def probe(worker, exercise, options):
+    return Probe(worker, exercise, options["submission"])
+
+
+@pytest.fixture(scope="module")
+def rng():
+    import numpy as np
+
+    return np.random.default_rng(20261126)

@@ -1,0 +1,228 @@
+"""Hidden suite for ex2_autograd."""
+
+import math
+
+import numpy as np
+import pytest
+
+from grader import reference
+from grader.checks import (
+    as_array,
+    as_float,
+    central_difference_points,
+    expect,
+    expect_close,
+    fail,
+)
+
+EXERCISE = "ex2"
+
+
+def cubic(coeffs, x):
+    return coeffs[0] + coeffs[1] * x + coeffs[2] * x**2 + coeffs[3] * x**3
+
+
+def sse_and_grad(coeffs, x, y):
+    residual = 2 * (cubic(coeffs, x) - y)
+    grad = np.array(
+        [residual.sum(), (residual * x).sum(), (residual * x**2).sum(), (residual * x**3).sum()]
+    )
+    return float(np.sum((cubic(coeffs, x) - y) ** 2)), grad
+
+
+@pytest.mark.points(2)
+def test_chain_rule(probe):
+    """Are dy/dw and dy/dx of y = (w + x) * (w + 1) right, as floats?"""
+    w, x = 1.5, -0.75
+    out = probe("chain_rule", w=w, x=x)
+    expect(
+        isinstance(out, list) and len(out) == 2,
+        f"chain_rule returned {type(out).__name__}; expected a pair (dy_dw, dy_dx)",
+    )
+    dy_dw, dy_dx = as_float(out[0], "dy_dw"), as_float(out[1], "dy_dx")
+    expect_close(
+        dy_dw,
+        2 * w + x + 1,
+        "dy/dw",
+        rtol=1e-6,
+        hint="w appears in both factors: the product rule gives (w + 1) + (w + x)",
+    )
+    expect_close(dy_dx, w + 1, "dy/dx", rtol=1e-6)
+
+
+@pytest.mark.points(3)
+def test_weighted_backward_matches_finite_differences(probe, rng):
+    """Is the gradient weights * dy/dx, with dy/dx from central differences of y?"""
+    x, weights = rng.standard_normal(7), rng.uniform(0.5, 2.0, 7)
+    out = probe("weighted_backward", x=x, weights=weights)
+    grad = as_array(out["grad"], "weighted_backward(x, weights)", shape=x.shape)
+    h = 1e-6
+    y = lambda t: t**2 - 2 * t + 1  # noqa: E731 - the function the exercise defines
+    numeric = (y(x + h) - y(x - h)) / (2 * h) * weights
+    if np.allclose(grad, numeric / weights, rtol=1e-5):
+        fail("the gradient ignores the weights: pass them as y.backward(gradient=weights)")
+    expect_close(
+        grad,
+        numeric,
+        "the gradient of y = x**2 - 2*x + 1 weighted by `weights`",
+        rtol=1e-5,
+        atol=1e-7,
+        hint="dy/dx = 2x - 2, times the weight of each element",
+    )
+
+
+@pytest.mark.points(1)
+def test_weighted_backward_leaves_input_alone(probe, rng):
+    """Is the caller's x left as it was (values, requires_grad, no .grad)?"""
+    out = probe("weighted_backward", x=rng.standard_normal(5), weights=np.ones(5))
+    expect(
+        out["x_unchanged"] and not out["x_requires_grad"] and not out["x_grad_set"],
+        "weighted_backward changed the caller's x (its values, requires_grad or .grad); "
+        "work on a copy: x = x.detach().clone().requires_grad_(True)",
+    )
+
+
+def _derivative_pairs(probe, name, x):
+    out = probe("derivatives", name=name, x=x)
+    expect(
+        isinstance(out, list) and len(out) == 2,
+        f"derivatives returned {type(out).__name__}; expected a pair (first, second)",
+    )
+    h = 1e-4
+    values = as_array(
+        probe("function_values", name=name, points=[x + h, x, x - h]), "the test function's values"
+    )
+    first = (values[0] - values[2]) / (2 * h)
+    second = (values[0] - 2 * values[1] + values[2]) / h**2
+    return out, first, second
+
+
+@pytest.mark.points(2)
+def test_derivatives_first(probe):
+    """Is f'(x) right for functions built from torch ops?"""
+    for name, x in [("sin_cubed", 0.7), ("exp_poly", -1.3)]:
+        out, first, _ = _derivative_pairs(probe, name, x)
+        expect_close(as_float(out[0], "f'(x)"), first, f"f'({x}) of {name}", rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.points(2)
+def test_derivatives_second(probe):
+    """Is f''(x) right (the derivative of the first derivative)?"""
+    for name, x in [("sin_cubed", 0.7), ("log_cosh", 0.4)]:
+        out, _, second = _derivative_pairs(probe, name, x)
+        expect_close(
+            as_float(out[1], "f''(x)"),
+            second,
+            f"f''({x}) of {name}",
+            rtol=1e-4,
+            atol=1e-6,
+            hint="take torch.autograd.grad of the first derivative, which "
+            "needs create_graph=True in the first call",
+        )
+
+
+@pytest.mark.points(2)
+def test_legendre_forward(probe):
+    """Does LegendreP3.apply compute 0.5 * (5x**3 - 3x)?"""
+    x = np.linspace(-1.2, 1.2, 9)
+    got = as_array(probe("legendre_forward", x=x), "LegendreP3.apply(x)", shape=x.shape)
+    expect_close(got, 0.5 * (5 * x**3 - 3 * x), "P3(x)", rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.points(3)
+def test_legendre_backward_matches_finite_differences(probe, rng):
+    """Is the hand-written backward grad_output * P3'(x), checked against differences?"""
+    x, grad_output = np.linspace(-1.1, 0.9, 6), rng.uniform(0.5, 2.0, 6)
+    grad = as_array(
+        probe("legendre_backward", x=x, grad_output=grad_output),
+        "x.grad after LegendreP3.apply(x).backward(g)",
+        shape=x.shape,
+    )
+    h = 1e-6
+    points = np.stack(central_difference_points(np.zeros(1), h))[:, 0]
+    values = [as_array(probe("legendre_forward", x=x + p), "P3 forward") for p in points]
+    numeric = (values[0] - values[1]) / (2 * h) * grad_output
+    expect_close(
+        grad,
+        numeric,
+        "the backward of LegendreP3",
+        rtol=1e-5,
+        atol=1e-7,
+        hint="P3'(x) = 1.5 * (5x**2 - 1); multiply it by grad_output",
+    )
+
+
+@pytest.fixture(scope="module")
+def steps(probe):
+    x = np.linspace(-math.pi, math.pi, 50)
+    coeffs = np.array([0.1, -0.3, 0.2, 0.05])
+    reports = probe("train_step", coeffs=coeffs, x=x, y=np.sin(x), lr=1e-3, steps=2)
+    return coeffs, x, np.sin(x), reports
+
+
+@pytest.mark.points(2)
+def test_train_step_one_step(steps):
+    """Does one step return the loss before the update and update coeffs in place?"""
+    coeffs, x, y, reports = steps
+    first = reports[0]
+    loss, grad = sse_and_grad(coeffs, x, y)
+    expect_close(
+        as_float(first["loss"], "train_step's loss"),
+        loss,
+        "the returned loss",
+        rtol=1e-6,
+        hint="return the SSE loss computed before the update, as loss.item()",
+    )
+    expect(
+        first["is_leaf"] and first["requires_grad"] and first["same_storage"],
+        "coeffs is no longer the same leaf tensor that requires grad: update it in place "
+        "(coeffs -= lr * coeffs.grad) inside `with torch.no_grad():`",
+    )
+    expect_close(
+        as_array(first["coeffs"], "coeffs after one step", shape=(4,)),
+        coeffs - 1e-3 * grad,
+        "coeffs after one step",
+        rtol=1e-6,
+        atol=1e-9,
+        hint="the update is coeffs - lr * coeffs.grad",
+    )
+
+
+@pytest.mark.points(2)
+def test_train_step_clears_grad(steps):
+    """Is coeffs.grad cleared, so that a second step uses only its own gradient?"""
+    coeffs, x, y, reports = steps
+    expect(
+        reports[0]["grad"] in ("none", "zeros"),
+        "coeffs.grad still holds the gradient after train_step: set coeffs.grad = None "
+        "(or zero it) so the next backward() does not add to it",
+    )
+    after_one = coeffs - 1e-3 * sse_and_grad(coeffs, x, y)[1]
+    after_two = after_one - 1e-3 * sse_and_grad(after_one, x, y)[1]
+    expect_close(
+        as_array(reports[1]["coeffs"], "coeffs after two steps", shape=(4,)),
+        after_two,
+        "coeffs after two steps",
+        rtol=1e-6,
+        atol=1e-9,
+        hint="gradients accumulate in .grad unless you clear them after each step",
+    )
+
+
+@pytest.mark.points(1)
+def test_fit_sine_autograd_matches_reference(probe):
+    """Does fit_sine_autograd reach the same coefficients as the reference loop?"""
+    out = probe("fit_sine_autograd", steps=300, lr=1e-6, seed=1)
+    expected, expected_losses = reference.load("ex2_autograd").fit_sine_autograd(300, 1e-6, 1)
+    expect_close(
+        as_array(out["coeffs"], "fit_sine_autograd's coeffs", shape=(4,)),
+        expected.numpy(),
+        "coefficients after 300 steps",
+        rtol=1e-4,
+        atol=1e-6,
+        hint="start from torch.randn(4, generator=torch.Generator().manual_seed(seed))",
+    )
+    expect(
+        len(out["losses"]) == len(expected_losses),
+        f"{len(out['losses'])} losses recorded; expected {len(expected_losses)} (every 100 steps)",
+    )

@@ -1,0 +1,170 @@
+"""Hidden suite for ex3_data."""
+
+import numpy as np
+import pytest
+
+from grader.checks import as_array, expect, expect_close, fail
+
+EXERCISE = "ex3"
+
+
+@pytest.fixture(scope="module")
+def images(rng):
+    shifted = rng.integers(0, 256, size=(40, 32, 32, 3))
+    shifted[..., 0] //= 2
+    shifted[..., 2] = 255 - shifted[..., 2] // 3
+    return shifted.astype(np.uint8)
+
+
+def _stats(out, what):
+    expect(
+        isinstance(out, list) and len(out) == 2,
+        f"{what} returned {type(out).__name__}; expected a pair (mean, std)",
+    )
+    mean = as_array(out[0], f"{what}'s mean", shape=(3,))
+    std = as_array(out[1], f"{what}'s std", shape=(3,))
+    return mean, std
+
+
+def _check_stats(mean, std, images):
+    pixels = images.reshape(-1, 3).astype(np.float64) / 255
+    want_mean, want_std = pixels.mean(axis=0), pixels.std(axis=0)
+    if np.allclose(mean, want_mean * 255, rtol=1e-3):
+        fail("the mean is on the 0-255 scale; divide by 255 first, as ToTensor does")
+    if np.allclose(mean, np.full(3, pixels.mean()), rtol=1e-3):
+        fail("the three means are equal: compute one mean per channel (the last axis)")
+    expect_close(
+        mean,
+        want_mean,
+        "channel means",
+        rtol=1e-4,
+        hint="average over every image and pixel, separately for R, G and B",
+    )
+    expect_close(std, want_std, "channel standard deviations", rtol=1e-3)
+
+
+@pytest.mark.points(3)
+def test_channel_stats_of_array(probe, images):
+    """Are the per-channel mean and std right, on the [0, 1] scale, for a uint8 array?"""
+    mean, std = _stats(probe("channel_stats", images=images, as_torch=False), "channel_stats")
+    _check_stats(mean, std, images)
+
+
+@pytest.mark.points(2)
+def test_channel_stats_of_tensor(probe, images):
+    """Does channel_stats accept a uint8 tensor too?"""
+    mean, std = _stats(probe("channel_stats", images=images, as_torch=True), "channel_stats")
+    _check_stats(mean, std, images)
+
+
+def _normalised(image, mean, std):
+    chw = image.astype(np.float64).transpose(2, 0, 1) / 255
+    return (chw - np.asarray(mean)[:, None, None]) / np.asarray(std)[:, None, None]
+
+
+MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
+
+
+@pytest.mark.points(3)
+def test_eval_transform_normalises(probe, images):
+    """Does build_transform(train=False) give ToTensor then Normalize(mean, std), nothing else?"""
+    out = probe("transform", images=images[:4], mean=MEAN, std=STD, train=False, seed=0)
+    for i, tensor in enumerate(out):
+        got = as_array(tensor, "the transformed image", shape=(3, 32, 32))
+        expected = _normalised(images[i], MEAN, STD)
+        if np.allclose(got, images[i].transpose(2, 0, 1) / 255, atol=1e-4):
+            fail("the images are not normalised: add Normalize(mean, std) after ToTensor")
+        expect_close(
+            got,
+            expected,
+            "the normalised image",
+            rtol=1e-4,
+            atol=1e-4,
+            hint="ToTensor() then Normalize(mean, std); with train=False no random steps",
+        )
+
+
+@pytest.mark.points(2)
+def test_train_transform_crops_and_flips(probe, images):
+    """With train=True, is each output a padded random crop, sometimes flipped, then normalised?"""
+    image = images[5]
+    out = probe("transform", images=[image] * 16, mean=MEAN, std=STD, train=True, seed=1)
+    padded = np.zeros((3, 40, 40))
+    padded[:, 4:36, 4:36] = image.astype(np.float64).transpose(2, 0, 1) / 255
+    padded = (padded - np.asarray(MEAN)[:, None, None]) / np.asarray(STD)[:, None, None]
+    seen = set()
+    for tensor in out:
+        got = as_array(tensor, "the augmented image", shape=(3, 32, 32))
+        match = None
+        for flip in (False, True):
+            source = padded[:, :, ::-1] if flip else padded
+            for top in range(9):
+                for left in range(9):
+                    if np.allclose(got, source[:, top : top + 32, left : left + 32], atol=1e-4):
+                        match = (flip, top, left)
+                        break
+                if match:
+                    break
+            if match:
+                break
+        expect(
+            match is not None,
+            "an augmented image is not a 32x32 crop of the image padded "
+            "by 4 (maybe flipped) and normalised: RandomCrop(32, padding=4) and "
+            "RandomHorizontalFlip() go before ToTensor and Normalize",
+        )
+        seen.add(match)
+    expect(
+        len(seen) > 1,
+        "with train=True every call gave the same image: the crop and flip must be random",
+    )
+    expect(
+        any(flip for flip, _, _ in seen),
+        "no output was ever flipped in 16 tries: add RandomHorizontalFlip()",
+    )
+
+
+@pytest.fixture(scope="module")
+def loaders(probe):
+    return probe("loaders", n_train=50, n_test=23, batch_size=8, epochs=2)
+
+
+@pytest.mark.points(3)
+def test_train_loader_reshuffles(loaders):
+    """Does the train loader give batches of batch_size in a new order every epoch?"""
+    epochs = [[i for batch in epoch for i in batch] for epoch in loaders["train"]]
+    sizes = [len(batch) for batch in loaders["train"][0]]
+    expect(
+        sizes and all(size == 8 for size in sizes[:-1]),
+        f"train batches have sizes {sizes}; expected batch_size=8",
+    )
+    expect(
+        len(set(epochs[0])) == len(epochs[0]) and len(epochs[0]) >= 48,
+        "the train loader does not give every training image once per epoch",
+    )
+    expect(
+        epochs[0] != sorted(epochs[0]),
+        "the train loader keeps the data set's order: "
+        "pass shuffle=True so each epoch sees a new order",
+    )
+    expect(epochs[0] != epochs[1], "the train loader gives the same order every epoch")
+
+
+@pytest.mark.points(2)
+def test_test_loader_keeps_order(loaders):
+    """Does the test loader keep the order and drop nothing?"""
+    order = [i for batch in loaders["test"] for i in batch]
+    if sorted(order) == list(range(23)) and order != list(range(23)):
+        fail("the test loader shuffles: evaluation should see the data in order (shuffle=False)")
+    expect(
+        order == list(range(23)),
+        f"the test loader gave {len(order)} of 23 images: keep the "
+        "last partial batch (drop_last=False)",
+    )
+    expect(loaders["test_labels_ok"], "the test loader's labels do not match its images")
+
+
+def test_classes_are_given(probe):
+    """Is CIFAR10_CLASSES still the ten names in torchvision's order (worth no points)?"""
+    names = probe("classes")
+    expect(isinstance(names, list) and len(names) == 10, "CIFAR10_CLASSES must list 10 names")

@@ -1,0 +1,107 @@
+"""The sandboxed worker: runs student code on request and sends back data only.
+
+Started by :mod:`grader.sandbox` as ``python -I -c <boot>``, inside bubblewrap where
+available. Requests arrive as JSON lines on stdin; each names a probe (a function of
+:mod:`grader.probes`) and its arguments. Responses go out as JSON lines on a private
+pipe, never on stdout, which belongs to the student's ``print`` calls.
+
+This module never imports the hidden suites, and the suites never import it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+from grader import channel
+
+SUBMISSION_ENV = "GRADER_SUBMISSION"
+RESPONSE_FD_ENV = "GRADER_RESPONSE_FD"
+
+
+def _student_frames(tb) -> str:
+    """The traceback lines that point into the submission, most recent last."""
+    root = os.environ.get(SUBMISSION_ENV, "/submission")
+    frames = [f for f in traceback.extract_tb(tb) if f.filename.startswith(root)]
+    lines = [f"{os.path.basename(f.filename)}, line {f.lineno}, in {f.name}" for f in frames]
+    return " -> ".join(lines[-4:])
+
+
+def _error(exc: BaseException, kind: str = "exception") -> dict:
+    message = str(exc)
+    if isinstance(exc, SystemExit):
+        message = f"the code called sys.exit({exc.code!r})"
+    elif isinstance(exc, SyntaxError):
+        message = f"{exc.msg} ({os.path.basename(exc.filename or '?')}, line {exc.lineno})"
+    return {
+        "ok": False,
+        "kind": kind,
+        "type": type(exc).__name__,
+        "message": message[:2000],
+        "where": _student_frames(exc.__traceback__),
+    }
+
+
+def _resolve(name: str):
+    """``"ex1.predict"`` -> ``grader.probes.ex1.predict``; ``"load"`` -> ``grader.probes.load``."""
+    parts = name.split(".")
+    if len(parts) > 2 or not all(p.isidentifier() and not p.startswith("_") for p in parts):
+        raise LookupError(f"no probe named {name!r}")
+    module = importlib.import_module(".".join(["grader.probes", *parts[:-1]]))
+    func = getattr(module, parts[-1], None)
+    if func is None or not getattr(func, "is_probe", False):
+        raise LookupError(f"no probe named {name!r}")
+    return func
+
+
+def handle(request: dict) -> dict:
+    try:
+        func = _resolve(str(request.get("probe")))
+    except (LookupError, ImportError) as exc:
+        return _error(exc, kind="grader")
+    try:
+        value = func(**request.get("args", {}))
+    except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit too
+        return _error(exc)
+    try:
+        return {"ok": True, "value": channel.encode(value)}
+    except channel.ChannelError as exc:
+        return _error(exc, kind="bad_return")
+
+
+def main() -> None:
+    response_fd = int(os.environ.pop(RESPONSE_FD_ENV))
+    requests = os.fdopen(os.dup(0), "rb")
+    responses = os.fdopen(os.dup(response_fd), "wb")
+    os.close(response_fd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.path.insert(0, os.environ.get(SUBMISSION_ENV, "/submission"))
+    sys.dont_write_bytecode = True
+
+    responses.write(channel.dumps({"ready": True, "pid": os.getpid()}))
+    responses.flush()
+    for line in requests:
+        try:
+            request = channel.loads(line)
+        except channel.ChannelError as exc:
+            response = _error(exc, kind="grader")
+            request = {}
+        else:
+            response = handle(request)
+        response["id"] = request.get("id")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            payload = channel.dumps(response)
+        except (channel.ChannelError, ValueError, TypeError) as exc:
+            payload = channel.dumps(dict(_error(exc, kind="bad_return"), id=request.get("id")))
+        responses.write(payload)
+        responses.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Exercise 2: autograd.
+
+Let PyTorch build the graph and compute the gradients: leaf tensors,
+``backward()``, ``torch.autograd.grad`` and a custom ``autograd.Function``.
+"""
+
+import math
+
+import torch
+
+
+def chain_rule(w: float, x: float) -> tuple[float, float]:
+    """Build ``y = (w + x) * (w + 1)`` from leaf tensors, call ``backward()``.
+
+    Return ``(dy/dw, dy/dx)`` as Python floats.
+    """
+    ### BEGIN SOLUTION
+    w_t = torch.tensor(float(w), requires_grad=True)
+    x_t = torch.tensor(float(x), requires_grad=True)
+    y = (w_t + x_t) * (w_t + 1)
+    y.backward()
+    return w_t.grad.item(), x_t.grad.item()
+    ### END SOLUTION
+
+
+def weighted_backward(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Compute ``y = x**2 - 2*x + 1`` elementwise and call ``y.backward(gradient=weights)``.
+
+    Return the gradient with respect to ``x`` (same shape as ``x``). Do not modify the
+    caller's ``x``; it need not require grad.
+    """
+    ### BEGIN SOLUTION
+    x = x.detach().clone().requires_grad_(True)
+    y = x**2 - 2 * x + 1
+    y.backward(gradient=weights)
+    return x.grad
+    ### END SOLUTION
+
+
+def derivatives(f, x: float) -> tuple[float, float]:
+    """Return ``(f'(x), f''(x))`` as floats for a scalar function ``f`` built from torch ops.
+
+    Use ``torch.autograd.grad(..., create_graph=True)`` so that the first derivative can
+    itself be differentiated.
+    """
+    ### BEGIN SOLUTION
+    x_t = torch.tensor(float(x), dtype=torch.float64, requires_grad=True)
+    (first,) = torch.autograd.grad(f(x_t), x_t, create_graph=True)
+    (second,) = torch.autograd.grad(first, x_t)
+    return first.item(), second.item()
+    ### END SOLUTION
+
+
+class LegendreP3(torch.autograd.Function):
+    """The Legendre polynomial P3(x) = 0.5 * (5x**3 - 3x) with a hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        """Save ``x`` for backward and return P3(x)."""
+        ### BEGIN SOLUTION
+        ctx.save_for_backward(x)
+        return 0.5 * (5 * x**3 - 3 * x)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        """Return ``grad_output * P3'(x)``, with P3'(x) = 1.5 * (5x**2 - 1)."""
+        ### BEGIN SOLUTION
+        (x,) = ctx.saved_tensors
+        return grad_output * 1.5 * (5 * x**2 - 1)
+        ### END SOLUTION
+
+
+def train_step(coeffs: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
+    """One gradient-descent step on the cubic model ``a + b*x + c*x**2 + d*x**3``.
+
+    ``coeffs`` is a leaf tensor of shape (4,) with ``requires_grad=True``. Forward, SSE
+    loss, ``backward()``, update ``coeffs`` in place under ``torch.no_grad()``, clear
+    ``coeffs.grad``. Return the loss before the update as a float.
+    """
+    ### BEGIN SOLUTION
+    y_pred = coeffs[0] + coeffs[1] * x + coeffs[2] * x**2 + coeffs[3] * x**3
+    loss = ((y_pred - y) ** 2).sum()
+    loss.backward()
+    with torch.no_grad():
+        coeffs -= lr * coeffs.grad
+    coeffs.grad = None
+    return loss.item()
+    ### END SOLUTION
+
+
+def fit_sine_autograd(
+    steps: int = 2000, lr: float = 1e-6, seed: int = 0
+) -> tuple[torch.Tensor, list[float]]:
+    """Fit the cubic to ``sin`` on ``linspace(-pi, pi, 2000)`` through ``train_step``.
+
+    Start from ``torch.randn(4, generator=torch.Generator().manual_seed(seed))``.
+    Return the final coefficients (detached) and the loss every 100 steps.
+    """
+    ### BEGIN SOLUTION
+    x = torch.linspace(-math.pi, math.pi, 2000)
+    y = torch.sin(x)
+    generator = torch.Generator().manual_seed(seed)
+    coeffs = torch.randn(4, generator=generator).requires_grad_(True)
+    losses = []
+    for step in range(steps):
+        loss = train_step(coeffs, x, y, lr)
+        if step % 100 == 0:
+            losses.append(loss)
+    return coeffs.detach(), losses
+    ### END SOLUTION

@@ -6,10 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from grader.config import PROBE_TIMEOUT_S
+
 
 def _run(args) -> int:
-    from grader.run import run
+    from grader.config import parse_overrides
+    from grader.run import GraderError, run
 
+    try:
+        overrides = parse_overrides(args.gate_set)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
     run(
         args.paths,
         reference=args.reference,
@@ -19,6 +26,10 @@ def _run(args) -> int:
         fmt=args.format,
         out=args.out,
         require_isolation=args.require_isolation,
+        isolation=args.isolation,
+        data_root=args.data_root,
+        gate_overrides=overrides,
+        probe_timeout_s=args.probe_timeout,
     )
     return 0
 
@@ -74,6 +85,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--require-isolation",
         action="store_true",
         help="refuse to grade when bubblewrap is not available",
+    )
+    run.add_argument(
+        "--isolation",
+        default="auto",
+        choices=("auto", "bwrap", "process"),
+        help="auto: bubblewrap where it works, else a plain subprocess",
+    )
+    run.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="prepared CIFAR-10 folder (default: datasets/cifar10)",
+    )
+    run.add_argument(
+        "--gate-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="replace a field of the gate recipe, e.g. epochs=1 (repeatable)",
+    )
+    run.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=PROBE_TIMEOUT_S,
+        help="seconds one call into student code may take (default: %(default)s)",
     )
     run.set_defaults(func=_run)
 

@@ -61,10 +61,26 @@ def select_exercises(names: str | list[str] | None) -> list[Exercise]:
     return [e for key, e in EXERCISES.items() if key in names]
 
 
-def gate_recipe(device: str) -> dict:
+def gate_recipe(device: str, overrides: dict | None = None) -> dict:
     """The accuracy gate's training recipe, threshold and time limit for ``device``."""
     from grader.gate import RECIPES
 
     if device not in RECIPES:
         raise ValueError(f"no gate recipe for device {device!r}")
-    return dict(RECIPES[device])
+    recipe = dict(RECIPES[device])
+    for key, value in (overrides or {}).items():
+        if key not in recipe:
+            raise ValueError(f"unknown gate recipe field {key!r}; known: {', '.join(recipe)}")
+        recipe[key] = type(recipe[key])(value) if recipe[key] is not None else value
+    return recipe
+
+
+def parse_overrides(pairs: list[str] | None) -> dict:
+    """``["epochs=1", "threshold=0.1"]`` -> ``{"epochs": "1", "threshold": "0.1"}``."""
+    overrides = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--gate-set takes KEY=VALUE, got {pair!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from grader.config import SUITES_DIR, Exercise
+from grader.config import PROBE_TIMEOUT_S, SUITES_DIR, Exercise
 from grader.results import TestResult
 from grader.sandbox import ProbeFailure
 
@@ -29,6 +29,8 @@ class SuiteOptions:
     isolation: str = "bwrap"
     gate: bool = True
     data_root: Path | None = None
+    gate_overrides: dict = field(default_factory=dict)
+    probe_timeout_s: float = PROBE_TIMEOUT_S
 
 
 class Collector:

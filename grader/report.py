@@ -58,9 +58,26 @@ def table(results: list[SubmissionResult], *, details: bool = True) -> str:
         for t in skipped:
             notes.append(f"{r.submission}: {t.exercise} {t.name}: not graded: {t.feedback}")
         if details:
-            for t in r.failed_tests():
-                notes.append(
-                    f"{r.submission}: {t.exercise} {t.name} [{t.status}, "
-                    f"-{_num(t.max_score)}]: {t.feedback}"
-                )
+            notes.extend(_failure_notes(r))
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def _failure_notes(result: SubmissionResult) -> list[str]:
+    """One line per failed test; one line per exercise where every failure says the same."""
+    notes = []
+    failed = result.failed_tests()
+    for exercise in result.exercises:
+        own = [t for t in failed if t.exercise == exercise]
+        if len(own) > 1 and len({t.feedback for t in own}) == 1:
+            lost = sum(t.max_score for t in own)
+            notes.append(
+                f"{result.submission}: {exercise} (all {len(own)} tests, "
+                f"-{_num(lost)}): {own[0].feedback}"
+            )
+            continue
+        for t in own:
+            notes.append(
+                f"{result.submission}: {exercise} {t.name} [{t.status}, "
+                f"-{_num(t.max_score)}]: {t.feedback}"
+            )
+    return notes

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from grader import __version__, report
-from grader.config import SOLUTIONS_DIR, select_exercises
+from grader.config import PROBE_TIMEOUT_S, SOLUTIONS_DIR, gate_recipe, select_exercises
 from grader.grading import SuiteOptions, run_suite
 from grader.results import SubmissionResult
 from grader.sandbox import detect_isolation
@@ -84,7 +84,10 @@ def run(
     fmt: str = "table",
     out: Path | None = None,
     require_isolation: bool = False,
+    isolation: str = "auto",
     data_root: Path | None = None,
+    gate_overrides: dict | None = None,
+    probe_timeout_s: float = PROBE_TIMEOUT_S,
     stdout=None,
     stderr=None,
 ) -> list[SubmissionResult]:
@@ -106,16 +109,19 @@ def run(
             raise GraderError(str(exc)) from None
     else:
         raise GraderError("nothing to grade: give a submission path or --reference")
-    isolation = detect_isolation()
-    if isolation != "bwrap":
-        if require_isolation:
-            raise GraderError("bubblewrap is not available, and --require-isolation was given")
-        print(
-            "warning: bubblewrap (bwrap) is not available: student code runs as a plain "
-            "subprocess with resource limits (reduced isolation)",
-            file=stderr,
-        )
-    options = SuiteOptions(device=resolve_device(device), isolation=isolation, gate=gate)
+    isolation = _isolation(isolation, require_isolation, stderr)
+    gate_overrides = dict(gate_overrides or {})
+    try:
+        gate_recipe("cpu", gate_overrides)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
+    options = SuiteOptions(
+        device=resolve_device(device),
+        isolation=isolation,
+        gate=gate,
+        gate_overrides=gate_overrides,
+        probe_timeout_s=probe_timeout_s,
+    )
     if gate and any(e.key == "ex5" for e in selected):
         options.data_root = _gate_data(data_root, stderr)
     results = []
@@ -136,6 +142,25 @@ def run(
     if fmt == "table":
         stdout.write(report.table(results))
     return results
+
+
+def _isolation(requested: str, required: bool, stderr) -> str:
+    available = detect_isolation()
+    if requested not in ("auto", "bwrap", "process"):
+        raise GraderError(f"unknown isolation {requested!r}: use auto, bwrap or process")
+    if (requested == "bwrap" or required) and available != "bwrap":
+        raise GraderError(
+            "bubblewrap (bwrap) is not available here, and isolation was required; "
+            "install the Debian package bubblewrap"
+        )
+    chosen = available if requested == "auto" else requested
+    if chosen != "bwrap":
+        print(
+            "warning: student code runs as a plain subprocess with resource limits, without "
+            "bubblewrap (reduced isolation)",
+            file=stderr,
+        )
+    return chosen
 
 
 def _gate_data(data_root: Path | None, stderr) -> Path:

@@ -6,6 +6,7 @@ which runs ``grader.probes.<exercise>.name`` in the worker and returns its data.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,16 @@ def pytest_addoption(parser):
     group.addoption("--isolation", default="bwrap", choices=("bwrap", "process"))
     group.addoption("--no-gate", action="store_true", help="leave out the accuracy gate")
     group.addoption("--data-root", default=None, help="prepared CIFAR-10 folder")
+    group.addoption("--probe-timeout", type=float, default=PROBE_TIMEOUT_S)
+    group.addoption("--gate-overrides", default="{}", help="JSON: gate recipe fields to replace")
 
 
 class Probe:
     """Calls into one exercise's worker; import failures are found once and reused."""
 
-    def __init__(self, worker: Worker, exercise, submission: Path):
+    def __init__(self, worker: Worker, exercise, submission: Path, timeout_s: float):
         self.worker = worker
+        self.timeout_s = timeout_s
         self.exercise = exercise
         self.submission = submission
         self._load_error: ProbeFailure | None = None
@@ -42,7 +46,7 @@ class Probe:
             )
         if self._load_error is None and not self._loaded:
             try:
-                self.worker.call("load", timeout_s=PROBE_TIMEOUT_S, module=self.exercise.module)
+                self.worker.call("load", timeout_s=self.timeout_s, module=self.exercise.module)
                 self._loaded = True
             except ProbeFailure as exc:
                 exc.message = f"{self.exercise.filename} could not be imported: {exc.message}"
@@ -50,9 +54,10 @@ class Probe:
         if self._load_error is not None:
             raise self._load_error
 
-    def __call__(self, probe_name: str, /, *, timeout_s: float = PROBE_TIMEOUT_S, **args):
+    def __call__(self, probe_name: str, /, *, timeout_s: float | None = None, **args):
         self._ensure_loaded()
-        return self.worker.call(f"{self.exercise.key}.{probe_name}", timeout_s=timeout_s, **args)
+        name = f"{self.exercise.key}.{probe_name}"
+        return self.worker.call(name, timeout_s=timeout_s or self.timeout_s, **args)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +73,8 @@ def options(request):
         "isolation": config.getoption("--isolation"),
         "gate": not config.getoption("--no-gate"),
         "data_root": Path(data_root).resolve() if data_root else None,
+        "probe_timeout_s": config.getoption("--probe-timeout"),
+        "gate_overrides": json.loads(config.getoption("--gate-overrides")),
     }
 
 
@@ -98,7 +105,7 @@ def worker(request, options, exercise):
 
 @pytest.fixture(scope="module")
 def probe(worker, exercise, options):
-    return Probe(worker, exercise, options["submission"])
+    return Probe(worker, exercise, options["submission"], options["probe_timeout_s"])
 
 
 @pytest.fixture(scope="module")

@@ -279,4 +279,4 @@ def device_recipe(options):
         pytest.skip("the CIFAR-10 accuracy gate needs prepared data (grader data prepare)")
     from grader.config import gate_recipe
 
-    return gate_recipe(options["device"])
+    return gate_recipe(options["device"], options["gate_overrides"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +103,11 @@ def run_suite(exercise: Exercise, submission: Path, options: SuiteOptions) -> li
         options.device,
         "--isolation",
         options.isolation,
+        "--probe-timeout",
+        str(options.probe_timeout_s),
     ]
+    if options.gate_overrides:
+        args += ["--gate-overrides", json.dumps(options.gate_overrides)]
     if not options.gate:
         args.append("--no-gate")
     if options.data_root is not None:

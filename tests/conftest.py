@@ -1,0 +1,54 @@
+"""Shared helpers of the project's tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GRADER = [sys.executable, "-m", "grader.cli"]
+
+
+def grader(*args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProcess:
+    """Run the ``grader`` command line; return the completed process (text output)."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [*GRADER, *map(str, args)],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def json_results(completed: subprocess.CompletedProcess) -> list[dict]:
+    """The JSON Lines of a ``grader run --format json``; fails if stdout holds anything else."""
+    lines = [line for line in completed.stdout.splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def index_tests(result: dict) -> dict[str, dict]:
+    return {t["name"]: t for t in result["tests"]}
+
+
+@pytest.fixture
+def make_submission(tmp_path):
+    """A submission folder: the reference solutions, with some files replaced."""
+
+    def build(name: str, replace: dict[str, str] | None = None, keep=None) -> Path:
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        for path in sorted((REPO / "solutions").glob("ex*.py")):
+            if keep is None or path.stem in keep:
+                (folder / path.name).write_text(path.read_text())
+        for filename, text in (replace or {}).items():
+            (folder / filename).write_text(text)
+        return folder
+
+    return build

@@ -1,0 +1,66 @@
+"""The worker-to-grader channel carries data only and never unpickles."""
+
+import base64
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from grader import channel
+
+
+def test_round_trip_of_plain_data_arrays_and_tensors():
+    """Do nested plain data, arrays and tensors come back equal (tensors tagged)?"""
+    message = {
+        "n": 3,
+        "x": 1.5,
+        "s": "text",
+        "flag": True,
+        "none": None,
+        "list": [1, [2.0, "three"]],
+        "array": np.arange(6, dtype=np.int64).reshape(2, 3),
+        "tensor": torch.linspace(0, 1, 5, dtype=torch.float64),
+    }
+    back = channel.loads(channel.dumps(message))
+    assert back["list"] == [1, [2.0, "three"]] and back["none"] is None
+    np.testing.assert_array_equal(back["array"], message["array"])
+    assert isinstance(back["tensor"], channel.Tensor) and back["tensor"].torch_dtype == "float64"
+    np.testing.assert_array_equal(back["tensor"], message["tensor"].numpy())
+
+
+def test_objects_do_not_cross():
+    """Are arbitrary objects and object arrays refused instead of pickled?"""
+    with pytest.raises(channel.ChannelError):
+        channel.dumps({"value": object()})
+    with pytest.raises(channel.ChannelError):
+        channel.dumps({"value": np.array([object()])})
+
+
+class Payload:
+    def __reduce__(self):
+        return (open, ("/tmp/never-created-by-the-channel", "w"))
+
+
+def test_pickled_array_payload_is_rejected(tmp_path):
+    """Is an .npy holding a pickle (an object array) refused without running it?"""
+    marker = tmp_path / "marker"
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([Payload()], dtype=object), allow_pickle=True)
+    forged = {channel.ARRAY_TAG: base64.b64encode(buffer.getvalue()).decode()}
+    line = (__import__("json").dumps({"value": forged}) + "\n").encode()
+    with pytest.raises(channel.ChannelError):
+        channel.loads(line)
+    assert not marker.exists()
+    raw_pickle = base64.b64encode(pickle.dumps(Payload())).decode()
+    with pytest.raises(channel.ChannelError):
+        channel.loads(f'{{"value": {{"{channel.ARRAY_TAG}": "{raw_pickle}"}}}}\n'.encode())
+
+
+def test_malformed_and_oversized_messages():
+    """Are non-JSON and oversized lines refused with a ChannelError?"""
+    with pytest.raises(channel.ChannelError):
+        channel.loads(b"not json\n")
+    with pytest.raises(channel.ChannelError):
+        channel.loads(b" " * (channel.MAX_MESSAGE_BYTES + 1))

@@ -1,0 +1,119 @@
+"""`grader run` and `grader check` from the command line."""
+
+import json
+import zipfile
+
+from conftest import REPO, grader, json_results, index_tests
+
+SCHEMA_FIELDS = {"submission", "score", "max_score", "exercises", "tests", "device",
+                 "isolation", "grader_version", "duration_s"}
+TEST_FIELDS = {"name", "exercise", "score", "max_score", "status", "feedback", "duration_s",
+               "metrics"}
+
+
+def test_json_output_is_one_result_per_line_and_nothing_else(make_submission):
+    """Does --format json print only JSON Lines with the schema's fields on stdout?"""
+    completed = grader("run", make_submission("alice"), make_submission("bob"), "--exercises",
+                       "ex1", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    results = json_results(completed)
+    assert [r["submission"] for r in results] == ["alice", "bob"]
+    for result in results:
+        assert SCHEMA_FIELDS <= set(result)
+        assert set(result["exercises"]) == {"ex1"} and result["score"] == result["max_score"] == 20
+        assert all(TEST_FIELDS <= set(t) for t in result["tests"])
+    assert "grading alice" in completed.stderr
+
+
+def test_missing_files_score_zero_with_a_message(make_submission):
+    """Does a submission with only ex1 get 0 for the others, saying which file is missing?"""
+    folder = make_submission("partial", keep={"ex1_gradients"})
+    completed = grader("run", folder, "--exercises", "ex1,ex3", "--format", "json")
+    (result,) = json_results(completed)
+    assert result["exercises"]["ex1"]["score"] == 20 and result["exercises"]["ex3"]["score"] == 0
+    ex3 = [t for t in result["tests"] if t["exercise"] == "ex3" and t["max_score"]]
+    assert ex3 and all("ex3_data.py is not in the submission" in t["feedback"] for t in ex3)
+
+
+def test_zip_and_notebook_submissions(tmp_path):
+    """Are a zip (files in a sub-folder) and a notebook graded like .py files?"""
+    archive = tmp_path / "carol.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(REPO / "solutions" / "ex1_gradients.py", "carol/ex1_gradients.py")
+    notebook_dir = tmp_path / "dave"
+    notebook_dir.mkdir()
+    source = (REPO / "solutions" / "ex1_gradients.py").read_text()
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": ["%matplotlib inline\n", source]}
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (notebook_dir / "ex1_gradients.ipynb").write_text(json.dumps(notebook))
+    completed = grader("run", archive, notebook_dir, "--exercises", "ex1", "--format", "json")
+    scores = {r["submission"]: r["score"] for r in json_results(completed)}
+    assert scores == {"carol": 20, "dave": 20}
+
+
+def test_invalid_notebook_is_a_clear_failure(tmp_path):
+    """Does a notebook that is not JSON fail that exercise with a message naming it?"""
+    folder = tmp_path / "erin"
+    folder.mkdir()
+    (folder / "ex1_gradients.ipynb").write_text("{ not json")
+    (result,) = json_results(grader("run", folder, "--exercises", "ex1", "--format", "json"))
+    feedback = {t["feedback"] for t in result["tests"]}
+    assert result["score"] == 0
+    assert all("ex1_gradients.ipynb is not a valid Jupyter notebook" in f for f in feedback)
+
+
+def test_out_folder_gets_one_file_per_submission(make_submission, tmp_path):
+    """Does --out write <submission>.json, the same object as the JSON line?"""
+    out = tmp_path / "results"
+    completed = grader("run", make_submission("frank"), "--exercises", "ex1", "--format",
+                       "json", "--out", out)
+    (line,) = json_results(completed)
+    assert json.loads((out / "frank.json").read_text()) == line
+
+
+def test_table_lists_failures_with_feedback(make_submission):
+    """Does the table show the score and, below it, each failed test's feedback?"""
+    broken = (REPO / "solutions" / "ex1_gradients.py").read_text().replace(
+        "return coeffs - lr * grads", "return coeffs + lr * grads")
+    folder = make_submission("gina", {"ex1_gradients.py": broken})
+    completed = grader("run", folder, "--exercises", "ex1")
+    assert completed.returncode == 0
+    assert "gina" in completed.stdout and "/20" in completed.stdout
+    assert "test_sgd_step_returns_new_array" in completed.stdout
+
+
+def test_bad_arguments_exit_2_with_the_reason(tmp_path):
+    """Do an unknown exercise, a missing path and a bad --gate-set exit 2 with a message?"""
+    cases = [
+        (["run", "--reference", "--exercises", "ex9"], "unknown exercise ex9"),
+        (["run", tmp_path / "nope"], "does not exist"),
+        (["run", "--reference", "--gate-set", "epochs"], "KEY=VALUE"),
+        (["run", "--reference", "--gate-set", "colour=red"], "unknown gate recipe field"),
+        (["run"], "nothing to grade"),
+    ]
+    for args, message in cases:
+        completed = grader(*args)
+        assert completed.returncode == 2, args
+        assert message in completed.stderr and completed.stdout == ""
+
+
+def test_check_passes_on_solutions_and_fails_on_stubs():
+    """Does `grader check` pass on the reference and fail on the untouched stubs?"""
+    assert grader("check", REPO / "solutions").returncode == 0
+    completed = grader("check", REPO / "exercises")
+    assert completed.returncode != 0 and "NotImplementedError" in completed.stdout
+
+
+def test_timeout_costs_one_test_and_the_worker_restarts(make_submission):
+    """Does an endless loop in predict time out that test only, the rest still graded?"""
+    source = (REPO / "solutions" / "ex1_gradients.py").read_text().replace(
+        '    a, b, c, d = coeffs\n', '    while True:\n        pass\n')
+    folder = make_submission("hank", {"ex1_gradients.py": source})
+    completed = grader("run", folder, "--exercises", "ex1", "--format", "json",
+                       "--probe-timeout", "3")
+    tests = index_tests(json_results(completed)[0])
+    assert tests["test_predict_is_the_cubic"]["status"] == "timeout"
+    assert "no answer within 3 s" in tests["test_predict_is_the_cubic"]["feedback"]
+    assert tests["test_sgd_step_returns_new_array"]["status"] == "passed"
+    assert tests["test_sse_loss_is_sum_of_squares"]["status"] == "passed"

@@ -41,11 +41,15 @@ def grade(
 ) -> SubmissionResult:
     """Grade one submission: stage its files, run each exercise's hidden suite."""
     start = time.monotonic()
-    staged = stage(submission, workdir / submission.id)
     tests = []
-    for exercise in exercises:
-        tests.extend(run_suite(exercise, staged, options))
-    warnings = []
+    messages = {}
+    if submission.error:
+        messages = {e.key: f"not graded: {submission.error}" for e in exercises}
+    else:
+        staged = stage(submission, workdir / submission.id)
+        for exercise in exercises:
+            tests.extend(run_suite(exercise, staged, options))
+    warnings = [f"the submission could not be read: {submission.error}"] if submission.error else []
     if options.isolation != "bwrap":
         warnings.append(
             "isolation was reduced: bubblewrap is not available, so student code "
@@ -55,6 +59,7 @@ def grade(
         submission.id,
         tests,
         {e.key: e.points for e in exercises},
+        messages=messages,
         device=options.device,
         isolation=options.isolation,
         grader_version=__version__,

@@ -30,6 +30,8 @@ class Submission:
     source: Path
     files: dict[str, bytes] = field(default_factory=dict)
     """Exercise file name (``ex1_gradients.py`` or ``.ipynb``) -> its bytes."""
+    error: str = ""
+    """Why the submission could not be read at all (then it scores 0, the batch goes on)."""
 
 
 def _exercise_name(name: str) -> str | None:
@@ -110,7 +112,12 @@ def discover(paths: list[Path]) -> list[Submission]:
             raise SubmissionError(
                 f"{path} holds no submissions (no exercise files, folders or zips)"
             )
-        found.extend(load(p) for p in entries)
+        for entry in entries:
+            try:
+                found.append(load(entry))
+            except SubmissionError as exc:
+                name = SAFE_ID.sub("_", entry.stem if entry.is_file() else entry.name)
+                found.append(Submission(id=name or "submission", source=entry, error=str(exc)))
     return found
 
 

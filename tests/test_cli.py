@@ -3,7 +3,7 @@
 import json
 import zipfile
 
-from conftest import REPO, grader, json_results, index_tests
+from conftest import REPO, grader, index_tests, json_results
 
 SCHEMA_FIELDS = {"submission", "score", "max_score", "exercises", "tests", "device",
                  "isolation", "grader_version", "duration_s"}

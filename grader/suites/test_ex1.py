@@ -68,14 +68,25 @@ def test_sse_loss_is_sum_of_squares(probe, rng):
 
 @pytest.mark.points(5)
 def test_sse_grads_match_finite_differences(probe, data):
-    """Do the hand-written gradients agree with float64 central differences of the loss?"""
+    """Do the hand-written gradients agree with float64 central differences of the loss?
+
+    The differences use the student's own forward (predict, sse_loss) where it gives the
+    right losses; where it does not, its own tests fail and the grader's float64 forward is
+    used instead, so one mistake is not charged twice.
+    """
     coeffs, x, y = data["coeffs"], data["x"], data["y"]
     analytic = as_array(
         probe("sse_grads", coeffs=coeffs, x=x, y=y), "sse_grads(coeffs, x, y)", shape=(4,)
     )
     h = 1e-5
-    values = probe("losses_at", points=central_difference_points(coeffs, h), x=x, y=y)
-    numeric = central_differences(as_array(values, "sse_loss(predict(...)) at nearby points"), h)
+    points = central_difference_points(coeffs, h)
+    values = as_array(
+        probe("losses_at", points=points, x=x, y=y), "sse_loss(predict(...)) at nearby points"
+    )
+    expected = np.array([np.sum((cubic(p, x) - y) ** 2) for p in points])
+    if values.shape != expected.shape or not np.allclose(values, expected, rtol=1e-9):
+        values = expected
+    numeric = central_differences(values, h)
     problem = diagnose_gradient(analytic, numeric, COEFF_NAMES, rtol=1e-5)
     expect(not problem, problem + ": check the chain rule, d loss/d y_pred = 2 * (y_pred - y)")
 

@@ -178,8 +178,15 @@ def test_train_step_one_step(steps):
         "coeffs is no longer the same leaf tensor that requires grad: update it in place "
         "(coeffs -= lr * coeffs.grad) inside `with torch.no_grad():`",
     )
+    after = as_array(first["coeffs"], "coeffs after one step", shape=(4,))
+    expect(
+        not np.array_equal(after, coeffs),
+        "the caller's coeffs did not change: `coeffs = coeffs - ...` makes a new tensor and "
+        "leaves the caller's one alone; update in place with `coeffs -= lr * coeffs.grad` "
+        "inside `with torch.no_grad():`",
+    )
     expect_close(
-        as_array(first["coeffs"], "coeffs after one step", shape=(4,)),
+        after,
         coeffs - 1e-3 * grad,
         "coeffs after one step",
         rtol=1e-6,

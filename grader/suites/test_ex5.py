@@ -52,20 +52,14 @@ def _train(state, features, labels, mistake=None):
         if mistake != "no_zero_grad":
             optimizer.zero_grad()
         loss = criterion(model(inputs), targets)
-        if mistake == "step_before_backward":
-            optimizer.step()
-            loss.backward()
-        else:
-            loss.backward()
-            optimizer.step()
+        loss.backward()
+        optimizer.step()
     return None, model.state_dict()
 
 
 MISTAKES = {
     "no_zero_grad": "the gradients are never zeroed, so they pile up from batch to batch: "
     "call optimizer.zero_grad() for every batch",
-    "step_before_backward": "optimizer.step() comes before loss.backward(), so each step uses "
-    "the previous batch's gradients",
 }
 
 
@@ -96,11 +90,14 @@ def test_train_one_epoch_updates_weights(epoch, problem):
     _, want = _train(state, features, labels)
     if _close_state(epoch["state_dict"], want):
         return
+    if _close_state(epoch["state_dict"], {k: torch.from_numpy(v) for k, v in state.items()}):
+        fail(
+            "the weights did not change during the epoch: call optimizer.step() for every "
+            "batch, after loss.backward() (a step before backward() has no gradients to use)"
+        )
     for mistake, message in MISTAKES.items():
         if _close_state(epoch["state_dict"], _train(state, features, labels, mistake)[1]):
             fail(message)
-    if _close_state(epoch["state_dict"], {k: torch.from_numpy(v) for k, v in state.items()}):
-        fail("the weights did not change: call optimizer.step() after loss.backward()")
     fail(
         "after one epoch the weights differ from the expected training: for each batch "
         "zero the gradients, forward, loss, backward, optimizer.step()"

@@ -1,0 +1,545 @@
+"""Fixture submissions against the hidden suites.
+
+Every fixture in ``tests/fixtures/submissions/<name>/`` holds only the exercise file(s) it
+changes; the harness stages it as a copy of ``solutions/`` overlaid with those files, in a
+temporary folder. Three kinds, named by their expected outcome:
+
+- ``bug_*``: one natural student mistake; exactly the tests named in :data:`BUGS` fail, with
+  feedback that names the mistake, and nothing else loses points.
+- ``correct_*``: a correct solution written differently; full marks wherever it differs.
+- ``hostile_*``: an ex1 that exits or monkeypatches at import; 0 for ex1, full marks elsewhere.
+
+For speed, all fixtures that touch one exercise are graded in one ``grader run`` of a folder of
+submissions (``--exercises exN``, with ex5 too for ex4 since ex5 imports ex4's Net), and the
+batches run side by side as subprocesses.
+"""
+
+from __future__ import annotations
+
+import ast
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "submissions"
+SOLUTIONS = REPO / "solutions"
+SUITES = REPO / "grader" / "suites"
+MODULES = {
+    "ex1": "ex1_gradients.py",
+    "ex2": "ex2_autograd.py",
+    "ex3": "ex3_data.py",
+    "ex4": "ex4_net.py",
+    "ex5": "ex5_train.py",
+}
+GATE = "test_accuracy_gate"
+RUN_TIMEOUT_S = 480
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A buggy fixture: ``fails`` maps each test that must fail to a word its feedback holds.
+
+    Every other pointed test of ``exercise`` must pass, so the table also records the
+    failures a mistake causes downstream (a wrong ``sse_grads`` also spoils ``fit_sine``).
+    """
+
+    fixture: str
+    exercise: str
+    fails: dict[str, str] = field(hash=False)
+
+
+BUGS = [
+    # ex1: gradients by hand
+    Bug(
+        "bug_predict_coeffs_reversed",
+        "ex1",
+        {
+            "test_predict_is_the_cubic": "in that order",
+            "test_sse_grads_match_finite_differences": "finite differences give",
+            "test_fit_sine_records_loss_every_100_steps": "the first loss",
+            "test_fit_sine_matches_reference": "coefficients",
+        },
+    ),
+    Bug(
+        "bug_sse_loss_mean",
+        "ex1",
+        {
+            "test_sse_loss_is_sum_of_squares": "mean of the squared errors",
+            "test_fit_sine_records_loss_every_100_steps": "the first loss",
+        },
+    ),
+    Bug(
+        "bug_sse_grads_wrong_sign",
+        "ex1",
+        {
+            "test_sse_grads_match_finite_differences": "the sign is wrong",
+            "test_fit_sine_matches_reference": "NaN or infinite",
+        },
+    ),
+    Bug(
+        "bug_sse_grads_missing_factor_2",
+        "ex1",
+        {
+            "test_sse_grads_match_finite_differences": "a factor 2 is missing",
+            "test_fit_sine_matches_reference": "coefficients",
+        },
+    ),
+    Bug("bug_sgd_step_in_place", "ex1", {"test_sgd_step_returns_new_array": "in-place update"}),
+    Bug(
+        "bug_fit_sine_records_after_update",
+        "ex1",
+        {"test_fit_sine_records_loss_every_100_steps": "record before the first update"},
+    ),
+    Bug(
+        "bug_fit_sine_wrong_seed",
+        "ex1",
+        {
+            "test_fit_sine_records_loss_every_100_steps": "default_rng(seed)",
+            "test_fit_sine_matches_reference": "coefficients",
+        },
+    ),
+    Bug("bug_fit_sine_discards_step", "ex1", {"test_fit_sine_matches_reference": "sgd_step"}),
+    # ex2: autograd
+    Bug("bug_chain_rule_no_product_rule", "ex2", {"test_chain_rule": "product rule"}),
+    Bug(
+        "bug_weighted_backward_ignores_weights",
+        "ex2",
+        {"test_weighted_backward_matches_finite_differences": "ignores the weights"},
+    ),
+    Bug(
+        "bug_weighted_backward_modifies_x",
+        "ex2",
+        {"test_weighted_backward_leaves_input_alone": "changed the caller's x"},
+    ),
+    Bug("bug_derivatives_second_is_first", "ex2", {"test_derivatives_second": "create_graph"}),
+    Bug(
+        "bug_derivatives_no_create_graph",
+        "ex2",
+        {
+            "test_derivatives_first": "does not require grad",
+            "test_derivatives_second": "does not require grad",
+        },
+    ),
+    Bug(
+        "bug_legendre_forward_precedence",
+        "ex2",
+        {
+            "test_legendre_forward": "P3(x)",
+            "test_legendre_backward_matches_finite_differences": "backward of LegendreP3",
+        },
+    ),
+    Bug(
+        "bug_legendre_backward_no_grad_output",
+        "ex2",
+        {"test_legendre_backward_matches_finite_differences": "grad_output"},
+    ),
+    Bug(
+        "bug_train_step_grad_not_cleared",
+        "ex2",
+        {
+            "test_train_step_clears_grad": "coeffs.grad still holds the gradient",
+            "test_fit_sine_autograd_matches_reference": "coefficients after 300 steps",
+        },
+    ),
+    Bug(
+        "bug_train_step_rebinds_coeffs",
+        "ex2",
+        {
+            "test_train_step_one_step": "in place",
+            "test_train_step_clears_grad": "coeffs.grad still holds the gradient",
+            "test_fit_sine_autograd_matches_reference": "coefficients after 300 steps",
+        },
+    ),
+    Bug(
+        "bug_fit_sine_autograd_seed_ignored",
+        "ex2",
+        {"test_fit_sine_autograd_matches_reference": "manual_seed(seed)"},
+    ),
+    # ex3: the data pipeline
+    Bug(
+        "bug_channel_stats_0_255",
+        "ex3",
+        {"test_channel_stats_of_array": "0-255 scale", "test_channel_stats_of_tensor": "0-255"},
+    ),
+    Bug(
+        "bug_channel_stats_wrong_axis",
+        "ex3",
+        {
+            "test_channel_stats_of_array": "expected shape (3,)",
+            "test_channel_stats_of_tensor": "expected shape (3,)",
+        },
+    ),
+    Bug(
+        "bug_channel_stats_one_mean_for_all",
+        "ex3",
+        {
+            "test_channel_stats_of_array": "one mean per channel",
+            "test_channel_stats_of_tensor": "one mean per channel",
+        },
+    ),
+    Bug("bug_channel_stats_array_only", "ex3", {"test_channel_stats_of_tensor": "astype"}),
+    Bug(
+        "bug_no_normalize",
+        "ex3",
+        {
+            "test_eval_transform_normalises": "add Normalize(mean, std)",
+            "test_train_transform_crops_and_flips": "Normalize",
+        },
+    ),
+    Bug(
+        "bug_no_random_flip",
+        "ex3",
+        {"test_train_transform_crops_and_flips": "add RandomHorizontalFlip()"},
+    ),
+    Bug("bug_train_loader_not_shuffled", "ex3", {"test_train_loader_reshuffles": "shuffle=True"}),
+    Bug("bug_test_loader_shuffled", "ex3", {"test_test_loader_keeps_order": "shuffle=False"}),
+    Bug("bug_test_loader_drop_last", "ex3", {"test_test_loader_keeps_order": "drop_last=False"}),
+    # ex4: the network (graded with ex5, which imports ex4's Net)
+    Bug(
+        "bug_missing_relu",
+        "ex4",
+        {"test_logits_match_reference_forward": "a ReLU is missing after conv2"},
+    ),
+    Bug(
+        "bug_flatten_channels_last",
+        "ex4",
+        {"test_logits_match_reference_forward": "the flatten scrambles the features"},
+    ),
+    Bug(
+        "bug_flatten_whole_batch",
+        "ex4",
+        {
+            "test_layers_are_the_tutorials": "shapes cannot be multiplied",
+            "test_logits_shape_for_any_batch": "expected shape (1, 10)",
+            "test_logits_match_reference_forward": "shapes cannot be multiplied",
+            "test_gradients_reach_every_layer": "shapes cannot be multiplied",
+        },
+    ),
+    Bug("bug_squeeze_logits", "ex4", {"test_logits_shape_for_any_batch": "expected shape (1, 10)"}),
+    Bug("bug_softmax_output", "ex4", {"test_logits_match_reference_forward": "softmax"}),
+    Bug("bug_detach_in_forward", "ex4", {"test_gradients_reach_every_layer": "conv1.weight"}),
+    Bug(
+        "bug_extra_layer_in_init",
+        "ex4",
+        {
+            "test_layers_are_the_tutorials": "keep __init__ as given",
+            "test_logits_match_reference_forward": "do not fit the tutorial's layers",
+        },
+    ),
+    # ex5: training and evaluation
+    Bug("bug_set_seed_only_torch", "ex5", {"test_set_seed_repeats": "seed numpy too"}),
+    Bug(
+        "bug_no_zero_grad",
+        "ex5",
+        {
+            "test_train_one_epoch_updates_weights": "optimizer.zero_grad()",
+            "test_train_one_epoch_mean_loss": "mean loss",
+        },
+    ),
+    Bug(
+        "bug_step_before_backward",
+        "ex5",
+        {
+            "test_train_one_epoch_updates_weights": "did not change",
+            "test_train_one_epoch_mean_loss": "mean loss",
+        },
+    ),
+    Bug(
+        "bug_no_optimizer_step",
+        "ex5",
+        {
+            "test_train_one_epoch_updates_weights": "did not change",
+            "test_train_one_epoch_mean_loss": "mean loss",
+        },
+    ),
+    Bug(
+        "bug_mean_of_batch_means",
+        "ex5",
+        {"test_train_one_epoch_mean_loss": "weight each batch's loss by its number of samples"},
+    ),
+    Bug("bug_predict_no_eval", "ex5", {"test_predict_in_eval_mode_without_graph": "net.eval()"}),
+    Bug(
+        "bug_predict_no_grad", "ex5", {"test_predict_in_eval_mode_without_graph": "torch.no_grad()"}
+    ),
+    Bug("bug_accuracy_percentage", "ex5", {"test_overall_accuracy": "percentage"}),
+    Bug(
+        "bug_per_class_divided_by_total",
+        "ex5",
+        {"test_per_class_accuracy": "divided by the total number of samples"},
+    ),
+    Bug("bug_per_class_no_nan", "ex5", {"test_per_class_accuracy": "should be NaN"}),
+    Bug(
+        "bug_load_model_without_state_dict",
+        "ex5",
+        {"test_save_and_load_round_trip": "differs after save_model then load_model"},
+    ),
+]
+
+CORRECT = {
+    "correct_alt_flatten": "ex4 flattens with x.view(x.size(0), -1)",
+    "correct_alt_flatten_module": "ex4 flattens with an nn.Flatten() added in __init__",
+    "correct_tutorial_view": "ex4 as the tutorial: F.max_pool2d, torch.relu, x.view(-1, 16*5*5)",
+    "correct_alt_loops": "vectorised ex1 (np.polyval, np.stack, sse_loss as np.float64), "
+    "channel_stats in NumPy (ddof=0), per_class_accuracy as a Python loop",
+    "correct_zeroed_grads": "train_step zeroes coeffs.grad (sub_, zero_); net.zero_grad()",
+    "correct_zero_grad_keep_tensors": "optimizer.zero_grad(set_to_none=False)",
+    "correct_global_seed": "fit_sine_autograd seeds the global generator (same numbers)",
+    "correct_float32_autograd": "chain_rule and derivatives in float32, float() not .item()",
+    "correct_train_drop_last_flip_first": "flip before crop, train loader drop_last=True, "
+    "test loader with shuffle left at its default",
+    "correct_inference_mode": "predict under torch.inference_mode(); loss / len(dataset)",
+    "correct_tutorial_style": "torch.tensor(x, requires_grad=True), torch.max(outputs.data, 1), "
+    "cuda.manual_seed_all, map_location, accuracy from counts",
+}
+
+HOSTILE = {
+    "hostile_monkeypatch_ex1": "",
+    "hostile_os_exit_at_import": "could not be imported",
+    "hostile_sys_exit_in_function": "sys.exit(0)",
+}
+
+
+# -- staging and grading ---------------------------------------------------------------------
+
+
+def fixture_files(name: str) -> dict[str, Path]:
+    """Exercise key -> the fixture's file for it."""
+    folder = FIXTURES / name
+    return {ex: folder / module for ex, module in MODULES.items() if (folder / module).exists()}
+
+
+def stage(name: str, dest: Path) -> Path:
+    """A full submission in ``dest``: solutions/*.py overlaid with the fixture's files."""
+    dest.mkdir(parents=True)
+    for path in SOLUTIONS.glob("ex*.py"):
+        shutil.copyfile(path, dest / path.name)
+    for path in fixture_files(name).values():
+        shutil.copyfile(path, dest / path.name)
+    return dest
+
+
+def batches() -> dict[str, tuple[list[str], str]]:
+    """Batch name -> (fixtures graded in it, ``--exercises`` value)."""
+    plan = {}
+    for ex in MODULES:
+        names = sorted(
+            [b.fixture for b in BUGS if b.exercise == ex]
+            + [name for name in CORRECT if ex in fixture_files(name)]
+        )
+        plan[ex] = (names, "ex4,ex5" if ex == "ex4" else ex)
+    plan["hostile"] = (sorted(HOSTILE), ",".join(MODULES))
+    return plan
+
+
+@dataclass
+class BatchRun:
+    returncode: int
+    stderr: str
+    results: dict[str, dict]
+    folder: Path
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict[str, BatchRun]:
+    """Stage every batch and grade them all side by side (one subprocess per batch)."""
+    root = tmp_path_factory.mktemp("fixture-batches")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    running = {}
+    for batch, (names, exercises) in batches().items():
+        folder = root / batch
+        for name in names:
+            stage(name, folder / name)
+        command = [sys.executable, "-m", "grader.cli", "run", str(folder), "--no-gate"]
+        command += ["--format", "json", "--exercises", exercises]
+        running[batch] = (
+            folder,
+            subprocess.Popen(
+                command,
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    runs = {}
+    for batch, (folder, process) in running.items():
+        try:
+            out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for _, other in running.values():
+                other.kill()
+            pytest.fail(f"grading batch {batch} took over {RUN_TIMEOUT_S} s")
+        results = [json.loads(line) for line in out.splitlines() if line.strip()]
+        runs[batch] = BatchRun(
+            process.returncode, err, {r["submission"]: r for r in results}, folder
+        )
+    return runs
+
+
+def result_of(graded, batch: str, name: str) -> dict:
+    run = graded[batch]
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert name in run.results, f"no result for {name} in batch {batch}:\n{run.stderr[-3000:]}"
+    return run.results[name]
+
+
+def full_marks(exercise: dict) -> bool:
+    """Every graded point earned (the gate's points count as ungraded under --no-gate)."""
+    return exercise["score"] == exercise["max_score"] - exercise.get("ungraded_points", 0)
+
+
+def pointed_tests(result: dict, exercise: str) -> dict[str, dict]:
+    return {
+        t["name"]: t
+        for t in result["tests"]
+        if t["exercise"] == exercise and t["max_score"] and t["name"] != GATE
+    }
+
+
+def describe(result: dict) -> str:
+    return "\n".join(
+        f"  {t['exercise']} {t['name']}: {t['status']} {t['feedback'][:200]}"
+        for t in result["tests"]
+        if t["status"] not in ("passed", "skipped")
+    )
+
+
+def suite_points() -> dict[str, set[str]]:
+    """Exercise -> the names of its hidden tests that carry points (the gate aside)."""
+    found = {}
+    for ex in MODULES:
+        tree = ast.parse((SUITES / f"test_{ex}.py").read_text())
+        found[ex] = {
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef)
+            and node.name.startswith("test_")
+            and node.name != GATE
+            and any(
+                isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "points"
+                for d in node.decorator_list
+            )
+        }
+    return found
+
+
+# -- the tables themselves -------------------------------------------------------------------
+
+
+def test_every_pointed_test_has_a_bug_fixture_that_fails_it():
+    """Is each pointed hidden test (the gate aside) named as failing by at least one bug?"""
+    covered = {(b.exercise, name) for b in BUGS for name in b.fails}
+    missing = [
+        f"{ex}::{name}"
+        for ex, names in suite_points().items()
+        for name in sorted(names)
+        if (ex, name) not in covered
+    ]
+    assert not missing, f"no bug fixture fails {missing}"
+    unknown = [(ex, n) for ex, n in covered if n not in suite_points()[ex]]
+    assert not unknown, f"the table names tests the suites do not have: {unknown}"
+
+
+def test_tables_match_the_fixture_folders():
+    """Is every fixture folder in exactly one table, named by its outcome, and vice versa?"""
+    on_disk = {p.name for p in FIXTURES.iterdir() if p.is_dir()}
+    tabled = [b.fixture for b in BUGS] + list(CORRECT) + list(HOSTILE)
+    assert len(tabled) == len(set(tabled)), "a fixture is listed twice"
+    assert on_disk == set(tabled)
+    for bug in BUGS:
+        assert bug.fixture.startswith("bug_") and bug.exercise in fixture_files(bug.fixture)
+    assert all(name.startswith("correct_") for name in CORRECT)
+    assert all(name.startswith("hostile_") for name in HOSTILE)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()))
+def test_fixture_holds_only_changed_exercise_files(name, tmp_path):
+    """Does a fixture hold only exercise files, each differing from the reference, so that
+    the staged submission is the reference everywhere else?"""
+    folder = FIXTURES / name
+    assert {p.name for p in folder.iterdir()} <= set(MODULES.values())
+    files = fixture_files(name)
+    assert files, f"{name} holds no exercise file"
+    for path in files.values():
+        assert path.read_text() != (SOLUTIONS / path.name).read_text(), f"{path} is unchanged"
+        compile(path.read_text(), str(path), "exec")
+    staged = stage(name, tmp_path / name)
+    for module in MODULES.values():
+        source = folder / module if (folder / module).exists() else SOLUTIONS / module
+        assert filecmp.cmp(staged / module, source, shallow=False), module
+
+
+# -- the grading runs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.fixture for b in BUGS])
+def test_bug_fixture_fails_exactly_the_named_tests(graded, bug):
+    """Does the mistake fail exactly the named tests, with feedback that names it, and cost
+    nothing in any other exercise graded alongside?"""
+    result = result_of(graded, bug.exercise, bug.fixture)
+    tests = pointed_tests(result, bug.exercise)
+    failing = {name for name, t in tests.items() if t["status"] != "passed"}
+    assert failing == set(bug.fails), describe(result)
+    for name, word in bug.fails.items():
+        test = tests[name]
+        assert test["score"] == 0 and test["feedback"], test
+        assert word.lower() in test["feedback"].lower(), f"{name}: {test['feedback']!r}"
+    for ex, exercise in result["exercises"].items():
+        if ex != bug.exercise:
+            assert full_marks(exercise), f"{ex} lost points:\n{describe(result)}"
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_variant_keeps_full_marks(graded, name):
+    """Does a correct but differently written solution keep every point it is graded for?"""
+    touched = fixture_files(name)
+    assert touched
+    for ex in touched:
+        result = result_of(graded, ex, name)
+        for key, exercise in result["exercises"].items():
+            assert full_marks(exercise), f"{CORRECT[name]}: {key} lost points\n{describe(result)}"
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_ex1_scores_zero_there_and_nowhere_else(graded, name):
+    """Does an ex1 that exits or monkeypatches at import get 0 for ex1, full marks for the
+    rest (each exercise has its own worker), with the run itself succeeding?"""
+    result = result_of(graded, "hostile", name)
+    assert set(result["exercises"]) == set(MODULES)
+    assert result["exercises"]["ex1"]["score"] == 0
+    ex1 = pointed_tests(result, "ex1")
+    assert ex1 and all(t["status"] != "passed" and t["feedback"] for t in ex1.values())
+    word = HOSTILE[name]
+    assert all(word in t["feedback"] for t in ex1.values()), describe(result)
+    for key in ("ex2", "ex3", "ex4", "ex5"):
+        assert full_marks(result["exercises"][key]), describe(result)
+    assert result["exercises"]["ex5"]["ungraded_points"] == 8
+    assert result["score"] == 72 and result["max_score"] == 100
+
+
+# -- diagnoses that name the mistake itself --
+
+
+def test_missing_optimizer_step_is_diagnosed_as_such(graded):
+    """Does a train_one_epoch without optimizer.step() hear that the weights did not change?"""
+    result = result_of(graded, "ex5", "bug_no_optimizer_step")
+    test = pointed_tests(result, "ex5")["test_train_one_epoch_updates_weights"]
+    assert "did not change" in test["feedback"]
+
+
+def test_rebinding_coeffs_is_diagnosed_as_not_in_place(graded):
+    """Does a train_step that rebinds coeffs hear that the update must happen in place?"""
+    result = result_of(graded, "ex2", "bug_train_step_rebinds_coeffs")
+    test = pointed_tests(result, "ex2")["test_train_step_one_step"]
+    assert "in place" in test["feedback"]

@@ -4,7 +4,8 @@ Each seed runs ``grader.gate.train_gate`` with the reference solutions and the d
 (``grader.gate.RECIPES``, optionally overridden with ``--set``) and is scored by
 ``grader.gate.evaluate``. Writes per-seed accuracy and train_s plus min/median/max as JSON.
 
-    python bench/calibrate_gate.py [--device cpu] [--seeds 5] [--out PATH] [--set epochs=8]
+    python bench/calibrate_gate.py [--device cpu] [--seeds 5] [--first-seed 0] [--out PATH]
+                                   [--set epochs=8]
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def spread(values: list[float]) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds (default 5)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds FIRST..FIRST+N-1 (default 0)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="default bench/results/calibration-<device>.json")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field of the recipe")  # fmt: skip
@@ -51,7 +54,7 @@ def main(argv=None) -> None:
     print(f"device {args.device}, recipe {recipe}", flush=True)
 
     runs = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         trained = gate.train_gate(
             ex3, ex4, ex5, data.split_dir(root, "train"), {**recipe, "seed": seed}, args.device
         )

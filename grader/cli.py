@@ -50,13 +50,12 @@ def _release(args) -> int:
 
 def _data(args) -> int:
     from grader import data
+    from grader.run import GraderError
 
-    if args.action == "fetch":
-        data.fetch(root=args.root)
-    elif args.action == "import":
-        data.import_source(args.source, root=args.root)
-    else:
-        data.ensure_prepared(root=args.root, source=args.source)
+    try:
+        data.command(args.action, source=args.source, root=args.root)
+    except data.DataError as exc:
+        raise GraderError(str(exc)) from None
     return 0
 
 

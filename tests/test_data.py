@@ -272,3 +272,17 @@ def test_defaults_follow_the_environment(tmp_path, monkeypatch):
     assert data.default_source() == tmp_path / "s.tgz"
     monkeypatch.delenv("GRADER_DATA_DIR")
     assert data.default_root() == data.repo_dir() / "datasets" / "cifar10"
+
+
+def test_data_command_line_imports_and_reports_errors(tmp_path):
+    """Does `grader data import` build the cache, and a bad source exit 2 with the reason?"""
+    from conftest import grader
+
+    tree = make_image_tree(tmp_path / "tree")
+    root = tmp_path / "cache"
+    completed = grader("data", "import", tree, "--root", root)
+    assert completed.returncode == 0, completed.stderr
+    assert "CIFAR-10 ready" in completed.stderr and (root / "manifest.json").exists()
+    assert grader("data", "prepare", "--root", root).returncode == 0
+    bad = grader("data", "import", tmp_path / "nowhere", "--root", tmp_path / "other")
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

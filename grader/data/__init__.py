@@ -23,6 +23,7 @@ Every problem (missing file, truncated file, checksum mismatch, wrong shape, bad
 """
 
 from grader.data.cache import (
+    command,
     default_root,
     default_source,
     ensure_prepared,
@@ -35,6 +36,7 @@ from grader.data.cache import (
 from grader.data.sources import CLASSES, SPLITS, CifarArrays, DataError, fetch, import_source
 
 __all__ = [
+    "command",
     "CLASSES",
     "SPLITS",
     "CifarArrays",

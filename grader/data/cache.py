@@ -260,3 +260,28 @@ def ensure_prepared(
     prepare(data, root, progress=progress)
     verify(root, level="sha256")
     return root
+
+
+def command(action: str, *, source=None, root=None, progress: bool = True) -> Path:
+    """``grader data fetch|import|prepare``: get the data into the cache; return its root.
+
+    ``fetch`` downloads with torchvision; ``import`` reads ``source`` (default
+    ``default_source()``); both rebuild the cache. ``prepare`` keeps a valid cache and
+    otherwise builds it from ``source``, the shared tarball or the download.
+    """
+    root = Path(root if root is not None else default_root())
+    if action == "fetch":
+        prepare(fetch(root / "download", progress=progress), root, progress=progress)
+    elif action == "import":
+        source = source if source is not None else default_source()
+        if source is None:
+            raise DataError("nothing to import: give a path or set CIFAR10_SOURCE")
+        prepare(import_source(source, progress=progress), root, progress=progress)
+    elif action == "prepare":
+        ensure_prepared(root, source, progress=progress)
+    else:
+        raise ValueError(f"unknown data action {action!r}")
+    manifest = verify(root, level="sha256")
+    counts = {split: sum(manifest["class_counts"][split]) for split in SPLITS}
+    _say(f"CIFAR-10 ready in {root}: {counts['train']} train, {counts['test']} test images", True)
+    return root

@@ -12,12 +12,18 @@ import math
 import numpy as np
 import pytest
 
+MAX_FEEDBACK = 2000
+
 
 def fail(message: str):
+    """Fail the test with ``message`` (cut short: parts of it may come from the worker)."""
+    if len(message) > MAX_FEEDBACK:
+        message = message[: MAX_FEEDBACK - 20] + " ... (cut short)"
     pytest.fail(message, pytrace=False)
 
 
-def _describe(value) -> str:
+def describe(value) -> str:
+    """What came back, in words: ``None (is a `return` missing?)``, ``an array of shape ...``."""
     if value is None:
         return "None (is a `return` missing?)"
     if isinstance(value, np.ndarray):
@@ -28,11 +34,13 @@ def _describe(value) -> str:
 def as_array(value, what: str, *, shape=None, finite: bool = True) -> np.ndarray:
     """``value`` as a float64 array, or a failure saying what came back instead."""
     if value is None or isinstance(value, str | dict | bool):
-        fail(f"{what} returned {_describe(value)}; expected an array of numbers")
+        fail(f"{what} returned {describe(value)}; expected an array of numbers")
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+        fail(f"{what} returned {describe(value)}; expected an array of numbers")
     try:
         array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        fail(f"{what} returned {_describe(value)}; expected an array of numbers")
+    except (TypeError, ValueError, OverflowError):
+        fail(f"{what} returned {describe(value)}; expected an array of numbers")
     if shape is not None and array.shape != tuple(shape):
         fail(f"{what} returned shape {array.shape}; expected shape {tuple(shape)}")
     if finite and not np.all(np.isfinite(array)):
@@ -43,17 +51,62 @@ def as_array(value, what: str, *, shape=None, finite: bool = True) -> np.ndarray
 def as_float(value, what: str, *, finite: bool = True) -> float:
     """A single number (a float, an int, or an array/tensor of one element)."""
     if isinstance(value, bool) or value is None or isinstance(value, str | dict | list):
-        fail(f"{what} returned {_describe(value)}; expected a single number")
+        fail(f"{what} returned {describe(value)}; expected a single number")
     if isinstance(value, np.ndarray):
         if value.size != 1:
-            fail(f"{what} returned {_describe(value)}; expected a single number")
+            fail(f"{what} returned {describe(value)}; expected a single number")
         value = value.reshape(()).item()
     if not isinstance(value, int | float):
-        fail(f"{what} returned {_describe(value)}; expected a single number")
+        fail(f"{what} returned {describe(value)}; expected a single number")
     value = float(value)
     if finite and not math.isfinite(value):
         fail(f"{what} returned {value}; expected a finite number")
     return value
+
+
+def as_dict(value, what: str, keys=()) -> dict:
+    """A dict holding ``keys`` (what a probe sends back), or a failure naming what came back."""
+    if not isinstance(value, dict):
+        fail(f"{what} came back as {describe(value)}; expected a dict")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        fail(f"{what} came back without {', '.join(map(repr, missing))}")
+    return value
+
+
+def as_list(value, what: str, *, length: int | None = None, min_length: int = 0) -> list:
+    """A list (tuples arrive as lists) of the given length."""
+    if not isinstance(value, list):
+        fail(f"{what} returned {describe(value)}; expected a list or tuple")
+    if length is not None and len(value) != length:
+        fail(f"{what} returned {len(value)} items; expected {length}")
+    if len(value) < min_length:
+        fail(f"{what} returned {len(value)} items; expected at least {min_length}")
+    return value
+
+
+def as_bool(value, what: str) -> bool:
+    """True or False, and nothing else."""
+    if not isinstance(value, bool):
+        fail(f"{what} came back as {describe(value)}; expected True or False")
+    return value
+
+
+def as_int_lists(value, what: str) -> list[list[int]]:
+    """A list of lists of ints (batches of indices)."""
+    value = as_list(value, what)
+    for item in value:
+        if not isinstance(item, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in item
+        ):
+            fail(f"{what} holds {describe(item)}; expected lists of whole numbers")
+    return value
+
+
+def as_state_dict(value, what: str) -> dict[str, np.ndarray]:
+    """A state_dict: names -> arrays of numbers."""
+    value = as_dict(value, what)
+    return {key: as_array(item, f"{what}[{key!r}]", finite=False) for key, item in value.items()}
 
 
 def expect(condition: bool, message: str) -> None:

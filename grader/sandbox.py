@@ -5,7 +5,13 @@ private /tmp and home, the staged submission (and for the gate the training spli
 read-only, and of the grader only the modules the worker needs: never the hidden
 suites, the reference solutions, the test split or other submissions. Without
 bubblewrap it runs as a plain subprocess in its own session with resource limits,
+under a small *keeper* process that adopts every orphan (``PR_SET_CHILD_SUBREAPER``),
 and results say ``isolation: process``.
+
+Either way, every process a worker started is frozen and killed when it closes (also
+those that called ``setsid`` or double-forked), and a worker that runs more than
+``Limits.processes`` processes at once is stopped. Replies are untrusted data: the
+suites validate every value before use (:mod:`grader.checks`).
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from __future__ import annotations
 import collections
 import functools
 import os
-import resource
 import secrets
 import selectors
 import shutil
@@ -28,6 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import channel
+from grader.processes import (
+    KEEPER,
+    Limits,
+    _apply_limits,
+    _descendants,
+    _kill_session,
+    _rlimits,
+    kill_tree,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WORKER_MODULES = ("__init__.py", "channel.py", "worker.py", "gate.py", "probes")
@@ -36,6 +50,7 @@ SANDBOX_SUBMISSION = "/submission"
 SANDBOX_TRAIN_DATA = "/data/train"
 SANDBOX_GRADER = "/opt/grader"
 OUTPUT_LIMIT = 64 * 1024
+TEXT_LIMIT = 2000
 
 
 class ProbeFailure(Exception):
@@ -60,22 +75,18 @@ class ProbeTimeout(ProbeFailure):
     status = "timeout"
 
 
+class ProbeError(ProbeFailure):
+    """The worker says the grader's own probe failed (reported as ``error``, not a failure)."""
+
+    status = "error"
+
+
 class WorkerDied(ProbeFailure):
     pass
 
 
 class SandboxError(RuntimeError):
     """The grader could not start a worker at all (its own fault, not the student's)."""
-
-
-@dataclass
-class Limits:
-    """Resource limits applied to every worker process."""
-
-    cpu_s: int = 3600
-    file_size_bytes: int = 512 * 1024 * 1024
-    open_files: int = 1024
-    address_space_bytes: int | None = None
 
 
 @dataclass
@@ -170,6 +181,7 @@ def _bwrap_command(spec: WorkerSpec) -> list[str]:
         for sysdir in ("/sys/dev/char", "/sys/devices", "/sys/module/nvidia"):
             if os.path.exists(sysdir):
                 cmd += ["--ro-bind", sysdir, sysdir]
+    cmd += ["--remount-ro", "/"]  # the sandbox's root: only /tmp, home and /dev/shm are writable
     env = _worker_env(spec, sandboxed=True)
     for key, value in env.items():
         cmd += ["--setenv", key, value]
@@ -193,16 +205,6 @@ def _worker_env(spec: WorkerSpec, *, sandboxed: bool) -> dict[str, str]:
         env["CUDA_VISIBLE_DEVICES"] = ""
     env.update(spec.env)
     return env
-
-
-def _apply_limits(limits: Limits) -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    if limits.address_space_bytes:
-        size = limits.address_space_bytes
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
 
 class _OutputTail(threading.Thread):
@@ -252,9 +254,10 @@ class Worker:
             self._tempdir = None
         else:
             self._tempdir = tempfile.mkdtemp(prefix="grader-worker-")
-            cmd = [sys.executable, "-I", "-c", BOOT.format(path=str(PACKAGE_DIR.parent))]
+            cmd = [sys.executable, "-I", "-c", KEEPER.format(path=str(PACKAGE_DIR.parent))]
+            cmd += [sys.executable, "-I", "-c", BOOT.format(path=str(PACKAGE_DIR.parent))]
             popen_env = dict(env, TMPDIR=self._tempdir, HOME=self._tempdir)
-        limits = self.spec.limits
+        limits = _rlimits(self.spec.limits, self.spec.device)
         try:
             self.process = subprocess.Popen(
                 cmd,
@@ -273,6 +276,7 @@ class Worker:
             os.close(write_fd)
         self.starts += 1
         self._responses = os.fdopen(read_fd, "rb", buffering=0)
+        os.set_blocking(read_fd, False)
         self._buffer = b""
         self._output = _OutputTail(self.process.stdout)
         self._output.start()
@@ -283,6 +287,7 @@ class Worker:
     def close(self) -> None:
         if self.process is None:
             return
+        kill_tree(self.process.pid)
         _kill_session(self.process)
         try:
             self.process.wait(timeout=10)
@@ -309,6 +314,8 @@ class Worker:
 
     def call(self, probe: str, /, *, timeout_s: float, **args):
         """Run one probe; return its data or raise :class:`ProbeFailure`."""
+        if self._stray_data():
+            self.close()  # an extra reply (forged?) arrived since the last call: start afresh
         if self.process is None or self.process.poll() is not None:
             self.close()
             self.start()
@@ -327,18 +334,24 @@ class Worker:
             )
         if response.get("ok"):
             return response.get("value")
-        kind = response.get("kind")
+        kind, message = response.get("kind"), _text(response.get("message"))
         if kind == "grader":
-            raise SandboxError(f"probe {probe}: {response.get('message')}")
+            raise ProbeError(f"the grader's probe {probe} failed: {message}")
         if kind == "bad_return":
-            raise ProbeFailure(
-                f"returned something that is not plain data: {response.get('message')}"
-            )
+            raise ProbeFailure(f"returned something that is not plain data: {message}")
         raise ProbeFailure(
-            f"{response.get('type')}: {response.get('message')}",
-            where=str(response.get("where") or ""),
+            f"{_text(response.get('type'), 100)}: {message}",
+            where=_text(response.get("where") or ""),
             output=self.output(),
         )
+
+    def _stray_data(self) -> bool:
+        if self._buffer:
+            return True
+        try:
+            return self._responses is not None and bool(self._responses.read(1 << 16))
+        except (BlockingIOError, OSError, ValueError):
+            return False
 
     def _read_message(self, timeout_s: float, *, what: str) -> dict:
         deadline = time.monotonic() + timeout_s
@@ -346,6 +359,7 @@ class Worker:
         selector.register(self._responses, selectors.EVENT_READ)
         try:
             while b"\n" not in self._buffer:
+                self._check_processes()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.close()
@@ -354,9 +368,11 @@ class Worker:
                         "the worker was stopped",
                         output=self.output(),
                     )
-                if not selector.select(timeout=remaining):
+                if not selector.select(timeout=min(remaining, 0.5)):
                     continue
                 chunk = self._responses.read(1 << 20)
+                if chunk is None:  # non-blocking: nothing after all
+                    continue
                 if not chunk:
                     self._died(f"during {what}")
                 self._buffer += chunk
@@ -376,8 +392,22 @@ class Worker:
             raise ProbeFailure("the worker sent malformed data")
         return message
 
+    def _check_processes(self) -> None:
+        count = len(_descendants(self.process.pid)) if self.process else 0
+        if count > self.spec.limits.processes:
+            output = self.output()
+            self.close()
+            raise ProbeFailure(
+                f"the code started more than {self.spec.limits.processes} processes at once "
+                "(a fork bomb?); the worker was stopped",
+                output=output,
+            )
+
     def _died(self, when: str):
-        code = self.process.wait(timeout=10) if self.process else None
+        try:
+            code = self.process.wait(timeout=10) if self.process else None
+        except subprocess.TimeoutExpired:
+            code = None
         output = self.output()
         self.close()
         reason = f"exit status {code}"
@@ -390,12 +420,6 @@ class Worker:
         )
 
 
-def _kill_session(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        process.kill()
-    except ProcessLookupError:
-        pass
+def _text(value, limit: int = TEXT_LIMIT) -> str:
+    """A string from the worker, cut to ``limit`` characters."""
+    return (value if isinstance(value, str) else str(value or ""))[:limit]

@@ -3,12 +3,21 @@
 A submission is a folder, a zip, or a set of files holding some of the exercise
 files, as ``.py`` or ``.ipynb``. Staging copies only the expected file names (a
 notebook becomes the ``.py`` of its code cells), so the worker sees nothing else.
+
+Nothing is ever extracted: zip members are read into memory, a member with an unsafe
+path (``..``, absolute) or a symlink in place of an exercise file makes the whole zip
+an error, and sizes are capped before and while reading (compression bombs). A file
+that cannot be Python source (binary, not UTF-8) is staged as a module that raises an
+ImportError saying so, so the student reads the cause in every test of that exercise.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
+import tokenize
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +26,8 @@ from grader.config import EXERCISES
 
 EXPECTED = {e.module: e for e in EXERCISES.values()}
 MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_ZIP_BYTES = 100 * 1024 * 1024
+MAX_ZIP_MEMBERS = 10_000
 SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -32,6 +43,8 @@ class Submission:
     """Exercise file name (``ex1_gradients.py`` or ``.ipynb``) -> its bytes."""
     error: str = ""
     """Why the submission could not be read at all (then it scores 0, the batch goes on)."""
+    notes: list[str] = field(default_factory=list)
+    """What the grader changed and the student or TA should know (a renamed duplicate id)."""
 
 
 def _exercise_name(name: str) -> str | None:
@@ -45,31 +58,81 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
     files = {}
     for path in sorted(folder.iterdir()):
         name = _exercise_name(path.name)
-        if name and path.is_file() and not path.is_symlink():
+        if name and path.is_symlink():
+            raise SubmissionError(f"{name} is a symbolic link, not a file; hand in the file itself")
+        if name and path.is_file():
             if path.stat().st_size > MAX_FILE_BYTES:
-                raise SubmissionError(f"{path} is larger than {MAX_FILE_BYTES // 1024} KiB")
+                raise SubmissionError(f"{name} is larger than {MAX_FILE_BYTES // 2**20} MiB")
             files[name] = path.read_bytes()
     return files
 
 
+def shown(name: str) -> str:
+    """A file name as text that can always be printed (undecodable bytes as escapes)."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unsafe_member(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or re.match(r"[A-Za-z]:", name) is not None
+
+
 def _read_zip(path: Path) -> dict[str, bytes]:
-    files = {}
+    """The exercise files of a zip, read into memory (never extracted)."""
+    if path.stat().st_size > MAX_ZIP_BYTES:
+        raise SubmissionError(f"{shown(path.name)} is larger than {MAX_ZIP_BYTES // 2**20} MiB")
+    found: dict[str, tuple[int, str, bytes]] = {}
     try:
         with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
+            members = archive.infolist()
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise SubmissionError(f"{shown(path.name)} holds over {MAX_ZIP_MEMBERS} entries")
+            for info in members:
+                if _unsafe_member(info.filename):
+                    raise SubmissionError(
+                        f"{shown(path.name)} holds an entry with an unsafe path "
+                        f"({info.filename!r}: absolute or with '..'); zip the folder itself "
+                        "and hand it in again"
+                    )
                 name = _exercise_name(info.filename)
-                if not name or info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
+                if not name or info.is_dir():
                     continue
-                if info.file_size > MAX_FILE_BYTES:
-                    raise SubmissionError(f"{path}: {info.filename} is too large when unpacked")
-                with archive.open(info) as member:
-                    data = member.read(MAX_FILE_BYTES + 1)
-                if len(data) > MAX_FILE_BYTES:
-                    raise SubmissionError(f"{path}: {info.filename} is too large when unpacked")
-                files.setdefault(name, data)
-    except zipfile.BadZipFile as exc:
-        raise SubmissionError(f"{path} is not a valid zip file ({exc})") from None
-    return files
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise SubmissionError(
+                        f"{shown(path.name)}: {info.filename} is a symbolic link, not a file; "
+                        "zip the file itself"
+                    )
+                data = _read_member(archive, info, path)
+                depth = info.filename.strip("/").count("/")
+                if name in found and found[name][0] == depth and found[name][2] != data:
+                    raise SubmissionError(
+                        f"{shown(path.name)} holds two different {name} ({found[name][1]} and "
+                        f"{info.filename}); keep only the one to be graded"
+                    )
+                if name not in found or depth < found[name][0]:
+                    found[name] = (depth, info.filename, data)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise SubmissionError(f"{shown(path.name)} is not a valid zip file ({exc})") from None
+    except (OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, SubmissionError):
+            raise
+        raise SubmissionError(f"{shown(path.name)} could not be read as a zip ({exc})") from None
+    return {name: data for name, (_, _, data) in found.items()}
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
+    """One member's bytes, never more than MAX_FILE_BYTES unpacked (whatever its header says)."""
+    too_large = SubmissionError(
+        f"{shown(path.name)}: {info.filename} is larger than {MAX_FILE_BYTES // 2**20} MiB "
+        "unpacked (a compression bomb?)"
+    )
+    if info.file_size > MAX_FILE_BYTES:
+        raise too_large
+    with archive.open(info) as member:
+        data = member.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise too_large
+    return data
 
 
 def is_submission(path: Path) -> bool:
@@ -82,7 +145,7 @@ def load(path: Path, submission_id: str | None = None) -> Submission:
     """Read one submission (folder, zip or single exercise file)."""
     path = Path(path)
     if not path.exists():
-        raise SubmissionError(f"{path} does not exist")
+        raise SubmissionError(f"{shown(str(path))} does not exist")
     if path.is_dir():
         files = _read_folder(path)
     elif path.suffix == ".zip":
@@ -90,9 +153,37 @@ def load(path: Path, submission_id: str | None = None) -> Submission:
     elif _exercise_name(path.name):
         files = {path.name: path.read_bytes()}
     else:
-        raise SubmissionError(f"{path} is not a folder, a zip or an exercise file")
+        raise SubmissionError(f"{shown(str(path))} is not a folder, a zip or an exercise file")
     name = submission_id or (path.stem if path.is_file() else path.resolve().name)
-    return Submission(id=SAFE_ID.sub("_", name) or "submission", source=path, files=files)
+    return Submission(id=safe_id(name), source=path, files=files)
+
+
+def safe_id(name: str) -> str:
+    """A student id usable as a file name: ASCII letters, digits, ``.``, ``_`` and ``-``."""
+    return SAFE_ID.sub("_", name).strip(".") or "submission"
+
+
+def _unique_ids(found: list[Submission]) -> list[Submission]:
+    """Rename repeated ids (``alice/`` and ``alice.zip``) to ``alice``, ``alice-2``, ... and say so.
+
+    Ids are compared ignoring case, since results are written as ``<id>.json``.
+    """
+    taken: set[str] = set()
+    for submission in found:
+        base, number, new = submission.id, 1, submission.id
+        while new.lower() in taken:
+            number += 1
+            new = f"{base}-{number}"
+        taken.add(new.lower())
+        if new != base:
+            note = (
+                f"another submission is also named {base!r}, so {shown(submission.source.name)!r} "
+                f"is graded as {new!r}"
+            )
+            submission.id = new
+            submission.notes.append(note)
+            print(f"note: {note}", file=sys.stderr)
+    return found
 
 
 def discover(paths: list[Path]) -> list[Submission]:
@@ -100,25 +191,25 @@ def discover(paths: list[Path]) -> list[Submission]:
     found: list[Submission] = []
     for path in map(Path, paths):
         if not path.exists():
-            raise SubmissionError(f"{path} does not exist")
+            raise SubmissionError(f"{shown(str(path))} does not exist")
         if is_submission(path):
             found.append(load(path))
             continue
         if not path.is_dir():
-            raise SubmissionError(f"{path} is not a submission (no exercise files)")
+            raise SubmissionError(f"{shown(str(path))} is not a submission (no exercise files)")
         entries = [p for p in sorted(path.iterdir()) if p.is_dir() or p.suffix == ".zip"]
         entries = [p for p in entries if not p.name.startswith(".")]
         if not entries:
             raise SubmissionError(
-                f"{path} holds no submissions (no exercise files, folders or zips)"
+                f"{shown(str(path))} holds no submissions (no exercise files, folders or zips)"
             )
         for entry in entries:
             try:
                 found.append(load(entry))
-            except SubmissionError as exc:
-                name = SAFE_ID.sub("_", entry.stem if entry.is_file() else entry.name)
-                found.append(Submission(id=name or "submission", source=entry, error=str(exc)))
-    return found
+            except (SubmissionError, OSError) as exc:
+                name = safe_id(entry.stem if entry.is_file() else entry.name)
+                found.append(Submission(id=name, source=entry, error=str(exc)))
+    return _unique_ids(found)
 
 
 def notebook_to_source(data: bytes, name: str) -> str:
@@ -143,13 +234,32 @@ def notebook_to_source(data: bytes, name: str) -> str:
     return "\n\n".join(chunks) + "\n"
 
 
+def checked_source(data: bytes, name: str) -> bytes:
+    """``data`` if it can be Python source; else a module that raises an ImportError saying why."""
+    problem = ""
+    if b"\0" in data:
+        problem = "it holds NUL bytes, so it looks like a binary file (a .pyc, zip or image?)"
+    else:
+        try:
+            data.decode(tokenize.detect_encoding(io.BytesIO(data).readline)[0])
+        except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+            problem = (
+                f"it is not UTF-8 text ({exc}); save it as UTF-8, or hand in "
+                "the .py file and not a compiled or binary one"
+            )
+    if not problem:
+        return data
+    message = f"{name} is not Python source: {problem}"
+    return f"raise ImportError({message!r})\n".encode()
+
+
 def stage(submission: Submission, dest: Path) -> Path:
     """Write the submission's exercise files as ``.py`` into ``dest`` (a ``.py`` wins)."""
     dest.mkdir(parents=True, exist_ok=True)
     for module in EXPECTED:
         py, ipynb = submission.files.get(module + ".py"), submission.files.get(module + ".ipynb")
         if py is not None:
-            (dest / f"{module}.py").write_bytes(py)
+            (dest / f"{module}.py").write_bytes(checked_source(py, module + ".py"))
         elif ipynb is not None:
             text = notebook_to_source(ipynb, module + ".ipynb")
             (dest / f"{module}.py").write_text(text, encoding="utf-8")

@@ -6,6 +6,8 @@ import pytest
 from grader import reference
 from grader.checks import (
     as_array,
+    as_bool,
+    as_dict,
     as_float,
     central_difference_points,
     central_differences,
@@ -95,9 +97,14 @@ def test_sse_grads_match_finite_differences(probe, data):
 def test_sgd_step_returns_new_array(probe, rng):
     """Does sgd_step return coeffs - lr * grads and leave the input array unchanged?"""
     coeffs, grads = rng.standard_normal(4), rng.standard_normal(4)
-    out = probe("sgd_step", coeffs=coeffs, grads=grads, lr=0.1)
+    out = as_dict(
+        probe("sgd_step", coeffs=coeffs, grads=grads, lr=0.1),
+        "sgd_step's report",
+        ("result", "input_changed", "same_object"),
+    )
     expect(
-        not out["input_changed"] and not out["same_object"],
+        not as_bool(out["input_changed"], "input_changed")
+        and not as_bool(out["same_object"], "same_object"),
         "sgd_step changed the coeffs array it was given (an in-place update such as "
         "`coeffs -= lr * grads`); return a new array: `coeffs - lr * grads`",
     )
@@ -114,7 +121,7 @@ def test_sgd_step_returns_new_array(probe, rng):
 @pytest.mark.points(2)
 def test_fit_sine_records_loss_every_100_steps(probe):
     """Does fit_sine start from default_rng(seed) and record the loss every 100 steps?"""
-    out = probe("fit_sine", steps=300, lr=1e-6, seed=3)
+    out = as_dict(probe("fit_sine", steps=300, lr=1e-6, seed=3), "fit_sine", ("losses",))
     losses = as_array(out["losses"], "fit_sine(steps=300)'s losses")
     expect(
         losses.shape == (3,),
@@ -135,7 +142,7 @@ def test_fit_sine_records_loss_every_100_steps(probe):
 @pytest.mark.points(4)
 def test_fit_sine_matches_reference(probe):
     """After 2000 steps, are the coefficients those of plain gradient descent?"""
-    out = probe("fit_sine", steps=2000, lr=1e-6, seed=0)
+    out = as_dict(probe("fit_sine", steps=2000, lr=1e-6, seed=0), "fit_sine", ("coeffs", "losses"))
     coeffs = as_array(out["coeffs"], "fit_sine's coefficients", shape=(4,))
     expected, expected_losses = reference.load("ex1_gradients").fit_sine(
         steps=2000, lr=1e-6, seed=0

@@ -8,7 +8,10 @@ import pytest
 from grader import reference
 from grader.checks import (
     as_array,
+    as_bool,
+    as_dict,
     as_float,
+    as_list,
     central_difference_points,
     expect,
     expect_close,
@@ -54,7 +57,7 @@ def test_chain_rule(probe):
 def test_weighted_backward_matches_finite_differences(probe, rng):
     """Is the gradient weights * dy/dx, with dy/dx from central differences of y?"""
     x, weights = rng.standard_normal(7), rng.uniform(0.5, 2.0, 7)
-    out = probe("weighted_backward", x=x, weights=weights)
+    out = as_dict(probe("weighted_backward", x=x, weights=weights), "weighted_backward", ("grad",))
     grad = as_array(out["grad"], "weighted_backward(x, weights)", shape=x.shape)
     h = 1e-6
     y = lambda t: t**2 - 2 * t + 1  # noqa: E731 - the function the exercise defines
@@ -74,9 +77,15 @@ def test_weighted_backward_matches_finite_differences(probe, rng):
 @pytest.mark.points(1)
 def test_weighted_backward_leaves_input_alone(probe, rng):
     """Is the caller's x left as it was (values, requires_grad, no .grad)?"""
-    out = probe("weighted_backward", x=rng.standard_normal(5), weights=np.ones(5))
+    out = as_dict(
+        probe("weighted_backward", x=rng.standard_normal(5), weights=np.ones(5)),
+        "weighted_backward's report",
+        ("x_unchanged", "x_requires_grad", "x_grad_set"),
+    )
     expect(
-        out["x_unchanged"] and not out["x_requires_grad"] and not out["x_grad_set"],
+        as_bool(out["x_unchanged"], "x_unchanged")
+        and not as_bool(out["x_requires_grad"], "x_requires_grad")
+        and not as_bool(out["x_grad_set"], "x_grad_set"),
         "weighted_backward changed the caller's x (its values, requires_grad or .grad); "
         "work on a copy: x = x.detach().clone().requires_grad_(True)",
     )
@@ -156,8 +165,13 @@ def test_legendre_backward_matches_finite_differences(probe, rng):
 def steps(probe):
     x = np.linspace(-math.pi, math.pi, 50)
     coeffs = np.array([0.1, -0.3, 0.2, 0.05])
-    reports = probe("train_step", coeffs=coeffs, x=x, y=np.sin(x), lr=1e-3, steps=2)
-    return coeffs, x, np.sin(x), reports
+    reports = as_list(
+        probe("train_step", coeffs=coeffs, x=x, y=np.sin(x), lr=1e-3, steps=2),
+        "train_step's reports",
+        length=2,
+    )
+    keys = ("loss", "coeffs", "grad", "is_leaf", "requires_grad", "same_storage")
+    return coeffs, x, np.sin(x), [as_dict(r, "a train_step report", keys) for r in reports]
 
 
 @pytest.mark.points(2)
@@ -174,7 +188,9 @@ def test_train_step_one_step(steps):
         hint="return the SSE loss computed before the update, as loss.item()",
     )
     expect(
-        first["is_leaf"] and first["requires_grad"] and first["same_storage"],
+        as_bool(first["is_leaf"], "is_leaf")
+        and as_bool(first["requires_grad"], "requires_grad")
+        and as_bool(first["same_storage"], "same_storage"),
         "coeffs is no longer the same leaf tensor that requires grad: update it in place "
         "(coeffs -= lr * coeffs.grad) inside `with torch.no_grad():`",
     )
@@ -219,7 +235,11 @@ def test_train_step_clears_grad(steps):
 @pytest.mark.points(1)
 def test_fit_sine_autograd_matches_reference(probe):
     """Does fit_sine_autograd reach the same coefficients as the reference loop?"""
-    out = probe("fit_sine_autograd", steps=300, lr=1e-6, seed=1)
+    out = as_dict(
+        probe("fit_sine_autograd", steps=300, lr=1e-6, seed=1),
+        "fit_sine_autograd",
+        ("coeffs", "losses"),
+    )
     expected, expected_losses = reference.load("ex2_autograd").fit_sine_autograd(300, 1e-6, 1)
     expect_close(
         as_array(out["coeffs"], "fit_sine_autograd's coeffs", shape=(4,)),
@@ -230,6 +250,6 @@ def test_fit_sine_autograd_matches_reference(probe):
         hint="start from torch.randn(4, generator=torch.Generator().manual_seed(seed))",
     )
     expect(
-        len(out["losses"]) == len(expected_losses),
+        len(as_list(out["losses"], "fit_sine_autograd's losses")) == len(expected_losses),
         f"{len(out['losses'])} losses recorded; expected {len(expected_losses)} (every 100 steps)",
     )

@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from grader.checks import as_array, expect, expect_close, fail
+from grader.checks import (
+    as_array,
+    as_bool,
+    as_dict,
+    as_int_lists,
+    as_list,
+    describe,
+    expect,
+    expect_close,
+    fail,
+)
 
 EXERCISE = "ex3"
 
@@ -19,7 +29,7 @@ def images(rng):
 def _stats(out, what):
     expect(
         isinstance(out, list) and len(out) == 2,
-        f"{what} returned {type(out).__name__}; expected a pair (mean, std)",
+        f"{what} returned {describe(out)}; expected a pair (mean, std)",
     )
     mean = as_array(out[0], f"{what}'s mean", shape=(3,))
     std = as_array(out[1], f"{what}'s std", shape=(3,))
@@ -69,6 +79,7 @@ MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 def test_eval_transform_normalises(probe, images):
     """Does build_transform(train=False) give ToTensor then Normalize(mean, std), nothing else?"""
     out = probe("transform", images=images[:4], mean=MEAN, std=STD, train=False, seed=0)
+    out = as_list(out, "the transformed images", length=4)
     for i, tensor in enumerate(out):
         got = as_array(tensor, "the transformed image", shape=(3, 32, 32))
         expected = _normalised(images[i], MEAN, STD)
@@ -89,6 +100,7 @@ def test_train_transform_crops_and_flips(probe, images):
     """With train=True, is each output a padded random crop, sometimes flipped, then normalised?"""
     image = images[5]
     out = probe("transform", images=[image] * 16, mean=MEAN, std=STD, train=True, seed=1)
+    out = as_list(out, "the augmented images", length=16)
     padded = np.zeros((3, 40, 40))
     padded[:, 4:36, 4:36] = image.astype(np.float64).transpose(2, 0, 1) / 255
     padded = (padded - np.asarray(MEAN)[:, None, None]) / np.asarray(STD)[:, None, None]
@@ -126,7 +138,16 @@ def test_train_transform_crops_and_flips(probe, images):
 
 @pytest.fixture(scope="module")
 def loaders(probe):
-    return probe("loaders", n_train=50, n_test=23, batch_size=8, epochs=2)
+    out = as_dict(
+        probe("loaders", n_train=50, n_test=23, batch_size=8, epochs=2),
+        "the loaders' report",
+        ("train", "test", "test_labels_ok"),
+    )
+    epochs = as_list(out["train"], "the train loader's epochs", length=2)
+    out["train"] = [as_int_lists(e, "the train loader's batches") for e in epochs]
+    out["test"] = as_int_lists(out["test"], "the test loader's batches")
+    as_bool(out["test_labels_ok"], "test_labels_ok")
+    return out
 
 
 @pytest.mark.points(3)

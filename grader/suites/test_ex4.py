@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import reference
-from grader.checks import as_array, expect, expect_close, fail
+from grader.checks import as_array, as_dict, as_state_dict, expect, expect_close, fail
 
 EXERCISE = "ex4"
 PARAMETERS = 62006
@@ -16,7 +16,7 @@ PARAMETERS = 62006
 def test_layers_are_the_tutorials(probe, rng):
     """Are the layers those of the stub (keys, shapes, 62,006 parameters), and do they run?"""
     probe("forward", x=rng.standard_normal((2, 3, 32, 32)).astype(np.float32), seed=0)
-    out = probe("describe")
+    out = as_dict(probe("describe"), "the network's description", ("shapes", "parameters"))
     want = {k: list(v.shape) for k, v in reference.load("ex4_net").Net().state_dict().items()}
     expect(
         out["shapes"] == want,
@@ -33,6 +33,7 @@ def test_logits_shape_for_any_batch(probe, rng):
     """Does forward map (N, 3, 32, 32) to (N, 10) for N = 1, 3 and 16?"""
     for n in (1, 3, 16):
         out = probe("forward", x=rng.standard_normal((n, 3, 32, 32)).astype(np.float32), seed=0)
+        out = as_dict(out, "the forward's report", ("logits",))
         as_array(out["logits"], f"net(x) for a batch of {n}", shape=(n, 10))
 
 
@@ -69,13 +70,12 @@ def _variants():
 def test_logits_match_reference_forward(probe, rng):
     """With the network's own weights, are the logits those of the tutorial's forward?"""
     x = rng.standard_normal((6, 3, 32, 32)).astype(np.float32)
-    out = probe("forward", x=x, seed=1)
+    out = as_dict(probe("forward", x=x, seed=1), "the forward's report", ("logits", "state_dict"))
+    state = as_state_dict(out["state_dict"], "the network's state_dict")
     logits = as_array(out["logits"], "net(x)", shape=(6, 10))
     net = reference.load("ex4_net").Net()
     try:
-        net.load_state_dict(
-            {k: torch.from_numpy(np.asarray(v)) for k, v in out["state_dict"].items()}
-        )
+        net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     except (RuntimeError, AttributeError, TypeError) as exc:
         fail(f"the network's weights do not fit the tutorial's layers: {exc}")
     variants, run = _variants()
@@ -101,8 +101,8 @@ def test_logits_match_reference_forward(probe, rng):
 def test_gradients_reach_every_layer(probe, rng):
     """Does backward from the logits reach every parameter (no detach, no no_grad)?"""
     x = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
-    reached = probe("gradient_reach", x=x, seed=2)
-    missing = [name for name, ok in reached.items() if not ok]
+    reached = as_dict(probe("gradient_reach", x=x, seed=2), "the gradient report")
+    missing = [name for name, ok in reached.items() if ok is not True]
     expect(
         not missing,
         f"no gradient reaches {', '.join(missing)}: the forward must not "

@@ -9,7 +9,17 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader import reference
-from grader.checks import as_array, as_float, expect, expect_close, fail
+from grader.checks import (
+    as_array,
+    as_bool,
+    as_dict,
+    as_float,
+    as_list,
+    as_state_dict,
+    expect,
+    expect_close,
+    fail,
+)
 from grader.probes.ex5 import small_model
 
 EXERCISE = "ex5"
@@ -19,7 +29,7 @@ NEEDS_TRAIN_DATA = True
 @pytest.mark.points(2)
 def test_set_seed_repeats(probe):
     """Does set_seed make torch, numpy and random repeat, and differ for another seed?"""
-    same_a, same_b, other = probe("set_seed", seed=7)
+    same_a, same_b, other = as_list(probe("set_seed", seed=7), "set_seed's draws", length=3)
     names = ("torch", "numpy", "random")
     for name, a, b, c in zip(names, same_a, same_b, other, strict=True):
         expect(a == b, f"after set_seed(7) twice, {name} gave different numbers: seed {name} too")
@@ -66,7 +76,7 @@ MISTAKES = {
 @pytest.fixture(scope="module")
 def epoch(probe, problem):
     state, features, labels = problem
-    return probe(
+    out = probe(
         "train_one_epoch",
         state_dict=state,
         features=features,
@@ -75,6 +85,9 @@ def epoch(probe, problem):
         lr=0.1,
         momentum=0.5,
     )
+    out = as_dict(out, "train_one_epoch's report", ("loss", "state_dict"))
+    out["state_dict"] = as_state_dict(out["state_dict"], "the trained state_dict")
+    return out
 
 
 def _close_state(got: dict, want: dict) -> bool:
@@ -132,7 +145,13 @@ def test_predict_in_eval_mode_without_graph(probe, problem):
         bn_state = {k: v.numpy() for k, v in model.state_dict().items()}
         expected = model.eval()(torch.from_numpy(features)).argmax(1).numpy()
     out = probe("predict", state_dict=bn_state, features=features, labels=labels, batch_size=5)
-    calls = out["calls"]
+    out = as_dict(out, "predict's report", ("predicted", "labels", "calls"))
+    calls = [
+        [as_bool(grad, "grad enabled"), as_bool(training, "training")]
+        for grad, training in (
+            as_list(call, "a forward call", length=2) for call in as_list(out["calls"], "calls")
+        )
+    ]
     expect(
         calls and not any(training for _, training in calls),
         "predict ran the network in training mode: call net.eval() first (dropout and batch "
@@ -200,10 +219,18 @@ def test_per_class_accuracy(probe):
 @pytest.mark.points(3)
 def test_save_and_load_round_trip(probe):
     """Does load_model(save_model(net)) give a Net with exactly the same weights?"""
-    out = probe("save_and_load", seed=3)
-    expect(out["file_bytes"] > 0, "save_model wrote nothing at the given path")
+    out = as_dict(
+        probe("save_and_load", seed=3),
+        "save_and_load's report",
+        ("file_bytes", "loaded_type", "original", "loaded"),
+    )
+    expect(
+        as_float(out["file_bytes"], "the file size") > 0,
+        "save_model wrote nothing at the given path",
+    )
     expect(out["loaded_type"] == "Net", f"load_model returned a {out['loaded_type']}, not a Net")
-    original, loaded = out["original"], out["loaded"]
+    original = as_state_dict(out["original"], "the saved state_dict")
+    loaded = as_state_dict(out["loaded"], "the loaded state_dict")
     expect(set(original) == set(loaded), "the loaded network has other layers than the saved one")
     for key in original:
         expect(

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from grader.config import PROBE_TIMEOUT_S
+from grader.formats import FORMATS
 
 
 def _run(args) -> int:
@@ -25,6 +26,9 @@ def _run(args) -> int:
         gate=not args.no_gate,
         fmt=args.format,
         out=args.out,
+        jobs=args.jobs,
+        force=args.force,
+        config=args.config,
         require_isolation=args.require_isolation,
         isolation=args.isolation,
         data_root=args.data_root,
@@ -59,6 +63,14 @@ def _data(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from grader.export import export
+
+    path = export(args.target, args.dest, config=args.config)
+    print(f"{args.target}: written to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,8 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out the CIFAR-10 accuracy gate (its points are not graded)",
     )
-    run.add_argument("--format", default="table", choices=("table", "json"))
-    run.add_argument("--out", type=Path, help="write one <submission>.json per result here")
+    run.add_argument("--format", default="table", choices=FORMATS)
+    run.add_argument(
+        "--out",
+        type=Path,
+        help="write <submission>.json as each one finishes (a rerun skips those) and "
+        "feedback/<submission>.html",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="grade this many submissions at once, each in its own process (default: 1)",
+    )
+    run.add_argument(
+        "--force", action="store_true", help="regrade submissions already graded in --out"
+    )
+    run.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="course configuration (default: ./grader.toml, else [tool.grader] of "
+        "./pyproject.toml, else the built-in defaults)",
+    )
     run.add_argument(
         "--require-isolation",
         action="store_true",
@@ -106,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--probe-timeout",
         type=float,
-        default=PROBE_TIMEOUT_S,
-        help="seconds one call into student code may take (default: %(default)s)",
+        default=None,
+        help=f"seconds one call into student code may take (default: the course "
+        f"configuration's, else {PROBE_TIMEOUT_S:g})",
     )
     run.set_defaults(func=_run)
 
@@ -140,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the prepared arrays go (default: datasets/cifar10)",
     )
     data.set_defaults(func=_data)
+    export = commands.add_parser(
+        "export", help="an nbgrader course, a Gradescope autograder zip or a GitHub workflow"
+    )
+    export.add_argument("target", choices=("nbgrader", "gradescope", "github"))
+    export.add_argument("dest", type=Path, help="the folder to write into")
+    export.add_argument("--config", type=Path, default=None, help="course configuration to ship")
+    export.set_defaults(func=_export)
     return parser
 
 

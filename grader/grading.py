@@ -114,6 +114,9 @@ def run_suite(exercise: Exercise, submission: Path, options: SuiteOptions) -> li
         args += ["--data-root", str(options.data_root)]
     with contextlib.redirect_stdout(io.StringIO()) as out:
         code = pytest.main(args, plugins=[collector])
+    if code == pytest.ExitCode.INTERRUPTED:
+        # Ctrl-C inside pytest: the results so far are partial and must never be written.
+        raise KeyboardInterrupt
     if collector.errors or (not collector.results and code != pytest.ExitCode.OK):
         detail = "\n".join(collector.errors) or out.getvalue()[-2000:]
         raise GradingError(f"the hidden suite for {exercise.key} did not run:\n{detail}")

@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 STATUSES = ("passed", "failed", "error", "timeout", "skipped")
+VISIBILITIES = ("public", "hidden", "after_due_date")
 
 
 @dataclass
@@ -22,10 +23,14 @@ class TestResult:
     feedback: str = ""
     duration_s: float = 0.0
     metrics: dict = field(default_factory=dict)
+    visibility: str = "public"
+    """Who sees this test: ``public``, ``hidden`` or ``after_due_date`` (the course config)."""
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"unknown test status {self.status!r}")
+        if self.visibility not in VISIBILITIES:
+            raise ValueError(f"unknown test visibility {self.visibility!r}")
 
     @property
     def graded(self) -> bool:
@@ -95,6 +100,13 @@ class SubmissionResult:
         data["exercises"] = {k: ExerciseResult(**v) for k, v in data["exercises"].items()}
         data["tests"] = [TestResult(**t) for t in data["tests"]]
         return cls(**data)
+
+    def gate_metrics(self) -> dict:
+        """The accuracy gate's measured numbers (empty when the gate did not run)."""
+        for test in self.tests:
+            if "threshold" in test.metrics:
+                return test.metrics
+        return {}
 
     def failed_tests(self) -> list[TestResult]:
         return [t for t in self.tests if t.status not in ("passed", "skipped")]

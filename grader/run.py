@@ -1,23 +1,33 @@
-"""``grader run``: grade submissions, one sandboxed worker per exercise."""
+"""``grader run``: grade submissions, one sandboxed worker per exercise.
+
+:func:`run` resolves the options (flag, then course configuration, then defaults),
+hands the submissions to :mod:`grader.batch` and renders the results. :func:`grade_staged`
+grades one staged submission folder; it is what a batch child process calls.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from grader import __version__, report
-from grader.config import PROBE_TIMEOUT_S, SOLUTIONS_DIR, gate_recipe, select_exercises
+from grader import __version__, course_config
+from grader.config import SOLUTIONS_DIR, Exercise, gate_recipe, select_exercises
 from grader.grading import SuiteOptions, run_suite
-from grader.results import SubmissionResult
+from grader.results import SubmissionResult, TestResult
 from grader.sandbox import detect_isolation
-from grader.submission import Submission, discover, load, stage
+from grader.submission import Submission, discover, load
 
 
 class GraderError(RuntimeError):
     """The grader cannot do its job (bad arguments, no data, no sandbox when required)."""
+
+
+REDUCED_ISOLATION = (
+    "isolation was reduced: bubblewrap is not available, so student code "
+    "ran as a plain subprocess with resource limits"
+)
 
 
 def resolve_device(device: str) -> str:
@@ -32,33 +42,48 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def grade(
-    submission: Submission,
+def _apply_course(
+    tests: list[TestResult], exercise: Exercise, course: course_config.CourseConfig
+) -> list[TestResult]:
+    """Scale the suite's points to the course's total for ``exercise``; set visibility."""
+    suite_total = sum(t.max_score for t in tests)
+    factor = course.points[exercise.key] / suite_total if suite_total else 1.0
+    scaled = []
+    for t in tests:
+        t = replace(t, visibility=course.visibility_of(exercise.key, t.name))
+        if factor != 1.0:
+            t = replace(
+                t, score=round(t.score * factor, 4), max_score=round(t.max_score * factor, 4)
+            )
+        scaled.append(t)
+    return scaled
+
+
+def grade_staged(
+    submission_id: str,
+    staged: Path | None,
     *,
-    exercises,
+    exercises: list[Exercise],
     options: SuiteOptions,
-    workdir: Path,
+    course: course_config.CourseConfig,
+    error: str = "",
 ) -> SubmissionResult:
-    """Grade one submission: stage its files, run each exercise's hidden suite."""
+    """Grade a staged submission folder (``None`` with ``error``: it could not be read)."""
     start = time.monotonic()
-    tests = []
+    tests: list[TestResult] = []
     messages = {}
-    if submission.error:
-        messages = {e.key: f"not graded: {submission.error}" for e in exercises}
+    if error or staged is None:
+        messages = {e.key: f"not graded: {error}" for e in exercises}
     else:
-        staged = stage(submission, workdir / submission.id)
         for exercise in exercises:
-            tests.extend(run_suite(exercise, staged, options))
-    warnings = [f"the submission could not be read: {submission.error}"] if submission.error else []
+            tests.extend(_apply_course(run_suite(exercise, staged, options), exercise, course))
+    warnings = [f"the submission could not be read: {error}"] if error else []
     if options.isolation != "bwrap":
-        warnings.append(
-            "isolation was reduced: bubblewrap is not available, so student code "
-            "ran as a plain subprocess with resource limits"
-        )
+        warnings.append(REDUCED_ISOLATION)
     return SubmissionResult.build(
-        submission.id,
+        submission_id,
         tests,
-        {e.key: e.points for e in exercises},
+        {e.key: course.points[e.key] for e in exercises},
         messages=messages,
         device=options.device,
         isolation=options.isolation,
@@ -66,17 +91,6 @@ def grade(
         duration_s=round(time.monotonic() - start, 2),
         warnings=warnings,
     )
-
-
-def write_result(result: SubmissionResult, out: Path) -> Path:
-    """Write ``<out>/<submission>.json`` atomically (a crash never leaves half a file)."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{result.submission}.json"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{result.submission}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(report.to_json_line(result) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def run(
@@ -88,65 +102,104 @@ def run(
     gate: bool = True,
     fmt: str = "table",
     out: Path | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    config: Path | None = None,
     require_isolation: bool = False,
     isolation: str = "auto",
     data_root: Path | None = None,
     gate_overrides: dict | None = None,
-    probe_timeout_s: float = PROBE_TIMEOUT_S,
+    probe_timeout_s: float | None = None,
     stdout=None,
     stderr=None,
 ) -> list[SubmissionResult]:
     """Grade every submission under ``paths`` and print the results in ``fmt``."""
+    from grader import batch, formats
+
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    if fmt not in formats.FORMATS:
+        raise GraderError(f"unknown format {fmt!r}: use {', '.join(formats.FORMATS)}")
+    if jobs < 1:
+        raise GraderError(f"--jobs must be at least 1, got {jobs}")
     try:
+        course = course_config.load(config)
         selected = select_exercises(exercises)
     except ValueError as exc:
         raise GraderError(str(exc)) from None
-    if fmt not in ("table", "json"):
-        raise GraderError(f"unknown format {fmt!r}: use table or json")
-    if reference:
-        submissions = [load(SOLUTIONS_DIR, "reference")]
-    elif paths:
-        try:
-            submissions = discover(paths)
-        except ValueError as exc:
-            raise GraderError(str(exc)) from None
-    else:
-        raise GraderError("nothing to grade: give a submission path or --reference")
-    isolation = _isolation(isolation, require_isolation, stderr)
-    gate_overrides = dict(gate_overrides or {})
-    try:
-        gate_recipe("cpu", gate_overrides)
-    except ValueError as exc:
-        raise GraderError(str(exc)) from None
-    options = SuiteOptions(
+    submissions = _submissions(paths, reference)
+    options = _options(
+        course,
         device=resolve_device(device),
-        isolation=isolation,
-        gate=gate,
+        isolation=_isolation(isolation, require_isolation, stderr),
+        gate=gate and any(e.key == "ex5" for e in selected),
         gate_overrides=gate_overrides,
         probe_timeout_s=probe_timeout_s,
     )
-    if gate and any(e.key == "ex5" for e in selected):
+    if options.gate:
         options.data_root = _gate_data(data_root, stderr)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
-        for index, submission in enumerate(submissions, 1):
-            print(f"[{index}/{len(submissions)}] grading {submission.id} ...", file=stderr)
-            result = grade(submission, exercises=selected, options=options, workdir=Path(workdir))
-            results.append(result)
-            if out is not None:
-                write_result(result, out)
-            if fmt == "json":
-                print(report.to_json_line(result), file=stdout, flush=True)
-            print(
-                f"[{index}/{len(submissions)}] {submission.id}: {result.score:g}/"
-                f"{result.max_score:g} in {result.duration_s:.1f} s",
-                file=stderr,
-            )
-    if fmt == "table":
-        stdout.write(report.table(results))
-    return results
+    plan = batch.Plan(
+        exercises=[e.key for e in selected],
+        options=options,
+        config=course.source,
+        out=str(out) if out else None,
+    )
+    on_result = None
+    if fmt == "json":
+
+        def on_result(result):
+            print(formats.to_json_line(result), file=stdout, flush=True)
+
+    outcome = batch.grade_all(
+        submissions,
+        plan,
+        course=course,
+        jobs=jobs,
+        force=force,
+        stderr=stderr,
+        on_result=on_result,
+    )
+    if fmt != "json":
+        formats.emit(fmt, outcome.results, stdout)
+    if out is not None:
+        from grader import feedback_page
+
+        feedback_page.write_all(outcome.results, Path(out) / "feedback")
+    if outcome.failed:
+        reasons = "; ".join(f"{sid}: {why}" for sid, why in outcome.failed.items())
+        raise GraderError(f"{len(outcome.failed)} submission(s) could not be graded: {reasons}")
+    return outcome.results
+
+
+def _submissions(paths: list[Path] | None, reference: bool) -> list[Submission]:
+    from grader import batch
+
+    if reference:
+        return [load(SOLUTIONS_DIR, "reference")]
+    if not paths:
+        raise GraderError("nothing to grade: give a submission path or --reference")
+    try:
+        return [batch.notebook_set(s) for s in discover(paths)]
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
+
+
+def _options(course, *, device, isolation, gate, gate_overrides, probe_timeout_s) -> SuiteOptions:
+    """Course configuration for ``device`` first, then the command line's values over it."""
+    overrides = course.gate_overrides(device) | dict(gate_overrides or {})
+    try:
+        gate_recipe(device, overrides)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
+    if probe_timeout_s is None:
+        probe_timeout_s = course.devices[device].probe_timeout_s
+    return SuiteOptions(
+        device=device,
+        isolation=isolation,
+        gate=gate,
+        gate_overrides=overrides,
+        probe_timeout_s=probe_timeout_s,
+    )
 
 
 def _isolation(requested: str, required: bool, stderr) -> str:

@@ -1,0 +1,186 @@
+"""The course configuration: ``[tool.grader]`` of a pyproject, or a ``grader.toml``.
+
+Every default lives in :func:`defaults` (built from :mod:`grader.config` and the gate's
+calibrated recipes); a file only replaces what it names. The shape::
+
+    [tool.grader]                       # in grader.toml the same keys sit at the top level
+    visibility = "public"               # every test's default: public, hidden, after_due_date
+    [tool.grader.exercises.ex5]
+    points = 30                         # the exercise's total; its tests' points are scaled
+    visibility = "after_due_date"
+    [tool.grader.tests.test_accuracy_gate]
+    visibility = "hidden"
+    [tool.grader.devices.cpu]
+    threshold = 0.58                    # the gate's minimum test accuracy on this device
+    time_limit_s = 180                  # the gate's training time limit on this device
+    probe_timeout_s = 30                # one call into student code
+
+A key or value that is not understood is an error that names the key and the file.
+Precedence: a command-line flag, then the file, then the defaults.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.config import EXERCISES, PROBE_TIMEOUT_S
+from grader.results import VISIBILITIES
+
+DEVICES = ("cpu", "cuda")
+CONFIG_NAMES = ("grader.toml", "pyproject.toml")
+
+
+class CourseConfigError(ValueError):
+    """A course configuration file holds a key or value the grader does not understand."""
+
+
+@dataclass(frozen=True)
+class DeviceLimits:
+    threshold: float
+    time_limit_s: float
+    probe_timeout_s: float
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    points: dict[str, float]
+    """Exercise key -> its total; the suite's test points are scaled to it."""
+    visibility: str = "public"
+    exercise_visibility: dict[str, str] = field(default_factory=dict)
+    test_visibility: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, DeviceLimits] = field(default_factory=dict)
+    source: str | None = None
+    """The file it was read from (``None``: the defaults)."""
+
+    def visibility_of(self, exercise: str, test: str) -> str:
+        """A test's own setting, else its exercise's, else the course default."""
+        return self.test_visibility.get(
+            test, self.exercise_visibility.get(exercise, self.visibility)
+        )
+
+    def gate_overrides(self, device: str) -> dict:
+        """The gate recipe fields this configuration sets for ``device``."""
+        limits = self.devices[device]
+        return {"threshold": limits.threshold, "time_limit_s": limits.time_limit_s}
+
+
+def defaults() -> CourseConfig:
+    """The course as SPEC defines it: SPEC's points, everything public, the calibrated gate."""
+    from grader.gate import RECIPES
+
+    return CourseConfig(
+        points={key: e.points for key, e in EXERCISES.items()},
+        devices={
+            device: DeviceLimits(
+                threshold=float(RECIPES[device]["threshold"]),
+                time_limit_s=float(RECIPES[device]["time_limit_s"]),
+                probe_timeout_s=PROBE_TIMEOUT_S,
+            )
+            for device in DEVICES
+        },
+    )
+
+
+def find(start: Path | None = None) -> Path | None:
+    """``grader.toml``, else a ``pyproject.toml`` with ``[tool.grader]``, in ``start``."""
+    folder = Path(start or Path.cwd())
+    for name in CONFIG_NAMES:
+        path = folder / name
+        if path.is_file() and (name == "grader.toml" or "grader" in _read(path).get("tool", {})):
+            return path
+    return None
+
+
+def load(path: Path | None = None, *, search: Path | None = None) -> CourseConfig:
+    """Read ``path`` (or the file :func:`find` finds), on top of :func:`defaults`."""
+    path = Path(path) if path is not None else find(search)
+    if path is None:
+        return defaults()
+    if not path.is_file():
+        raise CourseConfigError(f"course configuration {path} does not exist")
+    data = _read(path)
+    prefix = ""
+    if isinstance(data.get("tool"), dict) and "grader" in data["tool"]:
+        data, prefix = data["tool"]["grader"], "tool.grader."
+    elif path.name == "pyproject.toml":
+        data = {}  # a pyproject without [tool.grader]: the defaults
+    return _parse(data, source=str(path), prefix=prefix)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CourseConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+class _Reader:
+    """Checks keys and values, naming ``key`` and the file in every error."""
+
+    def __init__(self, source: str, prefix: str):
+        self.source = source
+        self.prefix = prefix
+
+    def fail(self, key: str, problem: str):
+        raise CourseConfigError(f"{self.source}: {self.prefix}{key}: {problem}")
+
+    def table(self, data, key: str, allowed) -> dict:
+        if not isinstance(data, dict):
+            self.fail(key, f"expected a table, got {data!r}")
+        for name in data:
+            if name not in allowed:
+                self.fail(f"{key}.{name}".lstrip("."), f"unknown key; known: {', '.join(allowed)}")
+        return data
+
+    def number(self, value, key: str, *, minimum: float = 0.0) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            self.fail(key, f"expected a number >= {minimum:g}, got {value!r}")
+        return value
+
+    def visibility(self, value, key: str) -> str:
+        if value not in VISIBILITIES:
+            self.fail(key, f"expected one of {', '.join(VISIBILITIES)}, got {value!r}")
+        return value
+
+
+def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
+    base = defaults()
+    read = _Reader(source, prefix)
+    read.table(data, "", ("visibility", "exercises", "tests", "devices"))
+    visibility = read.visibility(data.get("visibility", base.visibility), "visibility")
+    points = dict(base.points)
+    exercise_visibility = {}
+    for key, table in read.table(data.get("exercises", {}), "exercises", EXERCISES).items():
+        read.table(table, f"exercises.{key}", ("points", "visibility"))
+        if "points" in table:
+            points[key] = read.number(table["points"], f"exercises.{key}.points")
+        if "visibility" in table:
+            exercise_visibility[key] = read.visibility(
+                table["visibility"], f"exercises.{key}.visibility"
+            )
+    test_visibility = {}
+    tests = data.get("tests", {})
+    for name, table in read.table(tests, "tests", tests if isinstance(tests, dict) else ()).items():
+        read.table(table, f"tests.{name}", ("visibility",))
+        test_visibility[name] = read.visibility(table.get("visibility"), f"tests.{name}.visibility")
+    devices = dict(base.devices)
+    for device, table in read.table(data.get("devices", {}), "devices", DEVICES).items():
+        fields = ("threshold", "time_limit_s", "probe_timeout_s")
+        read.table(table, f"devices.{device}", fields)
+        values = {name: getattr(devices[device], name) for name in fields}
+        for name in fields:
+            if name in table:
+                values[name] = read.number(table[name], f"devices.{device}.{name}")
+        if values["threshold"] > 1:
+            read.fail(f"devices.{device}.threshold", "an accuracy between 0 and 1")
+        devices[device] = DeviceLimits(**values)
+    return CourseConfig(
+        points=points,
+        visibility=visibility,
+        exercise_visibility=exercise_visibility,
+        test_visibility=test_visibility,
+        devices=devices,
+        source=source,
+    )

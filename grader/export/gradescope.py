@@ -1,0 +1,89 @@
+"""A Gradescope autograder zip: ``setup.sh`` and ``run_autograder`` at its root, the kit in
+``kit/``. Gradescope unpacks it into ``/autograder/source``, runs ``setup.sh`` once when
+building the image and ``run_autograder`` per submission, which grades
+``/autograder/submission`` into ``/autograder/results/results.json``. ``AUTOGRADER_ROOT``
+replaces ``/autograder`` (for testing on a simulated tree); ``GRADER_ARGS`` adds options.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path
+
+from grader.export import copy_kit
+
+SETUP_SH = """\
+#!/usr/bin/env bash
+# Gradescope runs this once while building the autograder image (Ubuntu, as root).
+set -euo pipefail
+apt-get update
+apt-get install -y python3 python3-pip python3-venv bubblewrap
+python3 -m venv /opt/grader-venv
+/opt/grader-venv/bin/python -m pip install --upgrade pip
+/opt/grader-venv/bin/python -m pip install -e /autograder/source/kit
+# The CIFAR-10 accuracy gate needs the data set; fetched once into the image.
+/opt/grader-venv/bin/grader data prepare --root /autograder/source/kit/datasets/cifar10 || \\
+    echo "CIFAR-10 could not be prepared: grade with GRADER_ARGS=--no-gate"
+"""
+
+RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Gradescope runs this per submission: grade /autograder/submission, write
+# /autograder/results/results.json. AUTOGRADER_ROOT replaces /autograder (for tests).
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="${GRADER_PYTHON:-/opt/grader-venv/bin/python}"
+[ -x "$PYTHON" ] || PYTHON=python3
+SOURCE="$ROOT/source"
+mkdir -p "$ROOT/results"
+CONFIG=()
+[ -f "$SOURCE/grader.toml" ] && CONFIG=(--config "$SOURCE/grader.toml")
+DATA=()
+[ -d "$SOURCE/kit/datasets/cifar10" ] && DATA=(--data-root "$SOURCE/kit/datasets/cifar10")
+# shellcheck disable=SC2086  # GRADER_ARGS is a list of options
+"$PYTHON" -m grader.cli run "$ROOT/submission" --format gradescope "${CONFIG[@]}" \\
+    "${DATA[@]}" ${GRADER_ARGS:-} > "$ROOT/results/results.json.tmp" 2> "$ROOT/results/grader.log"
+status=$?
+if [ $status -eq 0 ]; then
+    mv "$ROOT/results/results.json.tmp" "$ROOT/results/results.json"
+else
+    "$PYTHON" - "$ROOT/results" "$status" <<'PY'
+import json, sys
+from pathlib import Path
+results, status = Path(sys.argv[1]), sys.argv[2]
+log = (results / "grader.log").read_text(errors="replace")[-3000:]
+message = ("The autograder could not grade this submission (exit status " + status + "). "
+           "This is not a score: please tell the course staff.\\n\\n" + log)
+(results / "results.json").write_text(json.dumps(
+    {"score": 0, "output": message, "visibility": "visible", "stdout_visibility": "hidden",
+     "tests": []}))
+PY
+fi
+cat "$ROOT/results/grader.log" >&2
+exit 0
+"""
+
+
+def build(dest: Path, *, course_file: Path | None = None) -> Path:
+    """Write ``dest/gradescope-autograder.zip``."""
+    archive = dest / "gradescope-autograder.zip"
+    with tempfile.TemporaryDirectory(prefix="grader-export-") as scratch:
+        root = Path(scratch)
+        copy_kit(root / "kit")
+        (root / "setup.sh").write_text(SETUP_SH)
+        (root / "run_autograder").write_text(RUN_AUTOGRADER)
+        if course_file is not None:
+            shutil.copy2(course_file, root / "grader.toml")  # either shape reads as a config
+        tmp = archive.with_suffix(".zip.tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    info = zipfile.ZipInfo.from_file(path, path.relative_to(root).as_posix())
+                    executable = path.name in ("setup.sh", "run_autograder")
+                    info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+                    zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        tmp.replace(archive)
+    return archive

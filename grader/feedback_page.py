@@ -1,0 +1,268 @@
+"""A feedback page per student (HTML): what failed and why; for the gate, two pictures.
+
+Built with :func:`el`, a tiny element builder: every text and attribute value is escaped
+unless it is :class:`Markup` that this module built itself, so nothing a submission
+prints or raises can inject markup. The gate's per-class accuracy (a bar chart) and its
+confusion matrix (a heat map) are inline SVG, drawn here without extra dependencies.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from grader.results import SubmissionResult, TestResult
+
+CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+STATUS_COLOUR = {
+    "passed": "#2e7d32",
+    "failed": "#c62828",
+    "timeout": "#ef6c00",
+    "error": "#6a1b9a",
+    "skipped": "#757575",
+}
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }
+table { border-collapse: collapse; } td, th { padding: .25rem .6rem; border-bottom: 1px solid #ddd;
+text-align: left; } .status { font-weight: bold; } pre { white-space: pre-wrap; margin: 0; }
+figure { display: inline-block; margin: 1rem 1rem 0 0; vertical-align: top; }
+"""
+
+
+class Markup(str):
+    """Text that is already HTML (built by :func:`el`), inserted without escaping."""
+
+
+def el(tag: str, *children, **attrs) -> Markup:
+    """``<tag attrs>children</tag>``; strings are escaped, :class:`Markup` is not."""
+    attributes = "".join(
+        f' {name.rstrip("_").replace("_", "-")}="{html.escape(str(value), quote=True)}"'
+        for name, value in attrs.items()
+        if value is not None
+    )
+    inner = "".join(c if isinstance(c, Markup) else html.escape(str(c)) for c in children)
+    return Markup(f"<{tag}{attributes}>{inner}</{tag}>")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _score_table(result: SubmissionResult) -> Markup:
+    rows = [el("tr", el("th", "exercise"), el("th", "score"), el("th", "note"))]
+    for key, e in result.exercises.items():
+        note = e.message or (
+            f"{_fmt(e.ungraded_points)} points not graded" if e.ungraded_points else ""
+        )
+        rows.append(
+            el(
+                "tr",
+                el("td", key),
+                el("td", f"{_fmt(e.score)}/{_fmt(e.max_score)}"),
+                el("td", note),
+            )
+        )
+    return el("table", *rows)
+
+
+def _test_row(test: TestResult) -> Markup:
+    colour = STATUS_COLOUR.get(test.status, "#222")
+    return el(
+        "tr",
+        el("td", test.exercise),
+        el("td", el("code", test.name)),
+        el("td", test.status, class_="status", style=f"color: {colour}"),
+        el("td", f"{_fmt(test.score)}/{_fmt(test.max_score)}"),
+        el("td", el("pre", test.feedback)),
+    )
+
+
+def accuracy_chart(per_class: list, threshold: float | None) -> Markup:
+    """Horizontal bars, one per class, with the course threshold as a dashed line."""
+    bar_w, row_h, left = 300, 22, 60
+    height = row_h * len(per_class) + 30
+    parts = []
+    for i, value in enumerate(per_class):
+        y = 10 + i * row_h
+        name = CLASSES[i] if i < len(CLASSES) else str(i)
+        parts.append(el("text", name, x=left - 6, y=y + 15, text_anchor="end", font_size=12))
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            parts.append(el("text", "no samples", x=left + 4, y=y + 15, font_size=12))
+            continue
+        width = max(0.0, min(1.0, float(value))) * bar_w
+        parts.append(
+            el("rect", x=left, y=y + 2, width=f"{width:.1f}", height=row_h - 6, fill="#1565c0")
+        )
+        parts.append(el("text", f"{value:.0%}", x=left + width + 4, y=y + 15, font_size=12))
+    if threshold is not None:
+        x = left + threshold * bar_w
+        parts.append(
+            el(
+                "line",
+                x1=f"{x:.1f}",
+                x2=f"{x:.1f}",
+                y1=5,
+                y2=height - 15,
+                stroke="#c62828",
+                stroke_dasharray="4 3",
+            )
+        )
+        parts.append(
+            el(
+                "text",
+                f"required {threshold:.0%}",
+                x=f"{x:.1f}",
+                y=height - 2,
+                font_size=11,
+                text_anchor="middle",
+                fill="#c62828",
+            )
+        )
+    return el(
+        "svg",
+        el("title", "per-class accuracy"),
+        *parts,
+        xmlns="http://www.w3.org/2000/svg",
+        width=left + bar_w + 50,
+        height=height,
+        role="img",
+    )
+
+
+def confusion_chart(confusion: list[list[int]]) -> Markup:
+    """A heat map: rows are true classes, columns predicted; darker is more images."""
+    n, cell, left, top = len(confusion), 30, 50, 50
+    largest = max((v for row in confusion for v in row), default=0) or 1
+    parts = []
+    for j in range(n):
+        label = CLASSES[j] if j < len(CLASSES) else str(j)
+        parts.append(
+            el(
+                "text",
+                label,
+                x=left + j * cell + cell / 2,
+                y=top - 6,
+                font_size=10,
+                text_anchor="middle",
+            )
+        )
+        parts.append(
+            el(
+                "text",
+                label,
+                x=left - 4,
+                y=top + j * cell + cell / 2 + 4,
+                font_size=10,
+                text_anchor="end",
+            )
+        )
+    for i, row in enumerate(confusion):
+        for j, value in enumerate(row):
+            shade = value / largest
+            fill = f"rgb({int(255 - 200 * shade)},{int(255 - 170 * shade)},255)"
+            text_fill = "#fff" if shade > 0.6 else "#222"
+            parts.append(
+                el(
+                    "rect",
+                    el(
+                        "title",
+                        f"true {CLASSES[i] if i < 10 else i}, predicted "
+                        f"{CLASSES[j] if j < 10 else j}: {value}",
+                    ),
+                    x=left + j * cell,
+                    y=top + i * cell,
+                    width=cell,
+                    height=cell,
+                    fill=fill,
+                    stroke="#fff",
+                )
+            )
+            parts.append(
+                el(
+                    "text",
+                    value,
+                    x=left + j * cell + cell / 2,
+                    y=top + i * cell + cell / 2 + 4,
+                    font_size=9,
+                    text_anchor="middle",
+                    fill=text_fill,
+                )
+            )
+    size = left + n * cell + 10
+    heading = el(
+        "text", "predicted", x=left + n * cell / 2, y=14, font_size=12, text_anchor="middle"
+    )
+    return el(
+        "svg",
+        el("title", "confusion matrix"),
+        heading,
+        *parts,
+        xmlns="http://www.w3.org/2000/svg",
+        width=size,
+        height=top + n * cell + 10,
+        role="img",
+    )
+
+
+def _gate_section(result: SubmissionResult) -> list[Markup]:
+    metrics = result.gate_metrics()
+    if metrics.get("accuracy") is None:
+        return []
+    summary = (
+        f"Test accuracy {metrics['accuracy']:.1%} (required {metrics.get('threshold', 0):.0%}); "
+        f"training took {metrics.get('train_s', 0):.0f} s of {metrics.get('time_limit_s', 0):g} s."
+    )
+    parts = [el("h2", "The CIFAR-10 accuracy gate"), el("p", summary)]
+    if metrics.get("per_class"):
+        chart = accuracy_chart(metrics["per_class"], metrics.get("threshold"))
+        parts.append(el("figure", chart, el("figcaption", "accuracy per class")))
+    if metrics.get("confusion"):
+        chart = confusion_chart(metrics["confusion"])
+        parts.append(el("figure", chart, el("figcaption", "confusion matrix (rows: true)")))
+    return parts
+
+
+def render(result: SubmissionResult) -> str:
+    """The whole page for one submission."""
+    failed = [t for t in result.tests if t.status != "passed"]
+    body = [
+        el("h1", f"Feedback for {result.submission}"),
+        el(
+            "p",
+            el("strong", f"{_fmt(result.score)}/{_fmt(result.max_score)} points"),
+            f" (graded on {result.device}, grader {result.grader_version})",
+        ),
+        _score_table(result),
+        *[el("p", f"warning: {w}") for w in result.warnings],
+        el("h2", "What did not pass, and why" if failed else "Every test passed"),
+    ]
+    if failed:
+        header = el(
+            "tr", *[el("th", h) for h in ("exercise", "test", "status", "points", "feedback")]
+        )
+        body.append(el("table", header, *[_test_row(t) for t in failed]))
+    body.extend(_gate_section(result))
+    head = el(
+        "head",
+        Markup('<meta charset="utf-8">'),
+        el("title", f"{result.submission}: feedback"),
+        el("style", Markup(STYLE)),
+    )
+    return "<!DOCTYPE html>\n" + el("html", head, el("body", *body), lang="en") + "\n"
+
+
+def write_all(results: list[SubmissionResult], folder: Path) -> list[Path]:
+    """``<folder>/<submission>.html`` for each result, each written atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for result in results:
+        path = folder / f"{result.submission}.html"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{result.submission}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(render(result))
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,96 @@
+"""Batches: parallel jobs, atomic per-submission results, resuming, and Ctrl-C."""
+
+import json
+import signal
+import subprocess
+import time
+
+from conftest import GRADER, REPO, grader, json_results
+
+ONE = ("--exercises", "ex1", "--format", "json")
+
+
+def make_class(root, names, bad=()):
+    """A folder of submissions: ex1 of the reference, or with a sign bug for names in bad."""
+    source = (REPO / "solutions" / "ex1_gradients.py").read_text()
+    for name in names:
+        folder = root / name
+        folder.mkdir(parents=True)
+        text = (
+            source.replace("coeffs - lr * grads", "coeffs + lr * grads") if name in bad else source
+        )
+        (folder / "ex1_gradients.py").write_text(text)
+    return root
+
+
+def scores(results):
+    return {r["submission"]: (r["score"], [t["status"] for t in r["tests"]]) for r in results}
+
+
+def test_jobs_2_grades_each_once_and_a_rerun_skips_them(tmp_path):
+    """With --jobs 2, is every submission graded and stored; does a rerun regrade nothing?"""
+    batch = make_class(tmp_path / "class", ["ann", "ben", "cat"], bad={"ben"})
+    out = tmp_path / "out"
+    first = grader("run", batch, *ONE, "--jobs", "2", "--out", out)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in out.glob("*.json")) == ["ann.json", "ben.json", "cat.json"]
+    assert scores(json_results(first))["ben"][0] < 20 and "summary:" in first.stderr
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    again = grader("run", batch, *ONE, "--jobs", "2", "--out", out)
+    assert "3 of 3 already graded" in again.stderr and "grading" not in again.stderr
+    assert scores(json_results(again)) == scores(json_results(first))
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    forced = grader("run", batch, *ONE, "--out", out, "--force")
+    assert forced.stderr.count("grading") == 3
+
+
+def test_sigint_midway_then_rerun_loses_nothing(tmp_path):
+    """Interrupted by SIGINT midway, are the finished results intact and does a rerun
+    finish the rest without grading anything twice, to the same final results?"""
+    names = ["s1", "s2", "s3", "s4", "s5"]
+    batch = make_class(tmp_path / "class", names, bad={"s2", "s5"})
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [*GRADER, "run", batch, *ONE, "--jobs", "2", "--out", out],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    assert 1 <= len(kept) < len(names), stderr
+    assert not list(out.glob(".*.tmp")), "a half-written result was left behind"
+    for path in out.glob("*.json"):
+        json.loads(path.read_text())  # complete, valid results only
+    rerun = grader("run", batch, *ONE, "--jobs", "2", "--out", out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(kept)} of {len(names)} already graded" in rerun.stderr
+    assert rerun.stderr.count("grading") == len(names) - len(kept)
+    assert kept == {n: out.joinpath(n).stat().st_mtime_ns for n in kept}
+    straight = grader("run", batch, *ONE, "--jobs", "2")
+    assert scores(json_results(rerun)) == scores(json_results(straight))
+
+
+def test_nested_notebook_set_is_one_submission(tmp_path):
+    """Is nbgrader's <student>/<assignment>/*.ipynb layout graded as that student's?"""
+    source = (REPO / "solutions" / "ex1_gradients.py").read_text()
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+        "source": source,
+    }
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    folder = tmp_path / "class" / "dora" / "ps1"
+    folder.mkdir(parents=True)
+    (folder / "ex1_gradients.ipynb").write_text(json.dumps(notebook))
+    make_class(tmp_path / "class", ["eli"])
+    results = json_results(grader("run", tmp_path / "class", *ONE, "--jobs", "2"))
+    assert {r["submission"]: r["score"] for r in results} == {"dora": 20, "eli": 20}

@@ -244,6 +244,7 @@ def _grade_inline(todo, plan: Plan, course, workdir: Path, progress, finished) -
                 options=plan.options,
                 course=course,
                 error=submission.error,
+                notes=submission.notes,
             )
         except GradingError as exc:
             finished(submission.id, None, str(exc))
@@ -273,7 +274,12 @@ class _Child:
 
     def send(self, submission: Submission, staged: Path | None) -> None:
         self.task = submission.id
-        line = {"id": submission.id, "staged": str(staged or ""), "error": submission.error}
+        line = {
+            "id": submission.id,
+            "staged": str(staged or ""),
+            "error": submission.error,
+            "notes": submission.notes,
+        }
         self.process.stdin.write((json.dumps(line) + "\n").encode())
         self.process.stdin.flush()
 
@@ -393,6 +399,7 @@ def _child_main(plan_json: str) -> int:
                     options=plan.options,
                     course=course,
                     error=task["error"],
+                    notes=task.get("notes", []),
                 )
                 write_result(result, Path(plan.out))
             except GradingError as exc:

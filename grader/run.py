@@ -67,8 +67,12 @@ def grade_staged(
     options: SuiteOptions,
     course: course_config.CourseConfig,
     error: str = "",
+    notes: list[str] | tuple[str, ...] = (),
 ) -> SubmissionResult:
-    """Grade a staged submission folder (``None`` with ``error``: it could not be read)."""
+    """Grade a staged submission folder (``None`` with ``error``: it could not be read).
+
+    ``notes`` (e.g. a renamed duplicate id) go into the result's warnings.
+    """
     start = time.monotonic()
     tests: list[TestResult] = []
     messages = {}
@@ -77,7 +81,9 @@ def grade_staged(
     else:
         for exercise in exercises:
             tests.extend(_apply_course(run_suite(exercise, staged, options), exercise, course))
-    warnings = [f"the submission could not be read: {error}"] if error else []
+    warnings = list(notes)
+    if error:
+        warnings.append(f"the submission could not be read: {error}")
     if options.isolation != "bwrap":
         warnings.append(REDUCED_ISOLATION)
     return SubmissionResult.build(

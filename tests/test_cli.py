@@ -117,3 +117,16 @@ def test_timeout_costs_one_test_and_the_worker_restarts(make_submission):
     assert "no answer within 3 s" in tests["test_predict_is_the_cubic"]["feedback"]
     assert tests["test_sgd_step_returns_new_array"]["status"] == "passed"
     assert tests["test_sse_loss_is_sum_of_squares"]["status"] == "passed"
+
+
+def test_duplicate_student_ids_are_both_graded_and_said(tmp_path):
+    """Are `alice/` and `alice.zip` both graded, the second as alice-2, with a warning?"""
+    folder = tmp_path / "class" / "alice"
+    folder.mkdir(parents=True)
+    (folder / "ex1_gradients.py").write_text((REPO / "solutions" / "ex1_gradients.py").read_text())
+    with zipfile.ZipFile(tmp_path / "class" / "alice.zip", "w") as zf:
+        zf.write(folder / "ex1_gradients.py", "ex1_gradients.py")
+    completed = grader("run", tmp_path / "class", "--exercises", "ex1", "--format", "json")
+    results = {r["submission"]: r for r in json_results(completed)}
+    assert set(results) == {"alice", "alice-2"} and results["alice-2"]["score"] == 20
+    assert "graded as 'alice-2'" in results["alice-2"]["warnings"][0]

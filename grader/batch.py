@@ -24,6 +24,7 @@ from pathlib import Path
 
 from grader import course_config
 from grader.config import EXERCISES
+from grader.files import atomic_write
 from grader.grading import SuiteOptions
 from grader.results import SubmissionResult
 from grader.submission import Submission, is_submission, load, stage
@@ -75,18 +76,8 @@ def write_result(result: SubmissionResult, out: Path) -> Path:
     """Write ``<out>/<submission>.json`` atomically (a crash never leaves half a file)."""
     from grader.formats import to_json_line
 
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"{result.submission}.json"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{result.submission}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(to_json_line(result) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write((to_json_line(result) + "\n").encode("utf-8")))
     return path
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from grader.data.sources import (
     fetch,
     import_source,
 )
+from grader.files import atomic_write
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -70,21 +70,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(file)`` into a temp file beside ``path``, then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _check_arrays(split: str, images: np.ndarray, labels: np.ndarray) -> None:
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
         raise DataError(f"{split} images are {images.dtype} {images.shape}, not uint8 (N,32,32,3)")
@@ -121,7 +106,7 @@ def prepare(
         _check_arrays(split, images, labels)
         for kind, array in (("images", images), ("labels", labels)):
             rel = _files(split)[kind]
-            _atomic_write(root / rel, lambda f, a=array: np.save(f, a, allow_pickle=False))
+            atomic_write(root / rel, lambda f, a=array: np.save(f, a, allow_pickle=False))
             manifest["files"][rel] = {
                 "bytes": (root / rel).stat().st_size,
                 "sha256": _sha256(root / rel),
@@ -132,7 +117,7 @@ def prepare(
         manifest["class_counts"][split] = [int(c) for c in counts]
         _say(f"prepared {split}: {len(labels)} images in {root / split}", progress)
     text = json.dumps(manifest, indent=2).encode()
-    _atomic_write(root / MANIFEST, lambda f: f.write(text))
+    atomic_write(root / MANIFEST, lambda f: f.write(text))
     return root
 
 

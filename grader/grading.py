@@ -41,19 +41,26 @@ class Collector:
         self.exercise = exercise
         self.results: list[TestResult] = []
         self.errors: list[str] = []
+        self._spent: dict[str, float] = {}
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
+        """One result per test; its duration counts setup, call and teardown (the fixtures
+        that start workers and run probes belong to the test that needs them)."""
         outcome = yield
         report = outcome.get_result()
+        spent = self._spent.get(item.nodeid, 0.0) + report.duration
+        self._spent[item.nodeid] = spent
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.results.append(self._result(item, call, report))
+            self.results.append(self._result(item, call, report, spent))
+        elif report.when == "teardown" and self.results and self.results[-1].name == item.name:
+            self.results[-1].duration_s = round(spent, 3)
 
     def pytest_collectreport(self, report):
         if report.failed:
             self.errors.append(str(report.longrepr))
 
-    def _result(self, item, call, report) -> TestResult:
+    def _result(self, item, call, report, spent: float) -> TestResult:
         marker = item.get_closest_marker("points")
         points = marker.args[0] if marker else 0
         status, feedback = _outcome(call, report)
@@ -64,7 +71,7 @@ class Collector:
             max_score=points,
             status=status,
             feedback=feedback,
-            duration_s=round(report.duration, 3),
+            duration_s=round(spent, 3),
             metrics=dict(report.user_properties),
         )
 

@@ -5,16 +5,40 @@ import zipfile
 
 from conftest import REPO, grader, index_tests, json_results
 
-SCHEMA_FIELDS = {"submission", "score", "max_score", "exercises", "tests", "device",
-                 "isolation", "grader_version", "duration_s"}
-TEST_FIELDS = {"name", "exercise", "score", "max_score", "status", "feedback", "duration_s",
-               "metrics"}
+SCHEMA_FIELDS = {
+    "submission",
+    "score",
+    "max_score",
+    "exercises",
+    "tests",
+    "device",
+    "isolation",
+    "grader_version",
+    "duration_s",
+}
+TEST_FIELDS = {
+    "name",
+    "exercise",
+    "score",
+    "max_score",
+    "status",
+    "feedback",
+    "duration_s",
+    "metrics",
+}
 
 
 def test_json_output_is_one_result_per_line_and_nothing_else(make_submission):
     """Does --format json print only JSON Lines with the schema's fields on stdout?"""
-    completed = grader("run", make_submission("alice"), make_submission("bob"), "--exercises",
-                       "ex1", "--format", "json")
+    completed = grader(
+        "run",
+        make_submission("alice"),
+        make_submission("bob"),
+        "--exercises",
+        "ex1",
+        "--format",
+        "json",
+    )
     assert completed.returncode == 0, completed.stderr
     results = json_results(completed)
     assert [r["submission"] for r in results] == ["alice", "bob"]
@@ -43,8 +67,13 @@ def test_zip_and_notebook_submissions(tmp_path):
     notebook_dir = tmp_path / "dave"
     notebook_dir.mkdir()
     source = (REPO / "solutions" / "ex1_gradients.py").read_text()
-    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-            "source": ["%matplotlib inline\n", source]}
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+        "source": ["%matplotlib inline\n", source],
+    }
     notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (notebook_dir / "ex1_gradients.ipynb").write_text(json.dumps(notebook))
     completed = grader("run", archive, notebook_dir, "--exercises", "ex1", "--format", "json")
@@ -66,16 +95,20 @@ def test_invalid_notebook_is_a_clear_failure(tmp_path):
 def test_out_folder_gets_one_file_per_submission(make_submission, tmp_path):
     """Does --out write <submission>.json, the same object as the JSON line?"""
     out = tmp_path / "results"
-    completed = grader("run", make_submission("frank"), "--exercises", "ex1", "--format",
-                       "json", "--out", out)
+    completed = grader(
+        "run", make_submission("frank"), "--exercises", "ex1", "--format", "json", "--out", out
+    )
     (line,) = json_results(completed)
     assert json.loads((out / "frank.json").read_text()) == line
 
 
 def test_table_lists_failures_with_feedback(make_submission):
     """Does the table show the score and, below it, each failed test's feedback?"""
-    broken = (REPO / "solutions" / "ex1_gradients.py").read_text().replace(
-        "return coeffs - lr * grads", "return coeffs + lr * grads")
+    broken = (
+        (REPO / "solutions" / "ex1_gradients.py")
+        .read_text()
+        .replace("return coeffs - lr * grads", "return coeffs + lr * grads")
+    )
     folder = make_submission("gina", {"ex1_gradients.py": broken})
     completed = grader("run", folder, "--exercises", "ex1")
     assert completed.returncode == 0
@@ -107,11 +140,15 @@ def test_check_passes_on_solutions_and_fails_on_stubs():
 
 def test_timeout_costs_one_test_and_the_worker_restarts(make_submission):
     """Does an endless loop in predict time out that test only, the rest still graded?"""
-    source = (REPO / "solutions" / "ex1_gradients.py").read_text().replace(
-        '    a, b, c, d = coeffs\n', '    while True:\n        pass\n')
+    source = (
+        (REPO / "solutions" / "ex1_gradients.py")
+        .read_text()
+        .replace("    a, b, c, d = coeffs\n", "    while True:\n        pass\n")
+    )
     folder = make_submission("hank", {"ex1_gradients.py": source})
-    completed = grader("run", folder, "--exercises", "ex1", "--format", "json",
-                       "--probe-timeout", "3")
+    completed = grader(
+        "run", folder, "--exercises", "ex1", "--format", "json", "--probe-timeout", "3"
+    )
     tests = index_tests(json_results(completed)[0])
     assert tests["test_predict_is_the_cubic"]["status"] == "timeout"
     assert "no answer within 3 s" in tests["test_predict_is_the_cubic"]["feedback"]

@@ -1,6 +1,7 @@
 """Public tests for ex1: a few of the checks the grader makes, with small inputs."""
 
 import numpy as np
+
 from ex1_gradients import predict, sgd_step, sse_grads, sse_loss
 
 

@@ -2,9 +2,10 @@
 
 import numpy as np
 import torch
-from ex3_data import build_transform, channel_stats, make_loaders
 from PIL import Image
 from torch.utils.data import TensorDataset
+
+from ex3_data import build_transform, channel_stats, make_loaders
 
 
 def test_channel_stats_of_constant_images():

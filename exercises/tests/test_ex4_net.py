@@ -1,6 +1,7 @@
 """Public tests for ex4."""
 
 import torch
+
 from ex4_net import Net
 
 

@@ -3,6 +3,7 @@
 import math
 
 import torch
+
 from ex5_train import overall_accuracy, per_class_accuracy, set_seed
 
 

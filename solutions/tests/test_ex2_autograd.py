@@ -3,6 +3,7 @@
 import math
 
 import torch
+
 from ex2_autograd import LegendreP3, chain_rule, derivatives, train_step, weighted_backward
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU checks, as one script for a machine with CUDA: prepare the data, the gate's
-# recipe against the tutorial's, a whole `grader run --reference` on cuda, and the
-# calibration over 5 seeds. Figures land in ${OUT:-bench/results}.
+# The GPU checks, as one script for a machine with CUDA: prepare the data, the input pipeline
+# with loader workers restarted per epoch against persistent ones, the gate's recipe, a whole
+# `grader run --reference` on cuda, the calibration over 5 seeds, and 3 seeds each of 10 and
+# 12 epochs (candidates for the cuda recipe). Figures land in ${OUT:-bench/results}.
 # Usage: CIFAR10_SOURCE=path/to/cifar10-jpeg.tar.gz bash bench/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,8 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 nvidia-smi -L; nproc
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))"
 /usr/bin/time -f "prepare: %e s wall" python -m grader.cli data prepare 2>&1 | tail -3
-python bench/gate_recipe.py --device cuda --skip-tutorial --seeds 0 "$@" 2>&1 | tee "$out/gate-recipe-cuda.txt"
+python bench/loader_epochs.py --epochs 4 --repeat 2 2>&1 | tee "$out/loader-epochs-cuda-box.txt"
+python bench/gate_recipe.py --device cuda --skip-tutorial --seeds 0 2>&1 | tee "$out/gate-recipe-cuda.txt"
 python -m grader.cli run --reference --device cuda --format json > "$out/reference-cuda.jsonl"
 echo "grader run --reference --device cuda: exit $?"
 python - "$out/reference-cuda.jsonl" <<'PY'
@@ -22,4 +24,8 @@ for line in open(sys.argv[1]):
     print(f"reference on {r['device']} ({r['isolation']}): {r['score']}/{r['max_score']} in "
           f"{r['duration_s']} s; gate {gate['status']}: {gate['metrics']}")
 PY
-python bench/calibrate_gate.py --device cuda --seeds 5 --out "$out/calibration-cuda.json" "$@" 2>&1 | tail -12
+python bench/calibrate_gate.py --device cuda --seeds 5 --out "$out/calibration-cuda.json" 2>&1 | tail -6
+for epochs in 10 12; do
+  python bench/calibrate_gate.py --device cuda --seeds 3 --set epochs=$epochs \
+    --out "$out/calibration-cuda-epochs$epochs.json" 2>&1 | tail -4
+done

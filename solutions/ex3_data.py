@@ -51,8 +51,14 @@ def make_loaders(
     drops nothing.
     """
     ### BEGIN SOLUTION
+    # Worker processes that outlive an epoch save restarting them at every epoch.
+    keep = num_workers > 0
     train_loader = DataLoader(
-        train_set, batch_size=batch_size, shuffle=True, num_workers=num_workers
+        train_set,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=num_workers,
+        persistent_workers=keep,
     )
     test_loader = DataLoader(
         test_set, batch_size=batch_size, shuffle=False, num_workers=num_workers

@@ -51,7 +51,7 @@ RECIPES: dict[str, dict] = {
         "num_workers": 1,
         "threads": 1,
         "seed": 0,
-        "threshold": 0.58,
+        "threshold": 0.57,
         "time_limit_s": 180.0,
     },
     "cuda": {

@@ -37,6 +37,21 @@ def index_tests(result: dict) -> dict[str, dict]:
     return {t["name"]: t for t in result["tests"]}
 
 
+def write_notebook(path: Path, source) -> Path:
+    """A one-cell nbformat 4 notebook at ``path`` whose code cell holds ``source`` (a string or
+    a list of lines, as Jupyter stores it)."""
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+        "source": source,
+    }
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(notebook))
+    return path
+
+
 @pytest.fixture
 def make_submission(tmp_path):
     """A submission folder: the reference solutions, with some files replaced."""

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from conftest import GRADER, REPO, grader, json_results
+from conftest import GRADER, REPO, grader, json_results, write_notebook
 
 ONE = ("--exercises", "ex1", "--format", "json")
 
@@ -80,17 +80,9 @@ def test_sigint_midway_then_rerun_loses_nothing(tmp_path):
 def test_nested_notebook_set_is_one_submission(tmp_path):
     """Is nbgrader's <student>/<assignment>/*.ipynb layout graded as that student's?"""
     source = (REPO / "solutions" / "ex1_gradients.py").read_text()
-    cell = {
-        "cell_type": "code",
-        "metadata": {},
-        "outputs": [],
-        "execution_count": None,
-        "source": source,
-    }
-    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     folder = tmp_path / "class" / "dora" / "ps1"
     folder.mkdir(parents=True)
-    (folder / "ex1_gradients.ipynb").write_text(json.dumps(notebook))
+    write_notebook(folder / "ex1_gradients.ipynb", source)
     make_class(tmp_path / "class", ["eli"])
     results = json_results(grader("run", tmp_path / "class", *ONE, "--jobs", "2"))
     assert {r["submission"]: r["score"] for r in results} == {"dora": 20, "eli": 20}

@@ -3,7 +3,7 @@
 import json
 import zipfile
 
-from conftest import REPO, grader, index_tests, json_results
+from conftest import REPO, grader, index_tests, json_results, write_notebook
 
 SCHEMA_FIELDS = {
     "submission",
@@ -67,15 +67,7 @@ def test_zip_and_notebook_submissions(tmp_path):
     notebook_dir = tmp_path / "dave"
     notebook_dir.mkdir()
     source = (REPO / "solutions" / "ex1_gradients.py").read_text()
-    cell = {
-        "cell_type": "code",
-        "metadata": {},
-        "outputs": [],
-        "execution_count": None,
-        "source": ["%matplotlib inline\n", source],
-    }
-    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    (notebook_dir / "ex1_gradients.ipynb").write_text(json.dumps(notebook))
+    write_notebook(notebook_dir / "ex1_gradients.ipynb", ["%matplotlib inline\n", source])
     completed = grader("run", archive, notebook_dir, "--exercises", "ex1", "--format", "json")
     scores = {r["submission"]: r["score"] for r in json_results(completed)}
     assert scores == {"carol": 20, "dave": 20}

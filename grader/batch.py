@@ -43,7 +43,8 @@ class Plan:
 
     def to_json(self) -> str:
         data = asdict(self)
-        data["options"]["data_root"] = str(self.options.data_root or "") or None
+        root = self.options.data_root
+        data["options"]["data_root"] = str(root) if root else None
         return json.dumps(data)
 
     @classmethod
@@ -53,6 +54,29 @@ class Plan:
         if options.data_root:
             options.data_root = Path(options.data_root)
         return cls(options=options, **data)
+
+    def grade(
+        self,
+        course: course_config.CourseConfig,
+        submission_id: str,
+        staged: Path | None,
+        error: str = "",
+        notes=(),
+    ) -> SubmissionResult:
+        """Grade one staged submission and write its result to ``out`` (raises GradingError)."""
+        from grader.run import grade_staged
+
+        result = grade_staged(
+            submission_id,
+            staged,
+            exercises=[EXERCISES[key] for key in self.exercises],
+            options=self.options,
+            course=course,
+            error=error,
+            notes=notes,
+        )
+        write_result(result, Path(self.out))
+        return result
 
 
 @dataclass
@@ -222,25 +246,15 @@ def _stage(submission: Submission, workdir: Path) -> Path | None:
 
 def _grade_inline(todo, plan: Plan, course, workdir: Path, progress, finished) -> None:
     from grader.grading import GradingError
-    from grader.run import grade_staged
 
-    exercises = [EXERCISES[key] for key in plan.exercises]
     for submission in todo:
         progress.started(submission.id)
         try:
-            result = grade_staged(
-                submission.id,
-                _stage(submission, workdir),
-                exercises=exercises,
-                options=plan.options,
-                course=course,
-                error=submission.error,
-                notes=submission.notes,
-            )
+            staged = _stage(submission, workdir)
+            result = plan.grade(course, submission.id, staged, submission.error, submission.notes)
         except GradingError as exc:
             finished(submission.id, None, str(exc))
             continue
-        write_result(result, Path(plan.out))
         finished(submission.id, result)
 
 
@@ -370,29 +384,19 @@ def _wait(process: subprocess.Popen, timeout_s: float) -> None:
 def _child_main(plan_json: str) -> int:
     """A batch child: grade each staged submission named on stdin; answer on stdout."""
     from grader.grading import GradingError
-    from grader.run import grade_staged
 
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to the log, never into the answers
     sys.stdout = sys.stderr
     plan = Plan.from_json(plan_json)
     course = course_config.load(Path(plan.config)) if plan.config else course_config.defaults()
-    exercises = [EXERCISES[key] for key in plan.exercises]
     try:
         for line in sys.stdin:
             task = json.loads(line)
             answer = {"id": task["id"]}
+            staged = Path(task["staged"]) if task["staged"] else None
             try:
-                result = grade_staged(
-                    task["id"],
-                    Path(task["staged"]) if task["staged"] else None,
-                    exercises=exercises,
-                    options=plan.options,
-                    course=course,
-                    error=task["error"],
-                    notes=task.get("notes", []),
-                )
-                write_result(result, Path(plan.out))
+                plan.grade(course, task["id"], staged, task["error"], task.get("notes", []))
             except GradingError as exc:
                 answer["error"] = str(exc)
             answers.write(json.dumps(answer) + "\n")

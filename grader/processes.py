@@ -63,7 +63,7 @@ class Limits:
     processes: int = 64
 
 
-def _rlimits(limits: Limits, device: str) -> dict[int, int]:
+def rlimits(limits: Limits, device: str) -> dict[int, int]:
     """The rlimits for one worker (computed before the fork: preexec_fn must stay trivial)."""
     values = {
         resource.RLIMIT_CORE: 0,
@@ -79,7 +79,7 @@ def _rlimits(limits: Limits, device: str) -> dict[int, int]:
     return values
 
 
-def _apply_limits(values: dict[int, int]) -> None:
+def apply_limits(values: dict[int, int]) -> None:
     for kind, value in values.items():
         resource.setrlimit(kind, (value, value))
 
@@ -98,7 +98,7 @@ def _proc_table() -> dict[int, tuple[int, str]]:
     return table
 
 
-def _descendants(root: int, table: dict[int, tuple[int, str]] | None = None) -> list[int]:
+def descendants(root: int, table: dict[int, tuple[int, str]] | None = None) -> list[int]:
     """Every live (not zombie) process below ``root``."""
     table = _proc_table() if table is None else table
     children = collections.defaultdict(list)
@@ -141,19 +141,19 @@ def kill_tree(root: int, *, root_too: bool = True) -> None:
     """
     for _ in range(200):
         table = _proc_table()
-        running = [p for p in _descendants(root, table) if table[p][1] not in "Tt"]
+        running = [p for p in descendants(root, table) if table[p][1] not in "Tt"]
         if not running:
             break
         for pid in running:
             _signal(pid, signal.SIGSTOP)
         time.sleep(0.005)
-    for pid in _descendants(root):
+    for pid in descendants(root):
         _signal(pid, signal.SIGKILL)
     if root_too:
         _signal(root, signal.SIGKILL)
 
 
-def _kill_session(process: subprocess.Popen) -> None:
+def kill_session(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

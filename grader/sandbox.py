@@ -36,11 +36,11 @@ from grader import channel
 from grader.processes import (
     KEEPER,
     Limits,
-    _apply_limits,
-    _descendants,
-    _kill_session,
-    _rlimits,
+    apply_limits,
+    descendants,
+    kill_session,
     kill_tree,
+    rlimits,
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -257,7 +257,7 @@ class Worker:
             cmd = [sys.executable, "-I", "-c", KEEPER.format(path=str(PACKAGE_DIR.parent))]
             cmd += [sys.executable, "-I", "-c", BOOT.format(path=str(PACKAGE_DIR.parent))]
             popen_env = dict(env, TMPDIR=self._tempdir, HOME=self._tempdir)
-        limits = _rlimits(self.spec.limits, self.spec.device)
+        limits = rlimits(self.spec.limits, self.spec.device)
         try:
             self.process = subprocess.Popen(
                 cmd,
@@ -268,7 +268,7 @@ class Worker:
                 env=popen_env,
                 cwd=self._tempdir or "/",
                 start_new_session=True,
-                preexec_fn=lambda: _apply_limits(limits),
+                preexec_fn=lambda: apply_limits(limits),
             )
         except OSError as exc:
             raise SandboxError(f"could not start the worker: {exc}") from exc
@@ -288,7 +288,7 @@ class Worker:
         if self.process is None:
             return
         kill_tree(self.process.pid)
-        _kill_session(self.process)
+        kill_session(self.process)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -393,7 +393,7 @@ class Worker:
         return message
 
     def _check_processes(self) -> None:
-        count = len(_descendants(self.process.pid)) if self.process else 0
+        count = len(descendants(self.process.pid)) if self.process else 0
         if count > self.spec.limits.processes:
             output = self.output()
             self.close()

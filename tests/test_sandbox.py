@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, grader, index_tests, json_results
 
-from grader.processes import Limits, _descendants, _rlimits, kill_tree
+from grader.processes import Limits, descendants, kill_tree, rlimits
 from grader.sandbox import bwrap_works
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable here")
@@ -165,8 +165,8 @@ def test_no_address_space_limit_on_cuda():
     """Is RLIMIT_AS left out for cuda (the driver reserves far more than it uses), set on cpu?"""
     import resource
 
-    assert resource.RLIMIT_AS in _rlimits(Limits(), "cpu")
-    assert resource.RLIMIT_AS not in _rlimits(Limits(), "cuda")
+    assert resource.RLIMIT_AS in rlimits(Limits(), "cpu")
+    assert resource.RLIMIT_AS not in rlimits(Limits(), "cuda")
 
 
 def test_kill_tree_catches_setsid_and_double_forked_processes(tmp_path):
@@ -187,10 +187,10 @@ def test_kill_tree_catches_setsid_and_double_forked_processes(tmp_path):
     )
     root = subprocess.Popen([sys.executable, str(script)])
     deadline = time.monotonic() + 10
-    while len(_descendants(root.pid)) < 1 and time.monotonic() < deadline:
+    while len(descendants(root.pid)) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
-    daemons = _descendants(root.pid)
+    daemons = descendants(root.pid)
     assert daemons, "the daemon was not adopted by its subreaper"
     kill_tree(root.pid)
     root.wait(timeout=10)

@@ -33,9 +33,8 @@ def describe(value) -> str:
 
 def as_array(value, what: str, *, shape=None, finite: bool = True) -> np.ndarray:
     """``value`` as a float64 array, or a failure saying what came back instead."""
-    if value is None or isinstance(value, str | dict | bool):
-        fail(f"{what} returned {describe(value)}; expected an array of numbers")
-    if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+    not_numbers = isinstance(value, np.ndarray) and value.dtype.kind not in "biuf"
+    if value is None or isinstance(value, str | dict | bool) or not_numbers:
         fail(f"{what} returned {describe(value)}; expected an array of numbers")
     try:
         array = np.asarray(value, dtype=np.float64)

@@ -22,7 +22,7 @@ Precedence: a command-line flag, then the file, then the defaults.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from grader.config import EXERCISES, PROBE_TIMEOUT_S
@@ -166,11 +166,11 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
         read.table(table, f"tests.{name}", ("visibility",))
         test_visibility[name] = read.visibility(table.get("visibility"), f"tests.{name}.visibility")
     devices = dict(base.devices)
+    names = [f.name for f in fields(DeviceLimits)]
     for device, table in read.table(data.get("devices", {}), "devices", DEVICES).items():
-        fields = ("threshold", "time_limit_s", "probe_timeout_s")
-        read.table(table, f"devices.{device}", fields)
-        values = {name: getattr(devices[device], name) for name in fields}
-        for name in fields:
+        read.table(table, f"devices.{device}", names)
+        values = asdict(devices[device])
+        for name in names:
             if name in table:
                 values[name] = read.number(table[name], f"devices.{device}.{name}")
         if values["threshold"] > 1:

@@ -111,11 +111,11 @@ def _read_zip(path: Path) -> dict[str, bytes]:
                     )
                 if name not in found or depth < found[name][0]:
                     found[name] = (depth, info.filename, data)
+    except SubmissionError:
+        raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise SubmissionError(f"{shown(path.name)} is not a valid zip file ({exc})") from None
     except (OSError, ValueError, RuntimeError) as exc:
-        if isinstance(exc, SubmissionError):
-            raise
         raise SubmissionError(f"{shown(path.name)} could not be read as a zip ({exc})") from None
     return {name: data for name, (_, _, data) in found.items()}
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from grader.config import PROBE_TIMEOUT_S
+from grader.export import TARGETS
 from grader.formats import FORMATS
 
 
@@ -177,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="an nbgrader course, a Gradescope autograder zip or a GitHub workflow"
     )
-    export.add_argument("target", choices=("nbgrader", "gradescope", "github"))
+    export.add_argument("target", choices=TARGETS)
     export.add_argument("dest", type=Path, help="the folder to write into")
     export.add_argument("--config", type=Path, default=None, help="course configuration to ship")
     export.set_defaults(func=_export)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from grader.config import REPO_ROOT
 
+TARGETS = ("nbgrader", "gradescope", "github")
 KIT_FILES = ("pyproject.toml", "README.md", "grader", "solutions")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "tests")
 
@@ -57,4 +58,4 @@ def export(target: str, dest: Path, *, config: Path | None = None) -> Path:
         from grader.export.nbgrader import build
 
         return build(dest, course)
-    raise GraderError(f"unknown export target {target!r}: use nbgrader, gradescope or github")
+    raise GraderError(f"unknown export target {target!r}: use {', '.join(TARGETS)}")

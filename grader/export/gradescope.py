@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from grader.export import copy_kit
+from grader.files import atomic_write
 
 SETUP_SH = """\
 #!/usr/bin/env bash
@@ -77,13 +78,16 @@ def build(dest: Path, *, course_file: Path | None = None) -> Path:
         (root / "run_autograder").write_text(RUN_AUTOGRADER)
         if course_file is not None:
             shutil.copy2(course_file, root / "grader.toml")  # either shape reads as a config
-        tmp = archive.with_suffix(".zip.tmp")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    info = zipfile.ZipInfo.from_file(path, path.relative_to(root).as_posix())
-                    executable = path.name in ("setup.sh", "run_autograder")
-                    info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
-                    zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-        tmp.replace(archive)
+        atomic_write(archive, lambda f: _zip_tree(root, f))
     return archive
+
+
+def _zip_tree(root: Path, file) -> None:
+    """Every file under ``root`` into a zip written to ``file``; the two scripts executable."""
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo.from_file(path, path.relative_to(root).as_posix())
+                executable = path.name in ("setup.sh", "run_autograder")
+                info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+                zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)

@@ -45,6 +45,9 @@ PROBE_TIMEOUT_S = 30.0
 
 WORKER_START_TIMEOUT_S = 60.0
 
+CLASS_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+"""CIFAR-10's classes in label order, by the short names the course uses in feedback."""
+
 
 def select_exercises(names: str | list[str] | None) -> list[Exercise]:
     """``"ex1,ex3"`` -> those exercises, in course order; ``None`` -> all of them."""

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from grader.config import CLASS_NAMES
+from grader.files import atomic_write
 from grader.results import SubmissionResult, TestResult
 
-CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 STATUS_COLOUR = {
     "passed": "#2e7d32",
     "failed": "#c62828",
@@ -49,6 +48,10 @@ def el(tag: str, *children, **attrs) -> Markup:
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+def _class_name(index: int) -> str:
+    return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)
 
 
 def _score_table(result: SubmissionResult) -> Markup:
@@ -87,7 +90,7 @@ def accuracy_chart(per_class: list, threshold: float | None) -> Markup:
     parts = []
     for i, value in enumerate(per_class):
         y = 10 + i * row_h
-        name = CLASSES[i] if i < len(CLASSES) else str(i)
+        name = _class_name(i)
         parts.append(el("text", name, x=left - 6, y=y + 15, text_anchor="end", font_size=12))
         if value is None or (isinstance(value, float) and math.isnan(value)):
             parts.append(el("text", "no samples", x=left + 4, y=y + 15, font_size=12))
@@ -138,7 +141,7 @@ def confusion_chart(confusion: list[list[int]]) -> Markup:
     largest = max((v for row in confusion for v in row), default=0) or 1
     parts = []
     for j in range(n):
-        label = CLASSES[j] if j < len(CLASSES) else str(j)
+        label = _class_name(j)
         parts.append(
             el(
                 "text",
@@ -167,11 +170,7 @@ def confusion_chart(confusion: list[list[int]]) -> Markup:
             parts.append(
                 el(
                     "rect",
-                    el(
-                        "title",
-                        f"true {CLASSES[i] if i < 10 else i}, predicted "
-                        f"{CLASSES[j] if j < 10 else j}: {value}",
-                    ),
+                    el("title", f"true {_class_name(i)}, predicted {_class_name(j)}: {value}"),
                     x=left + j * cell,
                     y=top + i * cell,
                     width=cell,
@@ -260,9 +259,7 @@ def write_all(results: list[SubmissionResult], folder: Path) -> list[Path]:
     paths = []
     for result in results:
         path = folder / f"{result.submission}.html"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{result.submission}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render(result))
-        os.replace(tmp, path)
+        page = render(result).encode("utf-8")
+        atomic_write(path, lambda f, data=page: f.write(data))
         paths.append(path)
     return paths

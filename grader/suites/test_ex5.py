@@ -20,6 +20,7 @@ from grader.checks import (
     expect_close,
     fail,
 )
+from grader.config import CLASS_NAMES
 from grader.probes.ex5 import small_model
 
 EXERCISE = "ex5"
@@ -281,9 +282,8 @@ def test_accuracy_gate(probe, options, device_recipe, record_property):
     record_property("per_class", [round(v, 4) for v in scores["per_class"]])
     record_property("confusion", scores["confusion"])
     if accuracy < recipe["threshold"]:
-        classes = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
         per_class = ", ".join(
-            f"{c} {v:.0%}" for c, v in zip(classes, scores["per_class"], strict=True)
+            f"{c} {v:.0%}" for c, v in zip(CLASS_NAMES, scores["per_class"], strict=True)
         )
         fail(
             f"test accuracy {accuracy:.1%} is below the required {recipe['threshold']:.0%} "

@@ -27,6 +27,20 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def exercise_cells(result: SubmissionResult, exercises: list[str]) -> list[str]:
+    """``score/max`` per exercise key (``-`` where the result lacks that exercise)."""
+    cells = []
+    for key in exercises:
+        e = result.exercises.get(key)
+        cells.append("-" if e is None else f"{_num(e.score)}/{_num(e.max_score)}")
+    return cells
+
+
+def ungraded_note(result: SubmissionResult) -> str:
+    """`` (N not graded)`` when points were left out of the run (the gate under --no-gate)."""
+    return f" ({_num(result.ungraded_points)} not graded)" if result.ungraded_points else ""
+
+
 def table(results: list[SubmissionResult], *, details: bool = True) -> str:
     """A score table (one row per submission) and, below it, what failed and why."""
     if not results:
@@ -35,15 +49,8 @@ def table(results: list[SubmissionResult], *, details: bool = True) -> str:
     header = ["submission", *exercises, "total"]
     rows = []
     for r in results:
-        cells = [r.submission]
-        for key in exercises:
-            e = r.exercises.get(key)
-            cells.append("-" if e is None else f"{_num(e.score)}/{_num(e.max_score)}")
-        total = f"{_num(r.score)}/{_num(r.max_score)}"
-        if r.ungraded_points:
-            total += f" ({_num(r.ungraded_points)} not graded)"
-        cells.append(total)
-        rows.append(cells)
+        total = f"{_num(r.score)}/{_num(r.max_score)}{ungraded_note(r)}"
+        rows.append([r.submission, *exercise_cells(r, exercises), total])
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()

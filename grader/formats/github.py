@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grader.config import EXERCISES
+from grader.report import exercise_cells, ungraded_note
 from grader.results import SubmissionResult
 
 
@@ -51,10 +52,8 @@ def summary(results: list[SubmissionResult]) -> str:
     out = ["## Grader results", "", "| submission | " + " | ".join(exercises) + " | total |"]
     out.append("| --- " * (len(exercises) + 2) + "|")
     for r in results:
-        cells = [f"{r.exercises[k].score:g}/{r.exercises[k].max_score:g}" for k in exercises]
-        total = f"**{r.score:g}/{r.max_score:g}**"
-        if r.ungraded_points:
-            total += f" ({r.ungraded_points:g} not graded)"
+        cells = exercise_cells(r, exercises)
+        total = f"**{r.score:g}/{r.max_score:g}**{ungraded_note(r)}"
         out.append(f"| {_cell(r.submission)} | " + " | ".join(cells) + f" | {total} |")
     for r in results:
         failed = r.failed_tests()

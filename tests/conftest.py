@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 GRADER = [sys.executable, "-m", "grader.cli"]
+FIXTURES = REPO / "tests" / "fixtures" / "submissions"
 
 
 def grader(*args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProcess:
@@ -50,6 +54,45 @@ def write_notebook(path: Path, source) -> Path:
     notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(notebook))
     return path
+
+
+def fixture_submission(name: str, dest: Path) -> Path:
+    """A whole submission in ``dest``: solutions/ex*.py with the fixture ``name``'s files on
+    top (a notebook replaces the ``.py`` of its name)."""
+    dest.mkdir(parents=True)
+    for path in (REPO / "solutions").glob("ex*.py"):
+        shutil.copyfile(path, dest / path.name)
+    for path in (FIXTURES / name).iterdir():
+        shutil.copyfile(path, dest / path.name)
+        if path.suffix == ".ipynb":
+            (dest / f"{path.stem}.py").unlink()
+    return dest
+
+
+def write_zip(path: Path, members: dict[str, bytes], *, symlinks=()) -> Path:
+    """A zip of ``members`` (name -> bytes), plus ``(name, target)`` symbolic-link entries."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for name, target in symlinks:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+    return path
+
+
+def full_marks(exercise: dict) -> bool:
+    """Every graded point earned (the gate's points count as ungraded under --no-gate)."""
+    return exercise["score"] == exercise["max_score"] - exercise.get("ungraded_points", 0)
+
+
+def describe(result: dict) -> str:
+    """The tests a result did not pass, a line each (for assertion messages)."""
+    return "\n".join(
+        f"  {t['exercise']} {t['name']}: {t['status']} {t['feedback'][:200]}"
+        for t in result["tests"]
+        if t["status"] not in ("passed", "skipped")
+    )
 
 
 @pytest.fixture

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import subprocess
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import GRADER, REPO
+from conftest import (
+    FIXTURES,
+    GRADER,
+    REPO,
+    describe,
+    fixture_submission,
+    full_marks,
+    write_zip,
+)
 
-FIXTURES = REPO / "tests" / "fixtures" / "submissions"
 BROKEN = sorted(p.name for p in FIXTURES.glob("broken_*") if p.is_dir())
 EX1 = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
 
@@ -83,36 +87,15 @@ UNREADABLE = {
 }
 
 
-def overlay(target: Path, fixture: str) -> None:
-    """solutions/ with the fixture's files on top (a notebook replaces the .py of its name)."""
-    target.mkdir(parents=True)
-    for path in (REPO / "solutions").glob("ex*.py"):
-        shutil.copy(path, target / path.name)
-    for path in (FIXTURES / fixture).iterdir():
-        shutil.copy(path, target / path.name)
-        if path.suffix == ".ipynb":
-            (target / f"{path.stem}.py").unlink()
-
-
-def write_zip(path: Path, members: dict[str, bytes], symlink: str = "") -> None:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-        if symlink:
-            info = zipfile.ZipInfo(symlink)
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            archive.writestr(info, "/etc/passwd")
-
-
 def build_loading_cases(folder: Path) -> None:
     """Missing file, empty submission, bad zips, a duplicate id, a non-UTF-8 name."""
     missing = folder / "missing_ex1"
-    overlay(missing, "broken_empty_file")
+    fixture_submission("broken_empty_file", missing)
     (missing / "ex1_gradients.py").unlink()
     (folder / "empty").mkdir()
     write_zip(folder / "zip_dotdot.zip", {"../ex1_gradients.py": EX1})
     write_zip(folder / "zip_absolute.zip", {"/home/ex1_gradients.py": EX1})
-    write_zip(folder / "zip_symlink.zip", {}, symlink="ex1_gradients.py")
+    write_zip(folder / "zip_symlink.zip", {}, symlinks=[("ex1_gradients.py", "/etc/passwd")])
     write_zip(folder / "zip_bomb.zip", {"ex1_gradients.py": b"\n" * (6 * 1024 * 1024)})
     (folder / "zip_not_a_zip.zip").write_bytes(b"PK\x03\x04 truncated")
     (folder / "alice").mkdir()
@@ -139,7 +122,7 @@ def graded(tmp_path_factory):
         folder = tmp_path_factory.mktemp(f"broken_{batch}")
         for name, case in CASES.items():
             if case.batch == batch:
-                overlay(folder / name, name)
+                fixture_submission(name, folder / name)
         if batch == "a":
             build_loading_cases(folder)
         running[batch] = start(folder, exercises)
@@ -149,18 +132,6 @@ def graded(tmp_path_factory):
         results = [json.loads(line) for line in out.splitlines() if line.strip()]
         graded[batch] = (process.returncode, err, {r["submission"]: r for r in results})
     return graded
-
-
-def describe(result: dict) -> str:
-    return "\n".join(
-        f"  {t['exercise']} {t['name']}: {t['status']} {t['feedback'][:200]}"
-        for t in result["tests"]
-        if t["status"] not in ("passed", "skipped")
-    )
-
-
-def full_marks(exercise: dict) -> bool:
-    return exercise["score"] == exercise["max_score"] - exercise.get("ungraded_points", 0)
 
 
 def test_every_broken_fixture_has_a_case():

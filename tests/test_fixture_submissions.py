@@ -20,7 +20,6 @@ import ast
 import filecmp
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -28,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, REPO, describe, fixture_submission, full_marks
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures" / "submissions"
 SOLUTIONS = REPO / "solutions"
 SUITES = REPO / "grader" / "suites"
 MODULES = {
@@ -317,16 +315,6 @@ def fixture_files(name: str) -> dict[str, Path]:
     return {ex: folder / module for ex, module in MODULES.items() if (folder / module).exists()}
 
 
-def stage(name: str, dest: Path) -> Path:
-    """A full submission in ``dest``: solutions/*.py overlaid with the fixture's files."""
-    dest.mkdir(parents=True)
-    for path in SOLUTIONS.glob("ex*.py"):
-        shutil.copyfile(path, dest / path.name)
-    for path in fixture_files(name).values():
-        shutil.copyfile(path, dest / path.name)
-    return dest
-
-
 def batches() -> dict[str, tuple[list[str], str]]:
     """Batch name -> (fixtures graded in it, ``--exercises`` value)."""
     plan = {}
@@ -357,7 +345,7 @@ def graded(tmp_path_factory) -> dict[str, BatchRun]:
     for batch, (names, exercises) in batches().items():
         folder = root / batch
         for name in names:
-            stage(name, folder / name)
+            fixture_submission(name, folder / name)
         command = [sys.executable, "-m", "grader.cli", "run", str(folder), "--no-gate"]
         command += ["--format", "json", "--exercises", exercises]
         running[batch] = (
@@ -394,25 +382,12 @@ def result_of(graded, batch: str, name: str) -> dict:
     return run.results[name]
 
 
-def full_marks(exercise: dict) -> bool:
-    """Every graded point earned (the gate's points count as ungraded under --no-gate)."""
-    return exercise["score"] == exercise["max_score"] - exercise.get("ungraded_points", 0)
-
-
 def pointed_tests(result: dict, exercise: str) -> dict[str, dict]:
     return {
         t["name"]: t
         for t in result["tests"]
         if t["exercise"] == exercise and t["max_score"] and t["name"] != GATE
     }
-
-
-def describe(result: dict) -> str:
-    return "\n".join(
-        f"  {t['exercise']} {t['name']}: {t['status']} {t['feedback'][:200]}"
-        for t in result["tests"]
-        if t["status"] not in ("passed", "skipped")
-    )
 
 
 def suite_points() -> dict[str, set[str]]:
@@ -483,7 +458,7 @@ def test_fixture_holds_only_changed_exercise_files(name, tmp_path):
     for path in files.values():
         assert path.read_text() != (SOLUTIONS / path.name).read_text(), f"{path} is unchanged"
         compile(path.read_text(), str(path), "exec")
-    staged = stage(name, tmp_path / name)
+    staged = fixture_submission(name, tmp_path / name)
     for module in MODULES.values():
         source = folder / module if (folder / module).exists() else SOLUTIONS / module
         assert filecmp.cmp(staged / module, source, shallow=False), module

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import GRADER, REPO
+from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission
 
 from grader.sandbox import bwrap_works
 
-FIXTURES = REPO / "tests" / "fixtures" / "submissions"
 HOSTILE = sorted(p.name for p in FIXTURES.glob("hostile_*") if p.is_dir())
 # Kinds that attack the process tree, the channel or the output: the fallback must hold too.
 # (Snooping and phoning home need bubblewrap's namespaces to come back empty.)
@@ -71,12 +69,7 @@ class Run:
 def build_batch(folder: Path, names: list[str]) -> Path:
     """A folder of submissions: for each fixture, solutions/ overlaid with its files."""
     for name in names:
-        target = folder / name
-        target.mkdir(parents=True)
-        for path in (REPO / "solutions").glob("ex*.py"):
-            shutil.copy(path, target / path.name)
-        for path in (FIXTURES / name).iterdir():
-            shutil.copy(path, target / path.name)
+        fixture_submission(name, folder / name)
     return folder
 
 
@@ -138,14 +131,6 @@ def runs(tmp_path_factory):
 
 def pointed(result: dict, exercise: str) -> list[dict]:
     return [t for t in result["tests"] if t["exercise"] == exercise and t["max_score"]]
-
-
-def describe(result: dict) -> str:
-    return "\n".join(
-        f"  {t['exercise']} {t['name']}: {t['status']} {t['feedback'][:200]}"
-        for t in result["tests"]
-        if t["status"] not in ("passed", "skipped")
-    )
 
 
 def test_every_hostile_fixture_is_described():

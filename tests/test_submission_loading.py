@@ -7,27 +7,14 @@ same cases end to end through ``grader run``.
 from __future__ import annotations
 
 import os
-import stat
-import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, write_zip
 
 from grader.submission import MAX_FILE_BYTES, discover, load, stage
 
 EX1 = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
-
-
-def write_zip(path: Path, members: dict[str, bytes], *, symlinks=()) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-        for name, target in symlinks:
-            info = zipfile.ZipInfo(name)
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            archive.writestr(info, target)
-    return path
 
 
 def only(tmp_path: Path):

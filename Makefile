@@ -1,11 +1,14 @@
 # The README's two commands: `make grade` (grade the bundled examples) and `make test`.
 # Each creates or reuses the virtual environment in .venv and installs what it needs.
-PYTHON ?= python3
+# The sandbox runs student code as users of their own, who must be able to read the Python
+# that runs it: the system's Python 3.11 comes first (an interpreter under /root would not do).
+PYTHON ?= $(shell for p in /usr/bin/python3.11 /usr/local/bin/python3.11 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: grade test test-slow test-gate bench lint
+.PHONY: grade test test-slow test-gate bench lint sandbox
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,10 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-grade: $(STAMP)
+# bubblewrap, the sandbox: installed with apt where make runs as root.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } \
+		|| echo "bubblewrap is missing: install it (sudo apt-get install bubblewrap)"
+
+grade: $(STAMP) sandbox
 	$(BIN)/grader run examples/submissions exercises
 
-test: $(STAMP)
+test: $(STAMP) sandbox
 	$(BIN)/pytest
 
 test-slow: $(STAMP)

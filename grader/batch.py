@@ -15,6 +15,7 @@ import json
 import os
 import selectors
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from grader.config import EXERCISES
 from grader.files import atomic_write
 from grader.grading import SuiteOptions
 from grader.results import SubmissionResult
-from grader.submission import Submission, is_submission, load, stage
+from grader.submission import Submission, stage
 
 CHILD_STOP_TIMEOUT_S = 15.0
 
@@ -87,15 +88,6 @@ class Outcome:
     reused: int = 0
 
 
-def notebook_set(submission: Submission) -> Submission:
-    """A folder whose only exercise files sit one level down (nbgrader's ``<student>/<ps>/``)."""
-    source = submission.source
-    if submission.files or submission.error or not source.is_dir():
-        return submission
-    inner = [p for p in sorted(source.iterdir()) if p.is_dir() and is_submission(p)]
-    return load(inner[0], submission.id) if len(inner) == 1 else submission
-
-
 def write_result(result: SubmissionResult, out: Path) -> Path:
     """Write ``<out>/<submission>.json`` atomically (a crash never leaves half a file)."""
     from grader.formats import to_json_line
@@ -105,11 +97,28 @@ def write_result(result: SubmissionResult, out: Path) -> Path:
     return path
 
 
+def written_by_grader(path: Path) -> bool:
+    """Is ``path`` this user's, a plain file, and neither it nor its folder writable by
+    every user? (Workers run as users of their own: a result one could have written is
+    never trusted.)"""
+    try:
+        for item in (path.parent, path):
+            info = item.lstat()
+            if info.st_uid != os.geteuid() or info.st_mode & 0o002 or stat.S_ISLNK(info.st_mode):
+                return False
+    except OSError:
+        return False
+    return True
+
+
 def read_result(path: Path, exercises: list[str]) -> SubmissionResult | None:
-    """A stored result, if it is complete and graded the same exercises; else ``None``."""
+    """A stored result, if the grader wrote it, it is complete and graded the same exercises;
+    else ``None`` (the submission is graded again)."""
+    if not written_by_grader(path):
+        return None
     try:
         result = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
     return result if list(result.exercises) == exercises else None
 
@@ -241,11 +250,18 @@ class Progress:
 
 
 def _stage(submission: Submission, workdir: Path) -> Path | None:
-    return None if submission.error else stage(submission, workdir / submission.id)
+    """The submission's staged folder; None (with ``submission.error`` set) if it has none."""
+    if submission.error:
+        return None
+    try:
+        return stage(submission, workdir / submission.id)
+    except (OSError, ValueError) as exc:
+        submission.error = f"its files could not be staged ({type(exc).__name__}: {exc})"
+        return None
 
 
 def _grade_inline(todo, plan: Plan, course, workdir: Path, progress, finished) -> None:
-    from grader.grading import GradingError
+    from grader.errors import GradingError
 
     for submission in todo:
         progress.started(submission.id)
@@ -267,7 +283,7 @@ class _Child:
         env.setdefault("OMP_NUM_THREADS", str(threads))  # N children share the cores
         with log.open("wb") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "grader.batch", plan.to_json()],
+                [sys.executable, "-P", "-m", "grader.batch", plan.to_json()],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log_file,
@@ -383,7 +399,7 @@ def _wait(process: subprocess.Popen, timeout_s: float) -> None:
 
 def _child_main(plan_json: str) -> int:
     """A batch child: grade each staged submission named on stdin; answer on stdout."""
-    from grader.grading import GradingError
+    from grader.errors import GradingError
 
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything else printed goes to the log, never into the answers

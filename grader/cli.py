@@ -13,7 +13,8 @@ from grader.formats import FORMATS
 
 def _run(args) -> int:
     from grader.config import parse_overrides
-    from grader.run import GraderError, run
+    from grader.errors import GraderError
+    from grader.run import run
 
     try:
         overrides = parse_overrides(args.gate_set)
@@ -55,7 +56,7 @@ def _release(args) -> int:
 
 def _data(args) -> int:
     from grader import data
-    from grader.run import GraderError
+    from grader.errors import GraderError
 
     try:
         data.command(args.action, source=args.source, root=args.root)
@@ -122,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--isolation",
         default="auto",
-        choices=("auto", "bwrap", "process"),
-        help="auto: bubblewrap where it works, else a plain subprocess",
+        choices=("auto", "bwrap", "process", "strongest"),
+        help="auto/bwrap: bubblewrap, or refuse; process: reduced isolation, chosen explicitly "
+        "(root only: student code as a user of its own); strongest: bubblewrap where it "
+        "starts, else process",
     )
     run.add_argument(
         "--data-root",
@@ -187,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from grader.run import GraderError
+    from grader.errors import GraderError
 
     try:
         return args.func(args)

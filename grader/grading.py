@@ -16,12 +16,8 @@ from pathlib import Path
 import pytest
 
 from grader.config import PROBE_TIMEOUT_S, SUITES_DIR, Exercise
+from grader.errors import GradingError, ProbeFailure
 from grader.results import TestResult
-from grader.sandbox import ProbeFailure
-
-
-class GradingError(RuntimeError):
-    """The grader itself failed (a suite did not load): not the student's fault."""
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from grader.text import clean
+
 STATUSES = ("passed", "failed", "error", "timeout", "skipped")
 VISIBILITIES = ("public", "hidden", "after_due_date")
 
@@ -27,6 +29,7 @@ class TestResult:
     """Who sees this test: ``public``, ``hidden`` or ``after_due_date`` (the course config)."""
 
     def __post_init__(self):
+        self.feedback = clean(self.feedback)  # text from student code, whatever the path
         if self.status not in STATUSES:
             raise ValueError(f"unknown test status {self.status!r}")
         if self.visibility not in VISIBILITIES:
@@ -45,6 +48,9 @@ class ExerciseResult:
     ungraded_points: float = 0.0
     message: str = ""
 
+    def __post_init__(self):
+        self.message = clean(self.message)
+
 
 @dataclass
 class SubmissionResult:
@@ -59,6 +65,11 @@ class SubmissionResult:
     duration_s: float
     ungraded_points: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    sandbox: dict = field(default_factory=dict)
+    """What isolated the student's code and which limits held (``grader.sandbox.policy``)."""
+
+    def __post_init__(self):
+        self.warnings = [clean(w) for w in self.warnings]
 
     @classmethod
     def build(

@@ -13,20 +13,24 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader import __version__, course_config
-from grader.config import SOLUTIONS_DIR, Exercise, gate_recipe, select_exercises
+from grader.config import (
+    REPO_ROOT,
+    SOLUTIONS_DIR,
+    SUITES_DIR,
+    Exercise,
+    gate_recipe,
+    select_exercises,
+)
+from grader.errors import GraderError
 from grader.grading import SuiteOptions, run_suite
 from grader.results import SubmissionResult, TestResult
-from grader.sandbox import detect_isolation
+from grader.sandbox import policy
+from grader.sandbox.limits import Limits
 from grader.submission import Submission, discover, load
 
-
-class GraderError(RuntimeError):
-    """The grader cannot do its job (bad arguments, no data, no sandbox when required)."""
-
-
 REDUCED_ISOLATION = (
-    "isolation was reduced: bubblewrap is not available, so student code "
-    "ran as a plain subprocess with resource limits"
+    "isolation was reduced (--isolation process): student code ran as a plain process of "
+    "its own user with resource limits, not inside bubblewrap"
 )
 
 
@@ -96,6 +100,7 @@ def grade_staged(
         grader_version=__version__,
         duration_s=round(time.monotonic() - start, 2),
         warnings=warnings,
+        sandbox=policy.record(options.isolation, Limits(), options.device),
     )
 
 
@@ -144,6 +149,14 @@ def run(
     )
     if options.gate:
         options.data_root = _gate_data(data_root, stderr)
+    if options.isolation == "process":
+        extra = list(paths or [])
+        if out is not None:
+            Path(out).mkdir(mode=0o700, parents=True, exist_ok=True)
+            extra.append(Path(out))
+        if options.data_root is not None:
+            extra.append(Path(options.data_root) / "test")
+        policy.protect(REPO_ROOT, [SUITES_DIR, SOLUTIONS_DIR], extra, stderr)
     plan = batch.Plan(
         exercises=[e.key for e in selected],
         options=options,
@@ -178,14 +191,12 @@ def run(
 
 
 def _submissions(paths: list[Path] | None, reference: bool) -> list[Submission]:
-    from grader import batch
-
     if reference:
         return [load(SOLUTIONS_DIR, "reference")]
     if not paths:
         raise GraderError("nothing to grade: give a submission path or --reference")
     try:
-        return [batch.notebook_set(s) for s in discover(paths)]
+        return discover(paths)
     except ValueError as exc:
         raise GraderError(str(exc)) from None
 
@@ -209,19 +220,11 @@ def _options(course, *, device, isolation, gate, gate_overrides, probe_timeout_s
 
 
 def _isolation(requested: str, required: bool, stderr) -> str:
-    available = detect_isolation()
-    if requested not in ("auto", "bwrap", "process"):
-        raise GraderError(f"unknown isolation {requested!r}: use auto, bwrap or process")
-    if (requested == "bwrap" or required) and available != "bwrap":
-        raise GraderError(
-            "bubblewrap (bwrap) is not available here, and isolation was required; "
-            "install the Debian package bubblewrap"
-        )
-    chosen = available if requested == "auto" else requested
+    chosen = policy.choose(requested, required=required)
     if chosen != "bwrap":
         print(
-            "warning: student code runs as a plain subprocess with resource limits, without "
-            "bubblewrap (reduced isolation)",
+            "warning: reduced isolation: student code runs as a plain process of its own user "
+            "with resource limits, without bubblewrap",
             file=stderr,
         )
     return chosen

@@ -122,7 +122,10 @@ def _extract_tarball(tarball: Path, dest: Path) -> None:
                     raise DataError(
                         f"{name!r} in {tarball} is a link or special file: refusing to extract"
                     )
-            tar.extractall(dest, members=members, filter="data")
+            # Every member was checked above; the "data" filter (Python 3.11.4 and later)
+            # also drops permission bits and ownership that a tarball could carry.
+            extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(dest, members=members, **extra)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"could not read tarball {tarball}: {exc}") from exc
 

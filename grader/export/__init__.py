@@ -36,7 +36,7 @@ def copy_kit(dest: Path) -> Path:
 def export(target: str, dest: Path, *, config: Path | None = None) -> Path:
     """Write the ``target`` platform's files under ``dest``; return the main file or folder."""
     from grader import course_config
-    from grader.run import GraderError
+    from grader.errors import GraderError
 
     try:
         course = course_config.load(config)

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from grader.config import EXERCISES, PROBE_TIMEOUT_S, WORKER_START_TIMEOUT_S
-from grader.sandbox import ProbeFailure, Worker, WorkerSpec
+from grader.errors import ProbeFailure
+from grader.sandbox.client import WorkerClient, WorkerSpec
+from grader.sandbox.limits import Limits
 
 
 def pytest_addoption(parser):
@@ -29,7 +31,7 @@ def pytest_addoption(parser):
 class Probe:
     """Calls into one exercise's worker; import failures are found once and reused."""
 
-    def __init__(self, worker: Worker, exercise, submission: Path, timeout_s: float):
+    def __init__(self, worker: WorkerClient, exercise, submission: Path, timeout_s: float):
         self.worker = worker
         self.timeout_s = timeout_s
         self.exercise = exercise
@@ -54,10 +56,20 @@ class Probe:
         if self._load_error is not None:
             raise self._load_error
 
-    def __call__(self, probe_name: str, /, *, timeout_s: float | None = None, **args):
+    def __call__(
+        self,
+        probe_name: str,
+        /,
+        *,
+        timeout_s: float | None = None,
+        outside_budget: bool = False,
+        **args,
+    ):
         self._ensure_loaded()
         name = f"{self.exercise.key}.{probe_name}"
-        return self.worker.call(name, timeout_s=timeout_s or self.timeout_s, **args)
+        return self.worker.call(
+            name, timeout_s=timeout_s or self.timeout_s, outside_budget=outside_budget, **args
+        )
 
 
 @pytest.fixture(scope="module")
@@ -84,21 +96,39 @@ def exercise(request):
 
 
 @pytest.fixture(scope="module")
-def worker(request, options, exercise):
-    train_data = None
-    if (
-        getattr(request.module, "NEEDS_TRAIN_DATA", False)
-        and options["data_root"]
-        and options["gate"]
-    ):
-        train_data = options["data_root"] / "train"
+def gate_labels(request, options):
+    """For the gate: a secret relabelling of the classes, new for every run, and the training
+    labels under it (what the worker trains on). Weights trained elsewhere, on the true
+    labels, score by chance under it; the trusted side scores the test split under it too."""
+    if not (getattr(request.module, "NEEDS_TRAIN_DATA", False) and options["data_root"]):
+        return None
+    if not options["gate"]:
+        return None
+    import secrets
+
+    import numpy as np
+
+    from grader import data
+
+    permutation = np.array(secrets.SystemRandom().sample(range(10), 10), dtype=np.int64)
+    _, labels = data.load_split(options["data_root"], "train", verify="none", mmap=True)
+    return {"permutation": permutation, "train": permutation[labels]}
+
+
+@pytest.fixture(scope="module")
+def worker(options, gate_labels):
     spec = WorkerSpec(
         submission=options["submission"],
-        train_data=train_data,
         device=options["device"],
         isolation=options["isolation"],
     )
-    worker = Worker(spec, start_timeout_s=WORKER_START_TIMEOUT_S)
+    if gate_labels is not None:
+        spec.train_images = options["data_root"] / "train" / "images.npy"
+        spec.train_labels = gate_labels["train"]
+    limits = Limits()
+    worker = WorkerClient(
+        spec, start_timeout_s=WORKER_START_TIMEOUT_S, budget_s=limits.exercise_budget_s
+    )
     yield worker
     worker.close()
 

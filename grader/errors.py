@@ -1,0 +1,58 @@
+"""Every error type of the grader, sorted by whose fault it is.
+
+- :class:`GraderError`: the grader cannot do its job at all (bad arguments, no data, no
+  sandbox when one is required). The command exits 2 with the reason.
+- :class:`GradingError`: one submission could not be graded because of the grader (a hidden
+  suite did not load). That submission is reported as not graded; the batch goes on.
+- :class:`SandboxError`: a worker could not be started (the grader's fault, not the student's).
+- :class:`ProbeFailure` and its kinds: a call into student code did not return data (it
+  raised, hung, died or cheated). The test that made the call fails with the message.
+"""
+
+from __future__ import annotations
+
+
+class GraderError(RuntimeError):
+    """The grader cannot do its job (bad arguments, no data, no sandbox when required)."""
+
+
+class GradingError(RuntimeError):
+    """The grader failed on one submission (a suite did not load): not the student's fault."""
+
+
+class SandboxError(RuntimeError):
+    """The grader could not start a worker at all (its own fault, not the student's)."""
+
+
+class ProbeFailure(Exception):
+    """A probe call did not return data: the student's code raised, hung or died."""
+
+    status = "failed"
+
+    def __init__(self, message: str, *, where: str = "", output: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.output = output
+
+    def feedback(self) -> str:
+        text = self.message
+        if self.where:
+            text += f" (at {self.where})"
+        return text
+
+
+class ProbeTimeout(ProbeFailure):
+    """No answer in time (or the worker stopped reading its requests)."""
+
+    status = "timeout"
+
+
+class ProbeError(ProbeFailure):
+    """The worker says the grader's own probe failed (reported as ``error``, not a failure)."""
+
+    status = "error"
+
+
+class WorkerDied(ProbeFailure):
+    """The worker process ended during a call (exit, crash, killed for memory)."""

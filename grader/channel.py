@@ -30,7 +30,7 @@ class ChannelError(ValueError):
 
 def _array_to_b64(array: np.ndarray) -> str:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buffer, np.asarray(array), allow_pickle=False)  # 0-d arrays stay 0-d
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -1,18 +1,34 @@
-"""Probes for ex4_net."""
+"""Probes for ex4_net: the student's ``Net`` runs with weights the trusted side chose."""
 
 import torch
 
 from grader.probes import as_tensor, probe, student
 
 
-def _net(seed):
-    torch.manual_seed(seed)
-    return student("ex4_net").Net()
+def load_weights(net, state_dict) -> dict:
+    """Load the trusted side's weights into ``net`` where its layers have them; return the
+    names that did not fit (a Net with other layers is charged where its logits differ)."""
+    weights = {k: as_tensor(v, torch.float32) for k, v in state_dict.items()}
+    own = net.state_dict()
+    fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    net.load_state_dict(fitting, strict=False)
+    return {
+        "extra": sorted(set(own) - set(fitting)),
+        "lacking": sorted(set(weights) - set(fitting)),
+    }
+
+
+def _net(state_dict=None):
+    """The student's Net, with the trusted side's ``state_dict`` loaded where it fits."""
+    torch.manual_seed(0)
+    net = student("ex4_net").Net()
+    fit = load_weights(net, state_dict) if state_dict is not None else {}
+    return net, fit
 
 
 @probe
 def describe():
-    net = _net(0)
+    net, _ = _net()
     return {
         "shapes": {k: list(v.shape) for k, v in net.state_dict().items()},
         "parameters": sum(p.numel() for p in net.parameters()),
@@ -20,20 +36,20 @@ def describe():
 
 
 @probe
-def forward(x, seed):
-    """The network's own initial weights and its logits for ``x``."""
-    net = _net(seed)
+def forward(x, state_dict):
+    """The logits for ``x`` with the given weights, and which weights did not fit."""
+    net, fit = _net(state_dict)
     with torch.no_grad():
-        logits = net(as_tensor(x, torch.float32))
-    return {"state_dict": net.state_dict(), "logits": logits}
+        return {"logits": net(as_tensor(x, torch.float32)), **fit}
 
 
 @probe
-def gradient_reach(x, seed):
-    """Which parameters get a non-zero gradient from ``net(x).sum().backward()``."""
-    net = _net(seed)
-    net(as_tensor(x, torch.float32)).sum().backward()
+def gradients(x, state_dict):
+    """The logits for ``x``, and each parameter's gradient of ``net(x).sum()`` (None: none)."""
+    net, _ = _net(state_dict)
+    logits = net(as_tensor(x, torch.float32))
+    logits.sum().backward()
     return {
-        name: param.grad is not None and bool(param.grad.abs().sum() > 0)
-        for name, param in net.named_parameters()
+        "logits": logits.detach(),
+        "grads": {name: param.grad for name, param in net.named_parameters()},
     }

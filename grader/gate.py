@@ -3,18 +3,20 @@
 Public API::
 
     RECIPES: dict[str, dict]                     # "cpu" / "cuda": the course-fixed recipe
-    train_gate(ex3, ex4, ex5, train_root, recipe, device) -> dict      # UNTRUSTED side (worker)
-    evaluate(state_dict, mean, std, test_images, test_labels, device, net_cls) -> dict  # TRUSTED
+    prepare(ex3, ex4, ex5, train_root, recipe, device) -> dict   # UNTRUSTED side (worker)
+    train() -> dict                                              # UNTRUSTED side (worker)
+    train_gate(ex3, ex4, ex5, train_root, recipe, device) -> dict  # both, timed (benchmarks)
+    evaluate(state_dict, mean, std, test_images, test_labels, device, net_cls,
+             permutation=None) -> dict                                     # TRUSTED
     validate_state_dict(state_dict, net_cls) -> None   # raises ValueError
     validate_normalisation(mean, std) -> (mean, std)   # raises ValueError
 
-``train_gate`` runs inside the sandboxed worker with the student's own modules and sees only
-``<root>/train``. It returns plain data (numpy arrays, floats, lists). ``evaluate`` never runs
-student code: it loads the returned weights into the reference ``Net`` and scores the test split.
-
-The learning-rate schedule is applied per optimizer step by a hook on the optimizer, so the
-student's ``train_one_epoch`` (which only calls ``optimizer.step()``) drives it unknowingly.
-The same hook enforces ``time_limit_s``: past it, the next step ends training early.
+``prepare`` and ``train`` run inside the sandboxed worker with the student's own modules and
+see only the training split, with labels the trusted side relabelled by a secret permutation
+of the classes. They return plain data (numpy arrays, floats, lists). The trusted side times
+``train`` around the whole call and stops it at the time limit; ``evaluate`` never runs student
+code: it loads the returned weights into the reference ``Net`` and scores the test split
+under the same permutation.
 """
 
 from __future__ import annotations
@@ -73,11 +75,6 @@ RECIPES: dict[str, dict] = {
 }
 
 EVAL_SUBSET = 512  # training images the worker passes to make_loaders as its small "test" set
-
-
-class _TimeUp(BaseException):
-    """Raised from the optimizer hook when training passes its time limit (a BaseException, so
-    that a submission's ``except Exception`` cannot swallow it)."""
 
 
 # --- the untrusted side: runs in the worker ----------------------------------------------
@@ -148,16 +145,55 @@ def _lr_factor(recipe: dict, total_steps: int):
     raise ValueError(f"unknown schedule {schedule!r} in the gate recipe")
 
 
-def train_gate(ex3, ex4, ex5, train_root, recipe: dict, device: str) -> dict:
-    """Train the student's ``Net`` with the student's own pipeline; return plain data.
+_PREPARED: dict = {}
+"""What ``prepare`` built in this worker, for ``train`` (one gate per worker process)."""
+
+
+def _number(value) -> float | None:
+    """``value`` as a float where it is a finite number (a missing return is not the gate's
+    concern: ex5's own tests charge it)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def measured_normalisation(transform) -> dict:
+    """The per-channel ``(x - mean) / std`` that ``transform`` applies to a [0, 1] image.
+
+    Three constant images (black, grey, white) go through it; the output of each channel
+    must be constant and affine in the input. Returns ``{"mean", "std"}`` or ``{"error"}``.
+    """
+    outputs = []
+    for value in (0, 128, 255):
+        image = Image.fromarray(np.full((32, 32, 3), value, dtype=np.uint8))
+        out = transform(image)
+        array = out.detach().cpu().double().numpy() if hasattr(out, "detach") else np.asarray(out)
+        if array.shape != (3, 32, 32):
+            return {"error": f"the eval transform gave shape {tuple(array.shape)}, not (3, 32, 32)"}
+        outputs.append(array.reshape(3, -1))
+    if not all(np.ptp(o, axis=1).max() < 1e-5 for o in outputs):
+        return {"error": "the eval transform changes a constant image's pixels differently"}
+    black, grey, white = (o[:, 0] for o in outputs)
+    slope = white - black  # 1 / std
+    if not np.all(np.abs(slope) > 1e-9):
+        return {"error": "the eval transform maps black and white to the same value"}
+    if not np.allclose(black + slope * 128 / 255, grey, rtol=1e-4, atol=1e-4):
+        return {"error": "the eval transform is not ToTensor then a per-channel Normalize"}
+    std = 1 / slope
+    return {"mean": [float(v) for v in -black * std], "std": [float(v) for v in std]}
+
+
+def prepare(ex3, ex4, ex5, train_root, recipe: dict, device: str) -> dict:
+    """Build the student's pipeline on the training split, ready for :func:`train`.
 
     Order: ``ex5.set_seed``, ``ex3.channel_stats`` on the train images,
-    ``ex3.build_transform(train=True)``, ``ex3.make_loaders``, ``ex4.Net()``, then
-    ``ex5.train_one_epoch`` for ``recipe["epochs"]`` epochs with the recipe's optimizer.
-    Returns ``state_dict`` (name -> numpy float32), ``mean``, ``std``, ``train_s`` (training
-    loop only), ``epoch_losses``, ``epochs_done`` and ``timed_out`` (True when training passed
-    ``recipe["time_limit_s"]`` and was stopped early).
+    ``ex3.build_transform(train=True)`` and ``(train=False)``, ``ex3.make_loaders``,
+    ``ex4.Net()``, the recipe's optimizer. Returns the channel statistics and the
+    normalisation the eval transform applies (what the trusted side evaluates with).
     """
+    _PREPARED.clear()
     if recipe.get("threads"):
         torch.set_num_threads(int(recipe["threads"]))
     ex5.set_seed(recipe["seed"])
@@ -165,9 +201,8 @@ def train_gate(ex3, ex4, ex5, train_root, recipe: dict, device: str) -> dict:
     mean, std = ex3.channel_stats(images)
     mean, std = [float(m) for m in mean], [float(s) for s in std]
     train_set = ArrayCIFAR10(images, labels, ex3.build_transform(mean, std, train=True))
-    eval_set = ArrayCIFAR10(
-        images[:EVAL_SUBSET], labels[:EVAL_SUBSET], ex3.build_transform(mean, std, train=False)
-    )
+    eval_transform = ex3.build_transform(mean, std, train=False)
+    eval_set = ArrayCIFAR10(images[:EVAL_SUBSET], labels[:EVAL_SUBSET], eval_transform)
     train_loader, _ = ex3.make_loaders(
         train_set, eval_set, recipe["batch_size"], recipe["num_workers"]
     )
@@ -177,54 +212,82 @@ def train_gate(ex3, ex4, ex5, train_root, recipe: dict, device: str) -> dict:
         steps_per_epoch = len(train_loader)
     except TypeError:
         steps_per_epoch = math.ceil(len(train_set) / recipe["batch_size"])
-    factor = _lr_factor(recipe, steps_per_epoch * recipe["epochs"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    limit = float(recipe["time_limit_s"])
-    criterion = nn.CrossEntropyLoss()
+    try:
+        normalisation = measured_normalisation(eval_transform)
+    except Exception as exc:  # noqa: BLE001 - the student's transform may raise anything
+        normalisation = {"error": f"the eval transform failed: {type(exc).__name__}: {exc}"}
+    _PREPARED.update(
+        ex5=ex5,
+        net=net,
+        optimizer=optimizer,
+        loader=train_loader,
+        steps_per_epoch=steps_per_epoch,
+        recipe=recipe,
+        device=device,
+    )
+    return {
+        "mean": mean,
+        "std": std,
+        "eval": normalisation,
+        "steps_per_epoch": steps_per_epoch,
+    }
 
-    start = time.perf_counter()
+
+def train() -> dict:
+    """Train what :func:`prepare` built for the recipe's epochs; return the weights.
+
+    The learning-rate schedule is stepped by a hook after every optimizer step, so the
+    student's ``train_one_epoch`` drives it unknowingly. How long this takes is measured by
+    the trusted side, around the whole call; nothing timed here is evidence.
+    """
+    state = _PREPARED
+    recipe, optimizer = state["recipe"], state["optimizer"]
+    total = state["steps_per_epoch"] * recipe["epochs"]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(recipe, total))
     steps = 0
 
     def after_step(opt, args, kwargs) -> None:
         nonlocal steps
         steps += 1
-        if steps < steps_per_epoch * recipe["epochs"]:
+        if steps < total:
             scheduler.step()
-        if time.perf_counter() - start > limit:
-            raise _TimeUp
 
     hook = optimizer.register_step_post_hook(after_step)
-    epoch_losses: list[float] = []
-    timed_out = False
+    criterion = nn.CrossEntropyLoss()
+    epoch_losses = []
     try:
         for _ in range(recipe["epochs"]):
-            epoch_losses.append(
-                float(ex5.train_one_epoch(net, train_loader, criterion, optimizer, device))
+            loss = state["ex5"].train_one_epoch(
+                state["net"], state["loader"], criterion, optimizer, state["device"]
             )
-            if time.perf_counter() - start > limit:
-                timed_out = True
-                break
-    except _TimeUp:
-        timed_out = True
+            epoch_losses.append(_number(loss))
     finally:
         hook.remove()
-    train_s = time.perf_counter() - start
-
-    state = {}
-    for name, value in net.state_dict().items():
+    weights = {}
+    for name, value in state["net"].state_dict().items():
         value = value.detach().cpu()
         if value.is_floating_point():
             value = value.float()
-        state[name] = value.numpy().copy()
+        weights[name] = value.numpy().copy()
+    return {"state_dict": weights, "epoch_losses": epoch_losses, "steps": steps}
+
+
+def train_gate(ex3, ex4, ex5, train_root, recipe: dict, device: str) -> dict:
+    """:func:`prepare` then :func:`train` in this process, timed here: for the benchmarks and
+    calibration, which run the trusted reference. Adds ``mean``/``std`` (the eval
+    transform's), ``train_s`` and ``timed_out`` (training took over ``time_limit_s``)."""
+    prepared = prepare(ex3, ex4, ex5, train_root, recipe, device)
+    start = time.perf_counter()
+    trained = train()
+    train_s = time.perf_counter() - start
+    normalisation = prepared["eval"] if "mean" in prepared["eval"] else prepared
     return {
-        "state_dict": state,
-        "mean": mean,
-        "std": std,
+        **trained,
+        "mean": normalisation["mean"],
+        "std": normalisation["std"],
         "train_s": train_s,
-        "epoch_losses": epoch_losses,
-        "epochs_done": len(epoch_losses),
-        "steps": steps,
-        "timed_out": timed_out,
+        "epochs_done": len(trained["epoch_losses"]),
+        "timed_out": train_s > float(recipe.get("time_limit_s") or math.inf),
     }
 
 
@@ -285,13 +348,17 @@ def evaluate(
     device: str,
     net_cls,
     *,
+    permutation=None,
     batch_size: int = 1000,
 ) -> dict:
     """Accuracy of ``state_dict`` loaded into ``net_cls()`` on the test split.
 
     Images are uint8 (N, 32, 32, 3), normalised here as ``ToTensor`` + ``Normalize`` would:
-    ``(x / 255 - mean) / std``, NCHW. Returns ``accuracy`` (0-1), ``per_class`` (10 floats, NaN
-    for a class with no test images) and ``confusion`` (10x10 ints, rows true, columns predicted).
+    ``(x / 255 - mean) / std``, NCHW. ``permutation`` (10 ints) is the relabelling the
+    network was trained under (class ``k`` was taught as ``permutation[k]``); its outputs are
+    mapped back before scoring. Returns ``accuracy`` (0-1), ``per_class`` (10 floats, NaN for
+    a class with no test images) and ``confusion`` (10x10 ints, rows true, columns predicted),
+    both by the true classes.
     """
     mean, std = validate_normalisation(mean, std)
     validate_state_dict(state_dict, net_cls)
@@ -319,6 +386,9 @@ def evaluate(
             x = batch.to(device).permute(0, 3, 1, 2).float().div_(255)
             predictions.append(net((x - mean_t) / std_t).argmax(dim=1).cpu())
     predicted = torch.cat(predictions).long() if predictions else torch.zeros(0, dtype=torch.long)
+    if permutation is not None:
+        inverse = torch.from_numpy(np.argsort(np.asarray(permutation, dtype=np.int64)))
+        predicted = inverse[predicted]
     labels = torch.from_numpy(test_labels.astype(np.int64))
     confusion = torch.bincount(labels * 10 + predicted, minlength=100).view(10, 10)
     totals = confusion.sum(dim=1)

@@ -1,6 +1,9 @@
 """Hidden suite for ex5_train, with the CIFAR-10 accuracy gate."""
 
+import io
 import math
+import time
+from random import Random
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from grader.checks import (
     as_bool,
     as_dict,
     as_float,
+    as_int_lists,
     as_list,
     as_state_dict,
     expect,
@@ -27,14 +31,40 @@ EXERCISE = "ex5"
 NEEDS_TRAIN_DATA = True
 
 
+def _seeded_draws(seed: int) -> list:
+    """What set_seed(seed) must lead to: the draws of generators seeded here with ``seed``."""
+    torch_draws = torch.rand(2, generator=torch.Generator().manual_seed(seed)).tolist()
+    return [torch_draws, np.random.RandomState(seed).rand(2).tolist(), [Random(seed).random()]]
+
+
 @pytest.mark.points(2)
 def test_set_seed_repeats(probe):
-    """Does set_seed make torch, numpy and random repeat, and differ for another seed?"""
-    same_a, same_b, other = as_list(probe("set_seed", seed=7), "set_seed's draws", length=3)
+    """Does set_seed(s) seed torch, numpy and random with s (so that a run repeats)?"""
+    seeds = (7, 7, 8)
+    draws = as_list(probe("set_seed", seeds=seeds), "set_seed's draws", length=3)
     names = ("torch", "numpy", "random")
-    for name, a, b, c in zip(names, same_a, same_b, other, strict=True):
-        expect(a == b, f"after set_seed(7) twice, {name} gave different numbers: seed {name} too")
-        expect(a != c, f"set_seed(8) gave the same {name} numbers as set_seed(7): use the seed")
+    for seed, got in zip(seeds, draws, strict=True):
+        got = as_list(got, "the draws after set_seed", length=3)
+        for name, values, want in zip(names, got, _seeded_draws(seed), strict=True):
+            values = as_array(values, f"{name}'s draws after set_seed({seed})")
+            if values.shape != (len(want),) or not np.array_equal(values, want):
+                repeats = draws[0] == draws[1]
+                fail(
+                    f"after set_seed({seed}), {name} did not give the numbers of a {name} "
+                    f"generator seeded with {seed}"
+                    + (
+                        f": seed it with the seed itself ({SEED_CALLS[name]})"
+                        if repeats
+                        else f": seed {name} too ({SEED_CALLS[name]})"
+                    )
+                )
+
+
+SEED_CALLS = {
+    "torch": "torch.manual_seed(seed)",
+    "numpy": "np.random.seed(seed)",
+    "random": "random.seed(seed)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -217,63 +247,144 @@ def test_per_class_accuracy(probe):
     )
 
 
+def _net_weights(seed: int) -> dict:
+    torch.manual_seed(seed)
+    return reference.load("ex4_net").Net().state_dict()
+
+
+MAX_NET_ELEMENTS = 10_000_000
+
+
+def _weights_like(shapes: dict, seed: int) -> dict:
+    """Weights chosen here for a network whose entries have ``shapes`` (the student's Net, so
+    that a layer changed in ex4 is not charged again here)."""
+    generator = torch.Generator().manual_seed(seed)
+    weights, elements = {}, 0
+    for name, entry in as_dict(shapes, "the Net's shapes").items():
+        entry = as_dict(entry, f"the shape of {name}", ("shape", "float"))
+        (size,) = as_int_lists([entry["shape"]], f"the shape of {name}")
+        elements += math.prod(size)
+        expect(elements <= MAX_NET_ELEMENTS, "the Net is far too large")
+        if as_bool(entry["float"], "float"):
+            weights[name] = torch.randn(size, generator=generator)
+        else:
+            weights[name] = torch.randint(0, 100, size, generator=generator)
+    return weights
+
+
+def _saved_state(raw: np.ndarray):
+    """What save_model wrote, read here as a state_dict (``weights_only``: no code runs)."""
+    try:
+        state = torch.load(io.BytesIO(raw.astype(np.uint8).tobytes()), weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a file that is not a state_dict, however broken
+        fail(
+            "save_model did not write a state_dict that torch.load(path, weights_only=True) "
+            f"reads ({type(exc).__name__}); save net.state_dict() with torch.save"
+        )
+    expect(isinstance(state, dict), "save_model should save net.state_dict(), not the network")
+    return state
+
+
 @pytest.mark.points(3)
 def test_save_and_load_round_trip(probe):
-    """Does load_model(save_model(net)) give a Net with exactly the same weights?"""
+    """Does save_model write the network's state_dict, and does load_model give a Net with
+    exactly the weights of a saved file?"""
+    sent = {k: v.numpy() for k, v in _net_weights(3).items()}
+    shapes = probe("net_shapes")
+    given = _weights_like(shapes, 4)
+    buffer = io.BytesIO()
+    torch.save(given, buffer)
     out = as_dict(
-        probe("save_and_load", seed=3),
+        probe(
+            "save_and_load", state_dict=sent, file_bytes=np.frombuffer(buffer.getvalue(), np.uint8)
+        ),
         "save_and_load's report",
-        ("file_bytes", "loaded_type", "original", "loaded"),
+        ("saved", "loaded_type", "loaded"),
     )
-    expect(
-        as_float(out["file_bytes"], "the file size") > 0,
-        "save_model wrote nothing at the given path",
-    )
-    expect(out["loaded_type"] == "Net", f"load_model returned a {out['loaded_type']}, not a Net")
-    original = as_state_dict(out["original"], "the saved state_dict")
-    loaded = as_state_dict(out["loaded"], "the loaded state_dict")
-    expect(set(original) == set(loaded), "the loaded network has other layers than the saved one")
-    for key in original:
+    saved = as_array(out["saved"], "the saved file's bytes")
+    expect(saved.size > 0, "save_model wrote nothing at the given path")
+    state = _saved_state(saved)
+    for key, value in sent.items():
+        if list(value.shape) != shapes.get(key, {}).get("shape"):
+            continue  # a layer ex4 changed: charged there
         expect(
-            np.array_equal(np.asarray(original[key]), np.asarray(loaded[key])),
-            f"{key} differs after save_model then load_model: save net.state_dict() and "
-            "load it with load_state_dict(torch.load(path, weights_only=True))",
+            key in state and np.array_equal(np.asarray(state[key], dtype=np.float32), value),
+            f"{key} is not in the saved file as the network held it: save net.state_dict()",
+        )
+    expect(out["loaded_type"] == "Net", f"load_model returned a {out['loaded_type']}, not a Net")
+    loaded = as_state_dict(out["loaded"], "the loaded state_dict")
+    for key, value in given.items():
+        expect(
+            key in loaded
+            and np.array_equal(np.asarray(loaded[key], dtype=np.float32), value.numpy()),
+            f"{key} differs after save_model then load_model: load the file with "
+            "net.load_state_dict(torch.load(path, weights_only=True))",
         )
 
 
 GATE_POINTS = 8
+PREPARE_TIMEOUT_S = 300.0
+"""Loading the split, channel_stats on 50,000 images, the transforms, loaders and Net."""
+TRANSFER_S = 10.0
+"""Beyond the time limit: the weights' trip back to the trusted side."""
+
+
+def _normalisation(prepared: dict) -> tuple[list, list, str]:
+    """What the eval transform applies, else (with a note) channel_stats' numbers."""
+    measured = prepared.get("eval")
+    if isinstance(measured, dict) and "mean" in measured and "std" in measured:
+        return measured["mean"], measured["std"], ""
+    why = measured.get("error") if isinstance(measured, dict) else None
+    note = f" ({why}: evaluated with channel_stats' mean and std instead)" if why else ""
+    return prepared.get("mean"), prepared.get("std"), note
 
 
 @pytest.mark.points(GATE_POINTS)
-def test_accuracy_gate(probe, options, device_recipe, record_property):
+def test_accuracy_gate(probe, options, device_recipe, gate_labels, record_property):
     """Trained with your pipeline on CIFAR-10, does the Net reach the course's accuracy in time?"""
     from grader import data, gate, reference
+    from grader.errors import ProbeTimeout
 
     recipe = device_recipe
     limit = recipe["time_limit_s"]
-    out = probe("gate", recipe=recipe, timeout_s=limit * 2 + 300)
-    expect(isinstance(out, dict), "the gate's training run returned no result")
-    train_s = as_float(out.get("train_s"), "the gate's training time")
     record_property("threshold", recipe["threshold"])
     record_property("time_limit_s", limit)
-    record_property("train_s", round(train_s, 2))
-    if out.get("timed_out") or train_s > limit:
+    prepared = as_dict(
+        probe("gate_prepare", recipe=recipe, timeout_s=PREPARE_TIMEOUT_S, outside_budget=True),
+        "the gate's preparation",
+        ("mean", "std", "eval"),
+    )
+    mean, std, note = _normalisation(prepared)
+    started = time.monotonic()
+    try:
+        out = probe("gate_train", timeout_s=limit + TRANSFER_S, outside_budget=True)
+    except ProbeTimeout:
+        record_property("train_s", round(time.monotonic() - started, 2))
         record_property("accuracy", None)
         fail(
-            f"training took longer than the course's limit of {limit:g} s on "
-            f"{options['device']} (stopped after {train_s:.0f} s): look for slow Python loops "
-            "in train_one_epoch or make_loaders (and keep batch_size and num_workers as given)"
+            f"training did not finish within the course's limit of {limit:g} s on "
+            f"{options['device']}, and was stopped"
         )
+    train_s = time.monotonic() - started
+    record_property("train_s", round(train_s, 2))
+    if train_s > limit:
+        record_property("accuracy", None)
+        fail(
+            f"training took {train_s:.3g} s, over the course's limit of {limit:g} s on "
+            f"{options['device']}"
+        )
+    out = as_dict(out, "the gate's training report", ("state_dict",))
     images, labels = data.load_split(options["data_root"], "test")
     try:
         scores = gate.evaluate(
-            out.get("state_dict"),
-            out.get("mean"),
-            out.get("std"),
+            out["state_dict"],
+            mean,
+            std,
             images,
             labels,
             options["device"],
             reference.load("ex4_net").Net,
+            permutation=gate_labels["permutation"],
         )
     except ValueError as exc:
         fail(f"the trained network could not be evaluated: {exc}")
@@ -287,8 +398,8 @@ def test_accuracy_gate(probe, options, device_recipe, record_property):
         )
         fail(
             f"test accuracy {accuracy:.1%} is below the required {recipe['threshold']:.0%} "
-            f"(per class: {per_class}). Likely causes: gradients not zeroed, no normalisation, "
-            "an unshuffled training loader, or a wrong forward"
+            f"(per class: {per_class}){note}. Likely causes: gradients not zeroed, no "
+            "normalisation, an unshuffled training loader, or a wrong forward"
         )
 
 

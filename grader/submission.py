@@ -19,16 +19,28 @@ import re
 import sys
 import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.config import EXERCISES
 
 EXPECTED = {e.module: e for e in EXERCISES.values()}
-MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_SOURCE_BYTES = 1024 * 1024
+"""An exercise's code: a ``.py`` as handed in, or the code cells of a notebook."""
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+"""A notebook as handed in (its saved outputs, images included, count here)."""
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 MAX_ZIP_MEMBERS = 10_000
+MAX_ZIP_EXERCISE_MEMBERS = 50
+"""Entries named like an exercise file that are read from one zip (the rest are listed only)."""
+MAX_ZIP_UNPACKED_BYTES = 64 * 1024 * 1024
+"""Bytes unpacked from one zip in all."""
 SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _file_limit(name: str) -> int:
+    return MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_SOURCE_BYTES
 
 
 class SubmissionError(ValueError):
@@ -61,8 +73,8 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
         if name and path.is_symlink():
             raise SubmissionError(f"{name} is a symbolic link, not a file; hand in the file itself")
         if name and path.is_file():
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise SubmissionError(f"{name} is larger than {MAX_FILE_BYTES // 2**20} MiB")
+            if path.stat().st_size > _file_limit(name):
+                raise SubmissionError(f"{name} is larger than {_file_limit(name) // 2**20} MiB")
             files[name] = path.read_bytes()
     return files
 
@@ -82,32 +94,41 @@ def _read_zip(path: Path) -> dict[str, bytes]:
     if path.stat().st_size > MAX_ZIP_BYTES:
         raise SubmissionError(f"{shown(path.name)} is larger than {MAX_ZIP_BYTES // 2**20} MiB")
     found: dict[str, tuple[int, str, bytes]] = {}
+    budget = [MAX_ZIP_UNPACKED_BYTES]
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             if len(members) > MAX_ZIP_MEMBERS:
                 raise SubmissionError(f"{shown(path.name)} holds over {MAX_ZIP_MEMBERS} entries")
+            wanted = []
             for info in members:
                 if _unsafe_member(info.filename):
                     raise SubmissionError(
                         f"{shown(path.name)} holds an entry with an unsafe path "
-                        f"({info.filename!r}: absolute or with '..'); zip the folder itself "
-                        "and hand it in again"
+                        f"({shown(info.filename)!r}: absolute or with '..'); zip the folder "
+                        "itself and hand it in again"
                     )
+                if _exercise_name(info.filename) and not info.is_dir():
+                    wanted.append(info)
+            if len(wanted) > MAX_ZIP_EXERCISE_MEMBERS:
+                raise SubmissionError(
+                    f"{shown(path.name)} holds {len(wanted)} files named like exercise files; "
+                    "zip one copy of each and hand it in again"
+                )
+            for info in wanted:
                 name = _exercise_name(info.filename)
-                if not name or info.is_dir():
-                    continue
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise SubmissionError(
-                        f"{shown(path.name)}: {info.filename} is a symbolic link, not a file; "
-                        "zip the file itself"
+                        f"{shown(path.name)}: {shown(info.filename)} is a symbolic link, not a "
+                        "file; zip the file itself"
                     )
-                data = _read_member(archive, info, path)
+                data = _read_member(archive, info, path, budget)
                 depth = info.filename.strip("/").count("/")
                 if name in found and found[name][0] == depth and found[name][2] != data:
                     raise SubmissionError(
-                        f"{shown(path.name)} holds two different {name} ({found[name][1]} and "
-                        f"{info.filename}); keep only the one to be graded"
+                        f"{shown(path.name)} holds two different {name} "
+                        f"({shown(found[name][1])} and {shown(info.filename)}); keep only the "
+                        "one to be graded"
                     )
                 if name not in found or depth < found[name][0]:
                     found[name] = (depth, info.filename, data)
@@ -115,23 +136,36 @@ def _read_zip(path: Path) -> dict[str, bytes]:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise SubmissionError(f"{shown(path.name)} is not a valid zip file ({exc})") from None
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise SubmissionError(f"{shown(path.name)} could not be read as a zip ({exc})") from None
+    except (OSError, ValueError, RuntimeError, zlib.error) as exc:
+        raise SubmissionError(
+            f"{shown(path.name)} could not be read as a zip (damaged? {exc})"
+        ) from None
     return {name: data for name, (_, _, data) in found.items()}
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
-    """One member's bytes, never more than MAX_FILE_BYTES unpacked (whatever its header says)."""
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, budget: list[int]
+) -> bytes:
+    """One member's bytes, never more than its file limit or the zip's remaining budget
+    unpacked, whatever its header says."""
+    name = _exercise_name(info.filename) or info.filename
+    limit = _file_limit(name)
     too_large = SubmissionError(
-        f"{shown(path.name)}: {info.filename} is larger than {MAX_FILE_BYTES // 2**20} MiB "
+        f"{shown(path.name)}: {shown(info.filename)} is larger than {limit // 2**20} MiB "
         "unpacked (a compression bomb?)"
     )
-    if info.file_size > MAX_FILE_BYTES:
+    if info.file_size > limit:
         raise too_large
     with archive.open(info) as member:
-        data = member.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
+        data = member.read(min(limit, budget[0]) + 1)
+    if len(data) > limit:
         raise too_large
+    if len(data) > budget[0]:
+        raise SubmissionError(
+            f"{shown(path.name)} unpacks to more than {MAX_ZIP_UNPACKED_BYTES // 2**20} MiB of "
+            "exercise files (a compression bomb?)"
+        )
+    budget[0] -= len(data)
     return data
 
 
@@ -193,7 +227,7 @@ def discover(paths: list[Path]) -> list[Submission]:
         if not path.exists():
             raise SubmissionError(f"{shown(str(path))} does not exist")
         if is_submission(path):
-            found.append(load(path))
+            found.append(_load_entry(path))
             continue
         if not path.is_dir():
             raise SubmissionError(f"{shown(str(path))} is not a submission (no exercise files)")
@@ -204,12 +238,29 @@ def discover(paths: list[Path]) -> list[Submission]:
                 f"{shown(str(path))} holds no submissions (no exercise files, folders or zips)"
             )
         for entry in entries:
-            try:
-                found.append(load(entry))
-            except (SubmissionError, OSError) as exc:
-                name = safe_id(entry.stem if entry.is_file() else entry.name)
-                found.append(Submission(id=name, source=entry, error=str(exc)))
+            found.append(_load_entry(entry))
     return _unique_ids(found)
+
+
+def _load_entry(entry: Path) -> Submission:
+    """One student's entry of a class folder; whatever is wrong with it is its own error."""
+    name = safe_id(entry.stem if entry.is_file() else entry.name)
+    try:
+        return notebook_set(load(entry))
+    except SubmissionError as exc:
+        return Submission(id=name, source=entry, error=str(exc))
+    except (OSError, ValueError, RecursionError, MemoryError) as exc:
+        why = f"{type(exc).__name__}: {shown(str(exc))}"
+        return Submission(id=name, source=entry, error=f"it could not be read ({why})")
+
+
+def notebook_set(submission: Submission) -> Submission:
+    """A folder whose only exercise files sit one level down (nbgrader's ``<student>/<ps>/``)."""
+    source = submission.source
+    if submission.files or submission.error or not source.is_dir():
+        return submission
+    inner = [p for p in sorted(source.iterdir()) if p.is_dir() and is_submission(p)]
+    return load(inner[0], submission.id) if len(inner) == 1 else submission
 
 
 def notebook_to_source(data: bytes, name: str) -> str:
@@ -228,8 +279,9 @@ def notebook_to_source(data: bytes, name: str) -> str:
                 for line in source.splitlines()
             ]
             chunks.append("\n".join(lines))
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        message = f"{name} is not a valid Jupyter notebook ({type(exc).__name__}: {exc})"
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        detail = str(exc)[:300] if not isinstance(exc, RecursionError) else "nested too deeply"
+        message = f"{name} is not a valid Jupyter notebook ({type(exc).__name__}: {detail})"
         return f"raise ImportError({message!r})\n"
     return "\n\n".join(chunks) + "\n"
 
@@ -262,5 +314,11 @@ def stage(submission: Submission, dest: Path) -> Path:
             (dest / f"{module}.py").write_bytes(checked_source(py, module + ".py"))
         elif ipynb is not None:
             text = notebook_to_source(ipynb, module + ".ipynb")
-            (dest / f"{module}.py").write_text(text, encoding="utf-8")
+            if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
+                message = (
+                    f"{module}.ipynb holds more than {MAX_SOURCE_BYTES // 2**20} MiB of code; "
+                    "hand in only your exercise's code"
+                )
+                text = f"raise ImportError({message!r})\n"
+            (dest / f"{module}.py").write_text(text, encoding="utf-8", errors="replace")
     return dest

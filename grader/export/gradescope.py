@@ -22,9 +22,14 @@ SETUP_SH = """\
 set -euo pipefail
 apt-get update
 apt-get install -y python3 python3-pip python3-venv bubblewrap
-python3 -m venv /opt/grader-venv
+# The system's Python, which the workers' own users can read (not one under /root).
+/usr/bin/python3 -m venv /opt/grader-venv
 /opt/grader-venv/bin/python -m pip install --upgrade pip
 /opt/grader-venv/bin/python -m pip install -e /autograder/source/kit
+# Which isolation this image allows: bubblewrap, or (in a container without namespaces)
+# student code as a user of its own. run_autograder checks again and records it.
+/opt/grader-venv/bin/python -P -c \\
+    "from grader.sandbox import policy; print('isolation:', policy.choose('strongest'))"
 # The CIFAR-10 accuracy gate needs the data set; fetched once into the image.
 /opt/grader-venv/bin/grader data prepare --root /autograder/source/kit/datasets/cifar10 || \\
     echo "CIFAR-10 could not be prepared: grade with GRADER_ARGS=--no-gate"
@@ -40,13 +45,17 @@ PYTHON="${GRADER_PYTHON:-/opt/grader-venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python3
 SOURCE="$ROOT/source"
 mkdir -p "$ROOT/results"
+# Student code runs as a user of its own: it must not read the kit (hidden suites,
+# solutions), the course configuration or the results.
+chmod 700 "$SOURCE" "$ROOT/results"
 CONFIG=()
 [ -f "$SOURCE/grader.toml" ] && CONFIG=(--config "$SOURCE/grader.toml")
 DATA=()
 [ -d "$SOURCE/kit/datasets/cifar10" ] && DATA=(--data-root "$SOURCE/kit/datasets/cifar10")
 # shellcheck disable=SC2086  # GRADER_ARGS is a list of options
-"$PYTHON" -m grader.cli run "$ROOT/submission" --format gradescope "${CONFIG[@]}" \\
-    "${DATA[@]}" ${GRADER_ARGS:-} > "$ROOT/results/results.json.tmp" 2> "$ROOT/results/grader.log"
+"$PYTHON" -P -m grader.cli run "$ROOT/submission" --format gradescope --isolation strongest \\
+    "${CONFIG[@]}" "${DATA[@]}" ${GRADER_ARGS:-} \\
+    > "$ROOT/results/results.json.tmp" 2> "$ROOT/results/grader.log"
 status=$?
 if [ $status -eq 0 ]; then
     mv "$ROOT/results/results.json.tmp" "$ROOT/results/results.json"

@@ -81,6 +81,7 @@ def results_json(result: SubmissionResult) -> dict:
             "grader_version": result.grader_version,
             "device": result.device,
             "isolation": result.isolation,
+            "sandbox": result.sandbox,
         },
         "tests": tests,
     }

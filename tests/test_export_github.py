@@ -1,77 +1,117 @@
-"""`grader export github`: the workflow's own commands, run here as the runner would."""
+"""`grader export github`: a staff-owned grading repository for GitHub Classroom.
 
+The student repositories of an "organisation" are local git repositories here; the
+workflow's fetch, grade and post commands run as the runner would run them.
+"""
+
+import json
 import os
+import shlex
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import yaml
 from conftest import REPO, grader
 
-from grader.export import copy_kit
+
+def git(*args, cwd=None):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def simulate(workflow: dict, workspace: Path, tmp_path: Path, env: dict) -> list:
-    """Run the `run:` steps in order; stand in for the `uses:` ones (checkout, Python)."""
-    job = workflow["jobs"]["grade"]
-    env = {**os.environ, **job.get("env", {}), **env}
-    completed = []
-    for step in job["steps"]:
-        uses = step.get("uses", "")
-        if uses.startswith("actions/checkout") and step.get("with", {}).get("path"):
-            copy_kit(workspace / step["with"]["path"])  # the private kit repository
-        elif uses.startswith("actions/setup-python"):
-            venv = tmp_path / "python"  # a fresh Python, reusing this one's installed packages
-            subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", venv], check=True)
-            site = next(venv.glob("lib/python*/site-packages"))
-            (site / "kit-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-            env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
-            env["PIP_NO_BUILD_ISOLATION"] = "0"  # setuptools comes from the .pth, no download
-        elif "run" in step:
-            script = step["run"].replace("sudo apt-get install -y bubblewrap", "true")
-            completed.append(
-                subprocess.run(
-                    ["bash", "-e", "-c", script],
-                    cwd=workspace,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                )
-            )
-            assert completed[-1].returncode == 0, (step["name"], completed[-1].stderr)
-    return completed
+def student_repository(org: Path, name: str, files: dict[str, str]) -> Path:
+    """A bare repository ``org/<name>.git`` with one commit holding ``files``."""
+    work = org / "work" / name
+    work.mkdir(parents=True)
+    for filename, text in files.items():
+        (work / filename).write_text(text)
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", ".", cwd=work)
+    git("-c", "user.name=s", "-c", "user.email=s@example.org", "commit", "-qm", "hand-in", cwd=work)
+    bare = org / f"{name}.git"
+    git("clone", "-q", "--bare", str(work), str(bare))
+    return bare
 
 
-def test_workflow_grades_the_repository_and_writes_the_summary(tmp_path):
-    """Do the workflow's steps install the kit, grade the repo and write the step summary?"""
-    workspace = tmp_path / "student-repo"
-    assert grader("export", "github", workspace).returncode == 0
-    workflow = yaml.safe_load((workspace / ".github/workflows/classroom.yml").read_text())
-    assert workflow["jobs"]["grade"]["steps"][0]["uses"].startswith("actions/checkout")
-    broken = (
-        (REPO / "solutions" / "ex1_gradients.py")
-        .read_text()
-        .replace("coeffs - lr * grads", "coeffs + lr * grads")
+def step(workflow: dict, name_start: str) -> dict:
+    return next(s for s in workflow["jobs"]["grade"]["steps"] if s["name"].startswith(name_start))
+
+
+def test_only_staff_start_it_and_only_fetch_and_post_see_the_token(tmp_path):
+    """Is the workflow started by hand only, with the token in the fetch and post steps alone,
+    and no grading workflow in what students get?"""
+    out = tmp_path / "staff"
+    assert grader("export", "github", out).returncode == 0
+    workflow = yaml.safe_load((out / ".github/workflows/grade-class.yml").read_text())
+    assert set(workflow[True]) == {"workflow_dispatch"}  # YAML reads the key `on` as True
+    steps = workflow["jobs"]["grade"]["steps"]
+    with_token = [s["name"] for s in steps if "secrets." in json.dumps(s)]
+    assert with_token == [
+        "Fetch the submissions (the only step that sees the token)",
+        "Post the scores as commit statuses",
+    ]
+    assert "secrets." not in json.dumps(workflow["jobs"]["grade"].get("env", {}))
+    assert (out / "kit" / "grader" / "suites").is_dir() and (out / "kit" / "solutions").is_dir()
+    assert not list((out / "kit").rglob("exercises/.github"))
+
+
+def test_fetch_grade_and_post_a_class(tmp_path):
+    """Does fetch clone exactly the assignment's repositories (with their commits), does the
+    workflow's grade command grade them, and does post give each student their score?"""
+    out = tmp_path / "staff"
+    assert grader("export", "github", out).returncode == 0
+    org = tmp_path / "org"
+    solution = (REPO / "solutions" / "ex1_gradients.py").read_text()
+    broken = solution.replace("coeffs - lr * grads", "coeffs + lr * grads")
+    student_repository(org, "hw1-alice", {"ex1_gradients.py": solution})
+    student_repository(org, "hw1-bob", {"ex1_gradients.py": broken})
+    student_repository(org, "hw2-alice", {"ex1_gradients.py": solution})
+    (tmp_path / "repos.txt").write_text("hw1-alice\nhw1-bob\nhw2-alice\n")
+    work = tmp_path / "grading"
+    fetched = subprocess.run(
+        [sys.executable, out / "classroom.py", "fetch", "--org", "course", "--prefix", "hw1",
+         "--dest", work / "submissions", "--repos", tmp_path / "repos.txt",
+         "--clone-url", f"file://{org}/{{repo}}.git"],
+        capture_output=True, text=True, env={**os.environ, "GH_TOKEN": "not-a-real-token"},
+    )  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    records = json.loads((work / "submissions" / "classroom.json").read_text())
+    assert sorted(records) == ["alice", "bob"]
+    assert all(len(r["commit"]) == 40 and r["committed"] for r in records.values())
+    assert not list(work.rglob("*.git/config")) or "not-a-real-token" not in "".join(
+        p.read_text() for p in work.rglob(".git/config")
     )
-    (workspace / "ex1_gradients.py").write_text(broken)
-    summary, github_env = tmp_path / "summary.md", tmp_path / "github_env"
-    github_env.touch()
-    steps = simulate(
-        workflow,
-        workspace,
-        tmp_path,
-        {
-            "GITHUB_STEP_SUMMARY": str(summary),
-            "GITHUB_ENV": str(github_env),
-            "RUNNER_TEMP": str(tmp_path / "runner"),
-            "GRADER_ARGS": "--device cpu --no-gate --exercises ex1",
-        },
+
+    workflow = yaml.safe_load((out / ".github/workflows/grade-class.yml").read_text())
+    command = step(workflow, "Grade")["run"]
+    summary = tmp_path / "summary.md"
+    env = {
+        **os.environ,
+        "WORK": str(work),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GRADER_ARGS": "--no-gate --exercises ex1",
+    }
+    command = command.replace(
+        '"$WORK/venv/bin/grader"', shlex.join([sys.executable, "-m", "grader.cli"])
     )
-    grade = steps[-1]
-    assert "::error file=ex1_gradients.py" in grade.stdout
-    assert "test_sgd_step_returns_new_array" in grade.stdout
-    text = summary.read_text()
-    assert text.startswith("## Grader results") and "| student-repo |" in text
-    assert (tmp_path / "runner" / "grader-results" / "student-repo.json").exists()
+    if os.geteuid() == 0:
+        command = command.replace("sudo ", "", 1)
+    graded = subprocess.run(
+        ["bash", "-e", "-c", command.replace('--data-root "$WORK/cifar10"', "")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert graded.returncode == 0, graded.stderr
+    assert "::error file=ex1_gradients.py" in graded.stdout
+    assert "| alice |" in summary.read_text() and "| bob |" in summary.read_text()
+
+    posted = subprocess.run(
+        [sys.executable, out / "classroom.py", "post", "--org", "course", "--dest",
+         work / "submissions", "--results", work / "results", "--dry-run",
+         "--api-url", "https://api.example.org"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert posted.returncode == 0, posted.stderr
+    statuses = {json.loads(line)["url"]: json.loads(line) for line in posted.stdout.splitlines()}
+    alice = f"https://api.example.org/repos/course/hw1-alice/statuses/{records['alice']['commit']}"
+    assert statuses[alice]["description"] == "score 20/20"
+    assert len(statuses) == 2

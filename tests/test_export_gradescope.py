@@ -50,6 +50,9 @@ def test_run_autograder_writes_a_valid_results_json(tmp_path):
     data = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(data, GRADESCOPE_SCHEMA)
     assert data["score"] == 20 and data["extra_data"]["max_score"] == 35
+    assert data["extra_data"]["sandbox"]["isolation"] == data["extra_data"]["isolation"]
+    assert not (root / "source").stat().st_mode & 0o077, "the kit must be the grader's alone"
+    assert not (root / "results").stat().st_mode & 0o077
     missing = [t for t in data["tests"] if t["tags"] == ["ex4"]]
     assert missing and all("ex4_net.py is not in the submission" in t["output"] for t in missing)
 

@@ -132,7 +132,6 @@ BUGS = [
         "ex2",
         {
             "test_legendre_forward": "P3(x)",
-            "test_legendre_backward_matches_finite_differences": "backward of LegendreP3",
         },
     ),
     Bug(

@@ -103,7 +103,7 @@ def test_gate_past_its_time_limit_fails_for_time(small_root):
     """With a time limit of 1 ms, is training stopped and the gate failed for time?"""
     test = _small_gate(small_root, "threshold=0.0", "time_limit_s=0.001")
     assert test["status"] == "failed" and test["score"] == 0
-    assert "longer than the course's limit" in test["feedback"], test["feedback"]
+    assert "over the course's limit" in test["feedback"], test["feedback"]
     metrics = test["metrics"]
     assert metrics["time_limit_s"] == 0.001 and metrics["train_s"] > 0.001
     assert metrics["accuracy"] is None

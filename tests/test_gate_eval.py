@@ -157,13 +157,26 @@ def test_train_gate_is_repeatable(reference, tiny_train_root):
         np.testing.assert_array_equal(value, second["state_dict"][name])
 
 
-def test_train_gate_stops_at_its_time_limit(reference, tiny_train_root):
-    """Does training past time_limit_s stop early with timed_out=True and what it has?"""
-    slow = {**TINY, "epochs": 50, "time_limit_s": 0.0}
-    result = gate.train_gate(*reference, tiny_train_root, slow, "cpu")
-    assert result["timed_out"] is True
-    assert result["steps"] == 1 and result["epochs_done"] == 0
-    assert set(result["state_dict"]) == set(reference[1].Net().state_dict())
+def test_eval_normalisation_is_measured_from_the_transform():
+    """Is the normalisation a transform applies read back from it (the tutorial's 0.5/0.5
+    too), and a transform that is not ToTensor then Normalize reported, not guessed?"""
+    from torchvision import transforms
+
+    tutorial = transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+    )
+    measured = gate.measured_normalisation(tutorial)
+    assert measured["mean"] == pytest.approx([0.5] * 3) and measured["std"] == pytest.approx(
+        [0.5] * 3
+    )
+    course = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+    measured = gate.measured_normalisation(course)
+    assert measured["mean"] == pytest.approx(MEAN, abs=1e-6)
+    assert measured["std"] == pytest.approx(STD, abs=1e-6)
+    squared = transforms.Compose([transforms.ToTensor(), transforms.Lambda(lambda t: t**2)])
+    assert (
+        "not ToTensor then a per-channel Normalize" in gate.measured_normalisation(squared)["error"]
+    )
 
 
 def test_onecycle_schedule_warms_up_then_decays_to_zero():

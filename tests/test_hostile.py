@@ -1,57 +1,77 @@
-"""Hostile submissions against the sandbox: cheating costs the cheater, and nothing escapes.
+"""Hostile submissions against the sandbox, as root: cheating costs the cheater, nothing escapes.
 
-Every ``tests/fixtures/submissions/hostile_*`` folder holds an ``ex1_gradients.py`` that
-attacks the grader (exits early, monkeypatches the checks, prints or writes fake results,
-hunts for the hidden tests, phones home, leaves daemons, forks too much, eats memory,
-hangs, forges the reply channel with a pickle). They are graded in one ``grader run``
-under bubblewrap (ex1 and ex2: the next worker of the same submission must be unharmed; the
-slow test grades all five exercises), and those that make sense without bubblewrap are
-graded again with ``--isolation process``. Both runs go side by side.
+Every ``tests/fixtures/submissions/hostile_*`` folder holds one exercise file that attacks
+the grader: it exits early, monkeypatches the checks, prints or writes fake results, hunts
+for the hidden tests, phones home, leaves daemons, forks or starts threads without end,
+eats memory or fills its folders, hangs, forges the reply channel, remounts read-only
+folders writable, goes after the grader's processes and files, stops reading its requests,
+makes the grader's test functions constant, or writes terminal escapes. They are graded
+in one ``grader run`` under bubblewrap (on ex1-ex4: the other exercises of the same
+submission must be unharmed) and, where the attack is on the machine rather than on the
+checks, again with ``--isolation process`` (student code as a user of its own, no
+bubblewrap). Both runs go side by side; the kit, the Python environment and the data are
+hashed before and after.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission
 
-from grader.sandbox import bwrap_works
+from grader.sandbox.identity import UID_BASE
+from grader.sandbox.policy import bwrap_works, unreadable_python
 
 HOSTILE = sorted(p.name for p in FIXTURES.glob("hostile_*") if p.is_dir())
-# Kinds that attack the process tree, the channel or the output: the fallback must hold too.
-# (Snooping and phoning home need bubblewrap's namespaces to come back empty.)
-FALLBACK = [
-    "hostile_daemon_setsid",
-    "hostile_fake_results",
-    "hostile_forged_pickle_reply",
-    "hostile_fork_many",
-    "hostile_memory_hog",
-    "hostile_os_exit_at_import",
-]
-# What each fixture's ex1 feedback must say (every pointed ex1 test); "": the ordinary
-# feedback on a wrong answer (the attack itself changed nothing).
-FEEDBACK = {
-    "hostile_daemon_setsid": "",
-    "hostile_fake_results": "",
-    "hostile_forged_pickle_reply": "malformed data",
-    "hostile_fork_many": "more than 64 processes",
-    "hostile_hang_at_import": "no answer within",
-    "hostile_memory_hog": "MemoryError",
-    "hostile_monkeypatch_ex1": "",
-    "hostile_os_exit_at_import": "worker process ended",
-    "hostile_phone_home": "connected: []",
-    "hostile_snoop_filesystem": "found: []",
-    "hostile_sys_exit_in_function": "sys.exit(0)",
+
+
+@dataclass(frozen=True)
+class Attack:
+    exercise: str
+    """The exercise whose file attacks."""
+    feedback: str = ""
+    """A word of every pointed test's feedback there ("": the ordinary wrong-answer feedback)."""
+    score: float = 0
+    """What the attacked exercise still earns (checks the attack does not touch)."""
+    fallback: str | None = None
+    """The word without bubblewrap, where the attack is also graded that way (None: not)."""
+
+
+ATTACKS = {
+    "hostile_constant_test_functions": Attack("ex2", score=16),
+    "hostile_daemon_setsid": Attack("ex1", fallback=""),
+    "hostile_fake_results": Attack("ex1", fallback=""),
+    "hostile_fill_tmpfs": Attack("ex1", "No space left"),
+    "hostile_forged_pickle_reply": Attack("ex1", "malformed data", fallback="malformed data"),
+    "hostile_fork_many": Attack("ex1", "more than 64 processes", fallback="more than 64"),
+    "hostile_forward_ignores_input": Attack("ex4", score=5),
+    "hostile_hang_at_import": Attack("ex1", "no answer within"),
+    "hostile_memory_hog": Attack("ex1", "MemoryError", fallback="MemoryError"),
+    "hostile_monkeypatch_ex1": Attack("ex1"),
+    "hostile_os_exit_at_import": Attack("ex1", "worker process ended", fallback="ended"),
+    "hostile_phone_home": Attack("ex1", "connected: []"),
+    "hostile_reach_the_grader": Attack("ex1", "done: []", fallback="done: []"),
+    "hostile_remount_escape": Attack("ex1", "escaped: []", fallback="escaped: []"),
+    "hostile_snoop_filesystem": Attack("ex1", "found: []"),
+    "hostile_stops_reading": Attack("ex3"),
+    "hostile_sys_exit_in_function": Attack("ex1", "sys.exit(0)"),
+    "hostile_terminal_escapes": Attack("ex1"),
+    "hostile_thread_bomb": Attack("ex1", "can't start new thread", fallback="can't start"),
 }
+FALLBACK = sorted(name for name, attack in ATTACKS.items() if attack.fallback is not None)
+GRADED = "ex1,ex2,ex3,ex4"
 DAEMON_MARKER = b"hostile-daemon-marker"
 NUL = bytes(1)
 PROBE_TIMEOUT_S = "15"
+SECRET = "GRADER_TEST_SECRET"
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable here")
 
 
@@ -64,27 +84,42 @@ class Run:
     marker: Path
     listener: socket.socket
     survivors: list[str]
-
-
-def build_batch(folder: Path, names: list[str]) -> Path:
-    """A folder of submissions: for each fixture, solutions/ overlaid with its files."""
-    for name in names:
-        fixture_submission(name, folder / name)
-    return folder
+    out: Path
 
 
 def survivors() -> list[str]:
-    """Processes (pid: command line) that carry the daemon fixture's marker."""
+    """Processes that carry the daemon marker or run as a worker uid."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
+                uid = int((entry / "status").read_text().split("Uid:")[1].split()[0])
+            except (OSError, IndexError, ValueError):
                 continue
-            if DAEMON_MARKER in cmdline:
-                found.append(f"{entry.name}: {cmdline.replace(NUL, b' ').decode()}")
+            if DAEMON_MARKER in cmdline or UID_BASE <= uid < UID_BASE + 4096:
+                found.append(f"{entry.name} (uid {uid}): {cmdline.replace(NUL, b' ').decode()}")
     return found
+
+
+def host_state() -> dict[str, str]:
+    """A digest of what a submission must never change: the kit, the Python environment's
+    grader files and the training data; and the markers an escape would have written."""
+    digest = {}
+    watched = [REPO / "grader", REPO / "solutions"]
+    for root in watched:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    site = Path(sys.prefix) / "lib"
+    for path in sorted(site.rglob("*.pth")) + sorted(site.rglob("__editable__*")):
+        digest[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    train = REPO / "datasets" / "cifar10" / "train"
+    for path in sorted(train.glob("*.npy")):
+        digest[str(path)] = f"{path.stat().st_size}:{path.stat().st_mtime_ns}"
+    for folder in (REPO / "grader", REPO / "grader/probes", Path(sys.prefix), Path("/usr"), train):
+        digest[f"marker in {folder}"] = str((folder / "escaped-marker.txt").exists())
+    return digest
 
 
 def start(tmp: Path, names: list[str], exercises: str, *extra: str):
@@ -93,40 +128,57 @@ def start(tmp: Path, names: list[str], exercises: str, *extra: str):
     listener.listen(8)
     listener.setblocking(False)
     marker = tmp / "pickle-ran-on-the-trusted-side"
-    batch = build_batch(tmp / "batch", names)
+    batch = tmp / "batch"
+    for name in names:
+        fixture_submission(name, batch / name)
+    out = tmp / "out"
     args = [*GRADER, "run", batch, "--no-gate", "--format", "json", "--exercises", exercises]
-    args += ["--probe-timeout", PROBE_TIMEOUT_S, *extra]
-    env = dict(os.environ, HOSTILE_PICKLE_MARKER=str(marker))
+    args += ["--probe-timeout", PROBE_TIMEOUT_S, "--out", out, "--jobs", "2", *extra]
+    env = dict(os.environ, HOSTILE_PICKLE_MARKER=str(marker), **{SECRET: "token-1234"})
     process = subprocess.Popen(
         list(map(str, args)), cwd=REPO, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    return process, marker, listener
+    return process, marker, listener, out
 
 
-def finish(started, timeout: float = 600) -> Run:
-    process, marker, listener = started
+def finish(started, timeout: float = 1200) -> Run:
+    process, marker, listener, out = started
     try:
-        out, err = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail("the hostile batch did not finish in time")
     results = {}
-    for line in out.splitlines():
+    for line in stdout.splitlines():
         if line.strip():
             result = json.loads(line)
             results[result["submission"]] = result
-    return Run(process.returncode, out, err, results, marker, listener, survivors())
+    return Run(process.returncode, stdout, stderr, results, marker, listener, survivors(), out)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The bubblewrap batch (ex1, ex2) and the fallback batch (ex1), graded side by side."""
+    """The bubblewrap batch and the fallback batch, graded side by side, and the host's
+    state before and after."""
     if not bwrap_works():
         pytest.skip("bubblewrap is not usable here")
-    sandboxed = start(tmp_path_factory.mktemp("bwrap"), HOSTILE, "ex1,ex2")
-    fallback = start(tmp_path_factory.mktemp("process"), FALLBACK, "ex1", "--isolation", "process")
-    return {"bwrap": finish(sandboxed), "process": finish(fallback)}
+    before = host_state()
+    sandboxed = start(tmp_path_factory.mktemp("bwrap"), HOSTILE, GRADED)
+    fallback = None
+    if os.geteuid() == 0 and unreadable_python() is None:
+        fallback = start(
+            tmp_path_factory.mktemp("process"), FALLBACK, "ex1", "--isolation", "process"
+        )
+    done = {"bwrap": finish(sandboxed), "process": finish(fallback) if fallback else None}
+    done["host"] = (before, host_state())
+    return done
+
+
+def run_of(runs, isolation: str) -> Run:
+    if runs[isolation] is None:
+        pytest.skip("reduced isolation needs root and a Python other users can read")
+    return runs[isolation]
 
 
 def pointed(result: dict, exercise: str) -> list[dict]:
@@ -134,82 +186,149 @@ def pointed(result: dict, exercise: str) -> list[dict]:
 
 
 def test_every_hostile_fixture_is_described():
-    """Does every hostile_* fixture say what its ex1 feedback must hold?"""
-    assert set(HOSTILE) == set(FEEDBACK)
-    assert set(FALLBACK) <= set(HOSTILE)
+    """Does every hostile_* fixture say what it attacks and what its feedback must hold?"""
+    assert set(HOSTILE) == set(ATTACKS)
 
 
 @pytest.mark.parametrize("isolation", ["bwrap", "process"])
 def test_grader_succeeds_and_prints_only_real_results(runs, isolation):
     """Does the run exit 0 with one JSON result per submission and nothing else on stdout,
     whatever the submissions printed or wrote?"""
-    run = runs[isolation]
+    run = run_of(runs, isolation)
     assert run.returncode == 0, run.stderr[-3000:]
     names = HOSTILE if isolation == "bwrap" else FALLBACK
     assert sorted(run.results) == sorted(names)
     assert len([line for line in run.stdout.splitlines() if line.strip()]) == len(names)
     assert all(r["isolation"] == isolation for r in run.results.values())
-    assert 'score": 100' not in run.stdout and "PASSED 20/20" not in run.stdout
+    assert all(r["sandbox"]["worker_uid"] == "own" for r in run.results.values())
+    assert "\x1b" not in run.stdout + run.stderr  # student text only as visible escapes
     if isolation == "process":
         assert "reduced isolation" in run.stderr
 
 
 @pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_ex1_scores_zero_with_a_clear_reason(runs, name):
-    """Does the attack score 0 on ex1, every test saying why, with ex2 (the next worker of
-    the same submission) at full marks?"""
-    result = runs["bwrap"].results[name]
-    ex1 = pointed(result, "ex1")
-    assert result["exercises"]["ex1"]["score"] == 0
-    assert ex1 and all(t["status"] != "passed" and t["feedback"] for t in ex1)
-    assert all(FEEDBACK[name] in t["feedback"] for t in ex1), describe(result)
-    ex2 = result["exercises"]["ex2"]
-    assert ex2["score"] == ex2["max_score"] == 20, describe(result)
+def test_attack_scores_nothing_it_should_not(runs, name):
+    """Under bubblewrap, does the attacked exercise score only what the attack leaves
+    alone, every failed test saying why, and the other exercises full marks?"""
+    attack = ATTACKS[name]
+    result = run_of(runs, "bwrap").results[name]
+    tests = pointed(result, attack.exercise)
+    assert result["exercises"][attack.exercise]["score"] == attack.score, describe(result)
+    failed = [t for t in tests if t["status"] != "passed"]
+    assert failed and all(t["feedback"] for t in failed)
+    assert all(attack.feedback in t["feedback"] for t in failed), describe(result)
+    for key in GRADED.split(","):
+        exercise = result["exercises"][key]
+        if key != attack.exercise:
+            assert exercise["score"] == exercise["max_score"], f"{key}\n{describe(result)}"
 
 
 @pytest.mark.parametrize("name", FALLBACK)
-def test_fallback_scores_zero_with_a_clear_reason(runs, name):
+def test_fallback_attack_scores_zero(runs, name):
     """Without bubblewrap, does the same attack still score 0 with the same reason?"""
-    result = runs["process"].results[name]
+    result = run_of(runs, "process").results[name]
     ex1 = pointed(result, "ex1")
     assert result["exercises"]["ex1"]["score"] == 0 and ex1
-    assert all(FEEDBACK[name] in t["feedback"] for t in ex1), describe(result)
-    assert result["warnings"], "the result must say that isolation was reduced"
+    assert all(ATTACKS[name].fallback in t["feedback"] for t in ex1), describe(result)
+    assert any("reduced" in w for w in result["warnings"])
 
 
 @pytest.mark.parametrize("isolation", ["bwrap", "process"])
 def test_no_process_outlives_the_run(runs, isolation):
-    """Are the plain child and the setsid'ed double-forked daemon gone when the run ends?"""
-    assert runs[isolation].survivors == []
+    """Are the daemons gone, and no process of a worker uid left, when the run ends?"""
+    assert run_of(runs, isolation).survivors == []
+
+
+def test_host_is_unchanged(runs):
+    """Are the kit, the environment's grader files and the data exactly as before?"""
+    before, after = runs["host"]
+    assert after == before
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_results_on_disk_are_the_graders(runs, isolation):
+    """Is every stored result the one printed (no worker rewrote one), and the output
+    folder out of the workers' reach?"""
+    run = run_of(runs, isolation)
+    for name, printed in run.results.items():
+        stored = json.loads((run.out / f"{name}.json").read_text())
+        assert stored == printed
+    if isolation == "process":
+        assert not run.out.stat().st_mode & 0o077
 
 
 @pytest.mark.parametrize("isolation", ["bwrap", "process"])
 def test_pickled_payload_never_runs_on_the_trusted_side(runs, isolation):
     """Is the forged reply's pickle refused unread (the marker file it would write absent)?"""
-    assert not runs[isolation].marker.exists()
+    assert not run_of(runs, isolation).marker.exists()
 
 
-def test_loopback_listener_receives_no_connection(runs):
-    """Does a listener on the host's loopback get no connection from the sandboxed worker?"""
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_loopback_listener_receives_no_connection(runs, isolation):
+    """Does a listener on the host's loopback get no connection from any worker?"""
     with pytest.raises(BlockingIOError):
-        runs["bwrap"].listener.accept()
+        run_of(runs, isolation).listener.accept()
 
 
-def test_worker_reply_channel_resyncs_after_a_forged_reply(runs):
-    """After a forged reply, does the next exercise's worker grade normally (ex2 full)?"""
-    result = runs["bwrap"].results["hostile_forged_pickle_reply"]
-    assert result["exercises"]["ex2"]["score"] == 20
+def test_stopped_reader_costs_only_its_exercise(runs):
+    """When a worker stops reading its requests, does the grader's write give up in time,
+    saying so, while the rest of the batch is graded?"""
+    result = run_of(runs, "bwrap").results["hostile_stops_reading"]
+    feedback = {t["name"]: t["feedback"] for t in result["tests"]}
+    assert "stopped reading its requests" in feedback["test_channel_stats_of_tensor"]
+
+
+def test_constant_test_functions_fail_only_the_derivatives(runs):
+    """With torch's functions made constant, do the derivative tests fail (the grader takes
+    its differences itself) and nothing else?"""
+    result = run_of(runs, "bwrap").results["hostile_constant_test_functions"]
+    failed = {t["name"] for t in result["tests"] if t["status"] != "passed"}
+    assert failed == {"test_derivatives_first", "test_derivatives_second"}
+
+
+def test_forward_that_ignores_its_input_fails_with_the_graders_weights(runs):
+    """Does a forward that ignores its input fail the logits and gradient tests?"""
+    result = run_of(runs, "bwrap").results["hostile_forward_ignores_input"]
+    failed = {t["name"] for t in result["tests"] if t["status"] != "passed"}
+    assert failed == {"test_logits_match_reference_forward", "test_gradients_reach_every_layer"}
+
+
+def test_limits_in_force_are_recorded(runs):
+    """Does every result say which isolation and limits held (cgroup, tasks, memory)?"""
+    for result in run_of(runs, "bwrap").results.values():
+        sandbox = result["sandbox"]
+        assert sandbox["isolation"] == "bwrap" and sandbox["capabilities"] == "none"
+        assert sandbox["network"] == "none" and sandbox["limits"]["tasks"] > 0
+        if os.geteuid() == 0 and sandbox["cgroup"] != "none":
+            assert sandbox["limits"]["memory_bytes"] > 0
+
+
+def test_terminal_escapes_are_shown_not_obeyed(runs):
+    """Do escapes and control bytes from student code reach the results only as visible
+    escapes (JSON, table and JUnit XML alike)?"""
+    import xml.etree.ElementTree as ET
+
+    from grader import formats
+    from grader.results import SubmissionResult
+
+    result = SubmissionResult.from_dict(run_of(runs, "bwrap").results["hostile_terminal_escapes"])
+    feedback = " ".join(t.feedback for t in result.tests)
+    assert "\\x1b[2J" in feedback and "\x1b" not in feedback and "\r" not in feedback
+    ET.fromstring(formats.render("junit", [result]))
+    assert "\x1b" not in formats.render("table", [result])
 
 
 @pytest.mark.slow
 @needs_bwrap
 def test_hostile_fixtures_cost_nothing_in_the_other_exercises(tmp_path):
-    """Graded on all five exercises, does every hostile fixture keep full marks on ex2-ex5?"""
-    run = finish(start(tmp_path, HOSTILE, "ex1,ex2,ex3,ex4,ex5"), timeout=1800)
+    """Graded on all five exercises, does every hostile fixture keep full marks elsewhere?"""
+    run = finish(start(tmp_path, HOSTILE, "ex1,ex2,ex3,ex4,ex5"), timeout=2400)
     assert run.returncode == 0, run.stderr[-3000:]
     for name in HOSTILE:
         result = run.results[name]
-        for key in ("ex2", "ex3", "ex4", "ex5"):
+        for key in ("ex1", "ex2", "ex3", "ex4", "ex5"):
+            if key == ATTACKS[name].exercise:
+                continue
             exercise = result["exercises"][key]
             graded = exercise["max_score"] - exercise.get("ungraded_points", 0)
             assert exercise["score"] == graded, f"{name} {key}\n{describe(result)}"

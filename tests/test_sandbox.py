@@ -5,22 +5,30 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, grader, index_tests, json_results
+from conftest import REPO, fixture_submission, grader, index_tests, json_results
 
-from grader.processes import Limits, descendants, kill_tree, rlimits
-from grader.sandbox import bwrap_works
+from grader.sandbox.limits import Limits
+from grader.sandbox.policy import bwrap_works
+from grader.sandbox.processes import descendants, kill_tree, rlimits
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable here")
 
 SNOOP = """
 import os, socket, sys
 
+def _readable(path):
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, "rb").close()
+        return True
+    except OSError:
+        return False
+
 def _look(port):
-    found = []
-    for path in {paths!r}:
-        if os.path.exists(path):
-            found.append(path)
-    for root, dirs, files in os.walk("/"):
+    found = [path for path in {paths!r} if _readable(path)]
+    for root, dirs, files in os.walk("/") if {walk!r} else ():
         if root.startswith(("/proc", "/sys", "/dev", "/usr", sys.prefix, sys.base_prefix)):
             dirs[:] = []
             continue
@@ -40,26 +48,46 @@ def predict(coeffs, x):
 """
 
 
-@needs_bwrap
-def test_student_code_sees_no_secrets_and_no_network(make_submission, tmp_path):
-    """Does a snooping submission find no suites, solutions, test split, neighbour or network?"""
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_student_code_sees_no_secrets_and_no_network(tmp_path, isolation):
+    """Can a snooping submission read no suites, solutions, data, neighbour or output, nor
+    reach the network (without bubblewrap too, as a uid of its own)?"""
+    import os
+
+    from grader.sandbox.policy import unreadable_python
+
+    if isolation == "bwrap" and not bwrap_works():
+        pytest.skip("bubblewrap is not usable here")
+    if isolation == "process" and (os.geteuid() != 0 or unreadable_python() is not None):
+        pytest.skip("reduced isolation needs root and a Python other users can read")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     listener.setblocking(False)
     port = listener.getsockname()[1]
-    neighbour = make_submission("neighbour")
+    batch, out = tmp_path / "class", tmp_path / "out"
+    fixture_submission("correct_alt_loops", batch / "neighbour")
+    (out / "earlier").mkdir(parents=True)
     paths = [
         str(REPO / "solutions"),
-        str(REPO / "grader" / "suites"),
-        str(REPO / "datasets"),
-        str(neighbour),
-        str(tmp_path),
+        str(REPO / "solutions" / "ex1_gradients.py"),
+        str(REPO / "grader" / "suites" / "test_ex1.py"),
+        str(REPO / "datasets" / "cifar10" / "test"),
+        str(REPO / "examples" / "submissions"),
+        str(REPO / ".git"),
+        str(batch / "neighbour" / "ex1_gradients.py"),
+        str(out),
         "/opt/grader/grader/suites",
     ]
-    snoop = make_submission("snoop", {"ex1_gradients.py": SNOOP.format(paths=paths, port=port)})
-    completed = grader("run", snoop, "--exercises", "ex1", "--format", "json")
-    feedback = index_tests(json_results(completed)[0])["test_predict_is_the_cubic"]["feedback"]
+    source = SNOOP.format(paths=paths, port=port, walk=isolation == "bwrap")
+    fixture_submission("correct_alt_loops", batch / "snoop")
+    (batch / "snoop" / "ex1_gradients.py").write_text(source)
+    completed = grader(
+        "run", batch, "--exercises", "ex1", "--format", "json", "--out", out,
+        "--isolation", isolation,
+    )  # fmt: skip
+    results = {r["submission"]: r for r in json_results(completed)}
+    feedback = index_tests(results["snoop"])["test_predict_is_the_cubic"]["feedback"]
     assert "found: []" in feedback, feedback
     with pytest.raises(BlockingIOError):
         listener.accept()
@@ -138,6 +166,8 @@ def test_worker_environment_limits_and_mounts(make_submission):
         "HOME",
         "LANG",
         "USER",
+        "LOGNAME",
+        "MPLBACKEND",
         "GRADER_SUBMISSION",
         "GRADER_DEVICE",
         "OMP_NUM_THREADS",
@@ -165,8 +195,8 @@ def test_no_address_space_limit_on_cuda():
     """Is RLIMIT_AS left out for cuda (the driver reserves far more than it uses), set on cpu?"""
     import resource
 
-    assert resource.RLIMIT_AS in rlimits(Limits(), "cpu")
-    assert resource.RLIMIT_AS not in rlimits(Limits(), "cuda")
+    assert resource.RLIMIT_AS in rlimits(Limits(), "cpu", own_uid=True)
+    assert resource.RLIMIT_AS not in rlimits(Limits(), "cuda", own_uid=True)
 
 
 def test_kill_tree_catches_setsid_and_double_forked_processes(tmp_path):
@@ -223,3 +253,124 @@ def test_forged_array_headers_are_refused_without_allocating():
             channel.decode({channel.ARRAY_TAG: base64.b64encode(raw).decode()})
     with pytest.raises(channel.ChannelError):
         channel.loads(b"[" * 100_000 + b"]" * 100_000)
+
+
+needs_root = pytest.mark.skipif(
+    __import__("os").geteuid() != 0, reason="workers get users of their own only when run as root"
+)
+IDENTITY = """
+import ctypes, os
+
+def predict(coeffs, x):
+    status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+    remount = ctypes.CDLL(None, use_errno=True).mount(b"none", b"/usr", None, 32 | 4096, None)
+    raise RuntimeError("ID " + repr([os.getuid(), os.getgid(), status["CapEff"].strip(), remount]))
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_worker_is_an_unprivileged_user_of_its_own(make_submission, isolation):
+    """As root, does student code run as a uid of its own, with no capabilities, unable to
+    remount anything?"""
+    import ast
+
+    from grader.sandbox.identity import UID_BASE
+    from grader.sandbox.policy import unreadable_python
+
+    if isolation == "process" and unreadable_python() is not None:
+        pytest.skip("the worker's uid cannot read this Python")
+    if isolation == "bwrap" and not bwrap_works():
+        pytest.skip("bubblewrap is not usable here")
+    sub = make_submission("who", {"ex1_gradients.py": IDENTITY})
+    completed = grader(
+        "run", sub, "--exercises", "ex1", "--format", "json", "--isolation", isolation
+    )
+    feedback = index_tests(json_results(completed)[0])["test_predict_is_the_cubic"]["feedback"]
+    uid, gid, caps, remount = ast.literal_eval(feedback.split("ID ", 1)[1].rsplit(" (at", 1)[0])
+    assert uid >= UID_BASE and gid >= UID_BASE
+    assert caps == "0000000000000000" and remount == -1
+
+
+@needs_root
+def test_worker_uids_are_exclusive_and_leave_nothing_behind(tmp_path):
+    """Does each live worker get a uid no other holds, and does giving it back kill its
+    processes and remove what it left in the shared folders?"""
+    import subprocess
+    import time
+
+    from grader.sandbox import identity
+    from grader.sandbox.processes import drop_to
+
+    first, second = identity.acquire(), identity.acquire()
+    try:
+        assert first.own and second.own and first.uid != second.uid
+        daemon = subprocess.Popen(
+            ["sleep", "120"],
+            preexec_fn=lambda: drop_to(first.uid, first.gid),
+            start_new_session=True,
+        )
+        leftover = Path("/dev/shm") / f"left-by-{first.uid}"
+        leftover.write_text("x")
+        __import__("os").chown(leftover, first.uid, first.gid)
+        time.sleep(0.1)
+        first.release()
+        assert daemon.wait(timeout=10) != 0 and not leftover.exists()
+    finally:
+        first.release()
+        second.release()
+
+
+@needs_root
+def test_control_group_counts_a_workers_memory_and_files_in_its_tmpfs(make_submission):
+    """With a 256 MiB memory limit, is a worker that fills its /tmp with 512 MiB stopped,
+    the feedback saying memory was the reason?"""
+    from grader.errors import WorkerDied
+    from grader.sandbox import cgroups
+    from grader.sandbox.client import WorkerClient, WorkerSpec
+
+    if cgroups.detect().version is None or not bwrap_works():
+        pytest.skip("no control groups or no bubblewrap here")
+    fill = (
+        "import os\n"
+        "def predict(coeffs, x):\n"
+        "    with open('/tmp/big', 'wb') as handle:\n"
+        "        for _ in range(64):\n"
+        "            handle.write(b'x' * 8 * 2**20)\n"
+    )
+    sub = make_submission("filler", {"ex1_gradients.py": fill}, keep={"ex1_gradients"})
+    limits = Limits(memory_bytes=256 * 2**20, address_space_bytes=None)
+    with WorkerClient(WorkerSpec(submission=sub, limits=limits)) as worker:
+        worker.call("load", timeout_s=60, module="ex1_gradients")
+        with pytest.raises(WorkerDied, match="memory"):
+            worker.call("ex1.predict", timeout_s=60, coeffs=[0, 0, 0, 0], x=[0.0])
+
+
+def test_v2_group_kills_every_process_in_it():
+    """On the unified (v2) hierarchy, does a worker group's kill end a process and its
+    double-forked child (the layout most machines have, tested where one is mounted)?"""
+    import os
+    import subprocess
+    import time
+
+    from grader.sandbox import cgroups
+
+    mount = next((m for m, t, _ in cgroups._mounts() if t == "cgroup2"), None)
+    if os.geteuid() != 0 or mount is None:
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    root = Path(mount) / cgroups._own_groups().get("", "/").lstrip("/")
+    support = cgroups.Support("v2", {"unified": root})
+    group = cgroups.WorkerGroup.__new__(cgroups.WorkerGroup)  # no controllers to limit here
+    group.support = support
+    group.dirs = {"unified": root / "grader-test-v2"}
+    group.dirs["unified"].mkdir(exist_ok=True)
+    files = group.procs_files()
+    process = subprocess.Popen(
+        ["sh", "-c", "(setsid sleep 120 &) ; sleep 120"], preexec_fn=lambda: cgroups.join(files)
+    )
+    time.sleep(0.3)
+    assert len(group.pids()) >= 2
+    group.kill()
+    assert process.wait(timeout=10) != 0 and group.pids() == []
+    group.remove()
+    assert not group.dirs["unified"].exists()

@@ -6,13 +6,14 @@ same cases end to end through ``grader run``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 from conftest import REPO, write_zip
 
-from grader.submission import MAX_FILE_BYTES, discover, load, stage
+from grader.submission import MAX_SOURCE_BYTES, discover, load, stage
 
 EX1 = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
 
@@ -52,16 +53,16 @@ def test_symlinked_exercise_in_folder_is_refused(tmp_path):
 
 def test_compression_bomb_is_refused_without_unpacking(tmp_path):
     """Is an exercise file that unpacks past the size limit an error (read stops at the cap)?"""
-    write_zip(tmp_path / "bomb.zip", {"ex1_gradients.py": b"#" * (MAX_FILE_BYTES + 1)})
+    write_zip(tmp_path / "bomb.zip", {"ex1_gradients.py": b"#" * (MAX_SOURCE_BYTES + 1)})
     assert (tmp_path / "bomb.zip").stat().st_size < 100_000
     assert "compression bomb" in only(tmp_path).error
 
 
 def test_zip_bomb_with_a_lying_header_is_refused(tmp_path):
     """Does a member whose header claims a small size but unpacks larger still stop at the cap?"""
-    path = write_zip(tmp_path / "liar.zip", {"ex1_gradients.py": b"#" * (MAX_FILE_BYTES + 10)})
+    path = write_zip(tmp_path / "liar.zip", {"ex1_gradients.py": b"#" * (MAX_SOURCE_BYTES + 10)})
     data = bytearray(path.read_bytes())
-    true_size = (MAX_FILE_BYTES + 10).to_bytes(4, "little")
+    true_size = (MAX_SOURCE_BYTES + 10).to_bytes(4, "little")
     for at in range(len(data) - 4):  # the local and the central header both record it
         if data[at : at + 4] == true_size:
             data[at : at + 4] = (100).to_bytes(4, "little")
@@ -135,3 +136,64 @@ def test_invalid_notebook_is_staged_as_a_clear_import_error(tmp_path):
     (folder / "ex3_data.ipynb").write_text('{"cells": [')
     text = (stage(load(folder), tmp_path / "staged") / "ex3_data.py").read_text()
     assert "is not a valid Jupyter notebook" in text
+
+
+def _notebook(code: str, output_bytes: int = 0) -> bytes:
+    """A notebook of one code cell; ``output_bytes`` of saved output (a plot, say)."""
+    output = {"output_type": "stream", "name": "stdout", "text": "x" * output_bytes}
+    cell = {"cell_type": "code", "metadata": {}, "source": code, "execution_count": 1}
+    notebook = {"cells": [{**cell, "outputs": [output]}], "metadata": {}, "nbformat": 4}
+    return json.dumps({**notebook, "nbformat_minor": 5}).encode()
+
+
+def test_pathological_files_are_each_their_own_error(tmp_path):
+    """Are a 7 MB notebook in a nested folder, deeply nested notebook JSON, a damaged zip and a
+    zip of 10,000 bzip2 members each handled as that student's (quickly), the rest read?"""
+    import time
+    import zipfile
+
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "ex1_gradients.py").write_bytes(EX1)
+    nested = tmp_path / "big_plots" / "ps1"
+    nested.mkdir(parents=True)
+    (nested / "ex1_gradients.ipynb").write_bytes(_notebook(EX1.decode(), 7 * 2**20))
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "ex1_gradients.ipynb").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    damaged = write_zip(tmp_path / "damaged.zip", {"ex1_gradients.py": EX1 * 20})
+    data = bytearray(damaged.read_bytes())
+    data[200:400] = bytes(200)  # inside the deflated data of the only member
+    damaged.write_bytes(bytes(data))
+    with zipfile.ZipFile(tmp_path / "many.zip", "w", zipfile.ZIP_BZIP2) as archive:
+        for i in range(10_000):
+            archive.writestr(f"d{i}/ex1_gradients.py", b"x = 1\n" * 50)
+    started = time.monotonic()
+    found = {s.id: s for s in discover([tmp_path])}
+    assert time.monotonic() - started < 30
+    assert not found["good"].error and not found["big_plots"].error
+    assert "ex1_gradients.ipynb" in found["big_plots"].files
+    assert not found["deep"].error  # a notebook that is not one fails at import, costing ex1
+    source = stage(found["deep"], tmp_path / "staged").joinpath("ex1_gradients.py").read_text()
+    assert "not a valid Jupyter notebook" in source and "nested too deeply" in source
+    assert "damaged" in found["damaged"].error or "not a valid zip" in found["damaged"].error
+    assert "10000 files named like exercise files" in found["many"].error
+
+
+def test_a_class_with_pathological_files_is_graded(tmp_path):
+    """Through `grader run`, does the class go on (exit 0) with each bad file its own error?"""
+    from conftest import grader, json_results
+
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "ex1_gradients.py").write_bytes(EX1)
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "ex1_gradients.ipynb").write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    damaged = write_zip(tmp_path / "damaged.zip", {"ex1_gradients.py": EX1 * 20})
+    data = bytearray(damaged.read_bytes())
+    data[200:400] = bytes(200)
+    damaged.write_bytes(bytes(data))
+    completed = grader("run", tmp_path, "--exercises", "ex1", "--format", "json")
+    assert completed.returncode == 0, completed.stderr
+    results = {r["submission"]: r for r in json_results(completed)}
+    assert results["good"]["score"] == 20
+    assert results["deep"]["score"] == 0 and results["damaged"]["score"] == 0
+    assert "nested too deeply" in results["deep"]["tests"][0]["feedback"]
+    assert any("zip" in w for w in results["damaged"]["warnings"])

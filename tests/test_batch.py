@@ -86,3 +86,45 @@ def test_nested_notebook_set_is_one_submission(tmp_path):
     make_class(tmp_path / "class", ["eli"])
     results = json_results(grader("run", tmp_path / "class", *ONE, "--jobs", "2"))
     assert {r["submission"]: r["score"] for r in results} == {"dora": 20, "eli": 20}
+
+
+def test_a_result_another_user_could_have_written_is_graded_again(tmp_path):
+    """Is a stored result that others may write (or that another user owns) never reused, so
+    that a worker that reached the output folder could not keep a forged score?"""
+    import os
+
+    batch = make_class(tmp_path / "class", ["ann", "ben"], bad={"ann", "ben"})
+    out = tmp_path / "out"
+    assert grader("run", batch, *ONE, "--out", out).returncode == 0
+    forged = json.loads((out / "ann.json").read_text())
+    forged["score"] = forged["exercises"]["ex1"]["score"] = 20
+    (out / "ann.json").write_text(json.dumps(forged))
+    (out / "ann.json").chmod(0o666)
+    if os.geteuid() == 0:
+        (out / "ben.json").write_text(json.dumps({**forged, "submission": "ben"}))
+        os.chown(out / "ben.json", 1900004000, 1900004000)
+    again = grader("run", batch, *ONE, "--out", out)
+    results = {r["submission"]: r for r in json_results(again)}
+    assert results["ann"]["score"] < 20 and results["ben"]["score"] < 20
+    assert "already graded" not in again.stderr
+
+
+def test_the_trusted_side_never_imports_from_the_current_folder(tmp_path):
+    """Run with `python -m` from inside a submission whose fit_sine returns zeros: does the
+    trusted side still compare with the reference solutions (not the submission's file)?"""
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    source = (REPO / "solutions" / "ex1_gradients.py").read_text()
+    zeros = (
+        "def fit_sine(steps=5000, lr=1e-6, seed=0):\n"
+        "    return np.zeros(4), [0.0] * (steps // 100)\n"
+    )
+    (folder / "ex1_gradients.py").write_text(source.split("def fit_sine")[0] + zeros)
+    for flags in ([], ["-P"]):
+        completed = subprocess.run(
+            [*GRADER[:1], *flags, "-m", "grader.cli", "run", ".", *ONE],
+            cwd=folder, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        (result,) = json_results(completed)
+        tests = {t["name"]: t["status"] for t in result["tests"]}
+        assert tests["test_fit_sine_matches_reference"] == "failed", completed.stderr[-2000:]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import fixture_edits
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,16 +57,9 @@ def write_notebook(path: Path, source) -> Path:
 
 
 def fixture_submission(name: str, dest: Path) -> Path:
-    """A whole submission in ``dest``: solutions/ex*.py with the fixture ``name``'s files on
-    top (a notebook replaces the ``.py`` of its name)."""
-    dest.mkdir(parents=True)
-    for path in (REPO / "solutions").glob("ex*.py"):
-        shutil.copyfile(path, dest / path.name)
-    for path in (FIXTURES / name).iterdir():
-        shutil.copyfile(path, dest / path.name)
-        if path.suffix == ".ipynb":
-            (dest / f"{path.stem}.py").unlink()
-    return dest
+    """A whole submission in ``dest``: the reference with the fixture ``name``'s edits and
+    files on top (see ``tests/fixture_edits.py``)."""
+    return fixture_edits.stage(name, dest)
 
 
 def write_zip(path: Path, members: dict[str, bytes], *, symlinks=()) -> Path:

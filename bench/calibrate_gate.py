@@ -59,7 +59,8 @@ def main(argv=None) -> None:
             ex3, ex4, ex5, data.split_dir(root, "train"), {**recipe, "seed": seed}, args.device
         )
         scores = gate.evaluate(trained["state_dict"], trained["mean"], trained["std"],
-                               test_images, test_labels, args.device, ex4.Net)  # fmt: skip
+                               test_images, test_labels, args.device, ex4.Net,
+                               flip=recipe.get("flip_eval", False))  # fmt: skip
         runs.append(
             {
                 "seed": seed,

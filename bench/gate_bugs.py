@@ -1,12 +1,13 @@
-"""Train the four typical training bugs through the gate and record their accuracies.
+"""Train the typical training bugs through the gate and record their accuracies.
 
-Each bug is the reference solutions with one exercise file replaced by its fixture in
-``tests/fixtures/submissions/<bug>/`` (the same files the slow test grades through ``grader run``):
+Each bug is the reference solutions with its fixture's edits applied
+(``tests/fixtures/submissions/<bug>/``, the same the slow test grades through ``grader run``):
 
-    bug_no_zero_grad               train_one_epoch never calls optimizer.zero_grad()
-    bug_step_before_backward       optimizer.step() comes before loss.backward()
-    bug_no_normalize               build_transform has no Normalize (channel_stats unused)
-    bug_train_loader_not_shuffled  make_loaders builds the training loader with shuffle=False
+    bug_no_zero_grad                train_one_epoch never calls optimizer.zero_grad()
+    bug_step_before_backward        optimizer.step() comes before loss.backward()
+    bug_no_normalize                build_transform has no Normalize (channel_stats unused)
+    bug_normalize_only_in_training  Normalize for training only, not for evaluation
+    bug_train_loader_not_shuffled   make_loaders builds the training loader with shuffle=False
 
 Each runs ``grader.gate.train_gate`` (the code the sandboxed ``gate`` probe runs) with the
 device's recipe and is scored by ``grader.gate.evaluate``, one training at a time. Writes
@@ -24,44 +25,52 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "tests"))
 
+import fixture_edits  # noqa: E402
 import torch  # noqa: E402
 from gate_recipe import parse_overrides, reference_modules  # noqa: E402
 
 from grader import data, gate  # noqa: E402
 
-FIXTURES = REPO / "tests" / "fixtures" / "submissions"
 BUGS = {
     "bug_no_zero_grad": "no optimizer.zero_grad() in train_one_epoch",
     "bug_step_before_backward": "optimizer.step() before loss.backward()",
     "bug_no_normalize": "build_transform without Normalize (channel_stats unused)",
+    "bug_normalize_only_in_training": "Normalize only with train=True (not for evaluation)",
     "bug_train_loader_not_shuffled": "training loader with shuffle=False",
 }
 MODULES = ("ex3_data", "ex4_net", "ex5_train")
 
 
-def bug_modules(bug: str) -> list:
-    """The reference ex3, ex4, ex5 with the bug's fixture file(s) loaded in their place."""
+def bug_modules(bug: str, scratch: Path) -> list:
+    """The reference ex3, ex4, ex5 with the bug's fixture edits applied in their place."""
     modules = reference_modules()
-    for path in sorted((FIXTURES / bug).glob("ex*.py")):
-        spec = importlib.util.spec_from_file_location(f"{bug}_{path.stem}", path)
+    staged = fixture_edits.stage(bug, scratch / bug)
+    for stem in fixture_edits.fixture_files(bug):
+        if stem not in MODULES:
+            continue
+        spec = importlib.util.spec_from_file_location(f"{bug}_{stem}", staged / f"{stem}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        modules[MODULES.index(path.stem)] = module
+        modules[MODULES.index(stem)] = module
     return modules
 
 
 def train_bug(bug: str, recipe: dict, device: str, root: Path, test_split) -> dict:
-    ex3, ex4, ex5 = bug_modules(bug)
+    with tempfile.TemporaryDirectory() as scratch:
+        ex3, ex4, ex5 = bug_modules(bug, Path(scratch))
     trained = gate.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
     scores = gate.evaluate(trained["state_dict"], trained["mean"], trained["std"],
-                           *test_split, device, reference_modules()[1].Net)  # fmt: skip
+                           *test_split, device, reference_modules()[1].Net,
+                           flip=recipe.get("flip_eval", False))  # fmt: skip
     passes = scores["accuracy"] >= recipe["threshold"] and not trained["timed_out"]
     return {
         "bug": bug,

@@ -35,8 +35,11 @@ TUTORIAL = {
     "epochs": 2,
     "num_workers": 0,
     "seed": 0,
+    "label_smoothing": 0.0,
+    "ema": 0.0,
+    "flip_eval": False,
     "threshold": 0.0,
-    "time_limit_s": 3600.0,
+    "time_limit_s": None,
 }
 
 
@@ -62,7 +65,7 @@ def run(name: str, recipe: dict, device: str, root: Path, modules) -> dict:
     out = gate.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
     images, labels = data.load_split(root, "test")
     scores = gate.evaluate(out["state_dict"], out["mean"], out["std"], images, labels, device,
-                           ex4.Net)  # fmt: skip
+                           ex4.Net, flip=recipe.get("flip_eval", False))  # fmt: skip
     losses = " ".join(f"{x:.3f}" for x in out["epoch_losses"])
     print(
         f"{name:9s} seed {recipe['seed']}: accuracy {scores['accuracy']:.4f}  "
@@ -78,6 +81,9 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-tutorial", action="store_true")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument(
+        "--tutorial-seeds", type=int, default=None, help="train the tutorial for the first N only"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field of the gate recipe")  # fmt: skip
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
@@ -94,8 +100,8 @@ def main(argv=None) -> None:
 
     default_threads = torch.get_num_threads()  # the tutorial runs with torch's default
     results = {"tutorial": [], "gate": []}
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        if not args.skip_tutorial:
+    for index, seed in enumerate(int(s) for s in args.seeds.split(",")):
+        if not args.skip_tutorial and (args.tutorial_seeds is None or index < args.tutorial_seeds):
             tutorial = {**TUTORIAL, "seed": seed, "threads": default_threads}
             results["tutorial"].append(run("tutorial", tutorial, args.device, root, modules))
         results["gate"].append(run("gate", {**recipe, "seed": seed}, args.device, root, modules))

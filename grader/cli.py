@@ -11,15 +11,20 @@ from grader.export import TARGETS
 from grader.formats import FORMATS
 
 
-def _run(args) -> int:
+def _gate_overrides(args) -> dict:
+    """``--gate-set KEY=VALUE`` pairs, typed; a bad one is the command's error."""
     from grader.config import parse_overrides
     from grader.errors import GraderError
-    from grader.run import run
 
     try:
-        overrides = parse_overrides(args.gate_set)
+        return parse_overrides(args.gate_set)
     except ValueError as exc:
         raise GraderError(str(exc)) from None
+
+
+def _run(args) -> int:
+    from grader.run import run
+
     run(
         args.paths,
         reference=args.reference,
@@ -34,8 +39,22 @@ def _run(args) -> int:
         require_isolation=args.require_isolation,
         isolation=args.isolation,
         data_root=args.data_root,
-        gate_overrides=overrides,
+        gate_overrides=_gate_overrides(args),
         probe_timeout_s=args.probe_timeout,
+    )
+    return 0
+
+
+def _calibrate(args) -> int:
+    from grader.run import calibrate
+
+    calibrate(
+        device=args.device,
+        config=args.config,
+        isolation=args.isolation,
+        data_root=args.data_root,
+        gate_overrides=_gate_overrides(args),
+        repeats=args.repeats,
     )
     return 0
 
@@ -66,10 +85,12 @@ def _data(args) -> int:
 
 
 def _export(args) -> int:
-    from grader.export import export
+    from grader.export import NEXT_STEPS, export
 
     path = export(args.target, args.dest, config=args.config)
     print(f"{args.target}: written to {path}")
+    if NEXT_STEPS[args.target]:
+        print(f"next: {NEXT_STEPS[args.target]}")
     return 0
 
 
@@ -148,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         f"configuration's, else {PROBE_TIMEOUT_S:g})",
     )
     run.set_defaults(func=_run)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="measure what the reference's gate training costs on this machine (the basis of "
+        "the gate's time limit; done once automatically when missing)",
+    )
+    calibrate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    calibrate.add_argument("--repeats", type=int, default=1, help="runs; the median is kept")
+    calibrate.add_argument("--config", type=Path, default=None, help="course configuration")
+    calibrate.add_argument(
+        "--isolation", default="auto", choices=("auto", "bwrap", "process", "strongest")
+    )
+    calibrate.add_argument("--data-root", type=Path, default=None)
+    calibrate.add_argument("--gate-set", action="append", metavar="KEY=VALUE")
+    calibrate.set_defaults(func=_calibrate)
 
     check = commands.add_parser("check", help="run the public tests on your exercises (CPU)")
     check.add_argument(

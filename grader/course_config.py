@@ -11,8 +11,9 @@ calibrated recipes); a file only replaces what it names. The shape::
     [tool.grader.tests.test_accuracy_gate]
     visibility = "hidden"
     [tool.grader.devices.cpu]
-    threshold = 0.57                    # the gate's minimum test accuracy on this device
-    time_limit_s = 180                  # the gate's training time limit on this device
+    threshold = 0.56                    # the gate's minimum test accuracy on this device
+    time_factor = 2.5                   # training may cost this many times the reference's
+    time_limit_s = 300                  # instead: absolute wall seconds (not set by default)
     probe_timeout_s = 30                # one call into student code
 
 A key or value that is not understood is an error that names the key and the file.
@@ -39,8 +40,10 @@ class CourseConfigError(ValueError):
 @dataclass(frozen=True)
 class DeviceLimits:
     threshold: float
-    time_limit_s: float
+    time_factor: float
     probe_timeout_s: float
+    time_limit_s: float | None = None
+    """Absolute wall seconds for the gate's training, replacing ``time_factor`` when set."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,10 @@ class CourseConfig:
     def gate_overrides(self, device: str) -> dict:
         """The gate recipe fields this configuration sets for ``device``."""
         limits = self.devices[device]
-        return {"threshold": limits.threshold, "time_limit_s": limits.time_limit_s}
+        overrides = {"threshold": limits.threshold, "time_factor": limits.time_factor}
+        if limits.time_limit_s is not None:
+            overrides["time_limit_s"] = limits.time_limit_s
+        return overrides
 
 
 def defaults() -> CourseConfig:
@@ -75,8 +81,9 @@ def defaults() -> CourseConfig:
         devices={
             device: DeviceLimits(
                 threshold=float(RECIPES[device]["threshold"]),
-                time_limit_s=float(RECIPES[device]["time_limit_s"]),
+                time_factor=float(RECIPES[device]["time_factor"]),
                 probe_timeout_s=PROBE_TIMEOUT_S,
+                time_limit_s=RECIPES[device]["time_limit_s"],
             )
             for device in DEVICES
         },
@@ -175,6 +182,8 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
                 values[name] = read.number(table[name], f"devices.{device}.{name}")
         if values["threshold"] > 1:
             read.fail(f"devices.{device}.threshold", "an accuracy between 0 and 1")
+        if values["time_factor"] < 1:
+            read.fail(f"devices.{device}.time_factor", "at least 1 (the reference's own cost)")
         devices[device] = DeviceLimits(**values)
     return CourseConfig(
         points=points,

@@ -71,15 +71,19 @@ def _score_table(result: SubmissionResult) -> Markup:
     return el("table", *rows)
 
 
-def _test_row(test: TestResult) -> Markup:
-    colour = STATUS_COLOUR.get(test.status, "#222")
+def _group_row(group: list[TestResult]) -> Markup:
+    """One row for the tests of an exercise that failed for the same reason."""
+    first = group[0]
+    colour = STATUS_COLOUR.get(first.status, "#222")
+    names = [el("code", t.name) for t in group]
+    listed = [part for name in names for part in (name, Markup("<br>"))][:-1]
     return el(
         "tr",
-        el("td", test.exercise),
-        el("td", el("code", test.name)),
-        el("td", test.status, class_="status", style=f"color: {colour}"),
-        el("td", f"{_fmt(test.score)}/{_fmt(test.max_score)}"),
-        el("td", el("pre", test.feedback)),
+        el("td", first.exercise),
+        el("td", *listed),
+        el("td", first.status, class_="status", style=f"color: {colour}"),
+        el("td", f"{_fmt(sum(t.score for t in group))}/{_fmt(sum(t.max_score for t in group))}"),
+        el("td", el("pre", first.feedback)),
     )
 
 
@@ -206,13 +210,27 @@ def confusion_chart(confusion: list[list[int]]) -> Markup:
     )
 
 
+def time_summary(metrics: dict) -> str:
+    """How long training took, against what (the reference's cost here, or seconds)."""
+    if metrics.get("time_ratio") is not None:
+        kind = "CPU time" if metrics.get("time_basis") == "cpu" else "time"
+        return (
+            f"training took {metrics['time_ratio']:.1f}x the reference's {kind} on the grading "
+            f"machine (limit {metrics.get('time_factor', 0):g}x), "
+            f"{metrics.get('train_s', 0):.0f} s."
+        )
+    return (
+        f"training took {metrics.get('train_s', 0):.0f} s of {metrics.get('time_limit_s', 0):g} s."
+    )
+
+
 def _gate_section(result: SubmissionResult) -> list[Markup]:
     metrics = result.gate_metrics()
     if metrics.get("accuracy") is None:
         return []
     summary = (
         f"Test accuracy {metrics['accuracy']:.1%} (required {metrics.get('threshold', 0):.0%}); "
-        f"training took {metrics.get('train_s', 0):.0f} s of {metrics.get('time_limit_s', 0):g} s."
+        + time_summary(metrics)
     )
     parts = [el("h2", "The CIFAR-10 accuracy gate"), el("p", summary)]
     if metrics.get("per_class"):
@@ -227,6 +245,7 @@ def _gate_section(result: SubmissionResult) -> list[Markup]:
 def render(result: SubmissionResult) -> str:
     """The whole page for one submission."""
     failed = [t for t in result.tests if t.status != "passed"]
+    skipped = [[t] for t in failed if t.status == "skipped"]
     body = [
         el("h1", f"Feedback for {result.submission}"),
         el(
@@ -242,7 +261,8 @@ def render(result: SubmissionResult) -> str:
         header = el(
             "tr", *[el("th", h) for h in ("exercise", "test", "status", "points", "feedback")]
         )
-        body.append(el("table", header, *[_test_row(t) for t in failed]))
+        rows = [_group_row(g) for g in [*result.failure_groups(), *skipped]]
+        body.append(el("table", header, *rows))
     body.extend(_gate_section(result))
     head = el(
         "head",

@@ -27,17 +27,32 @@ class SuiteOptions:
     gate: bool = True
     data_root: Path | None = None
     gate_overrides: dict = field(default_factory=dict)
+    gate_reference: dict = field(default_factory=dict)
+    """The reference's training cost on this machine (grader.calibration), or {"error": why}."""
     probe_timeout_s: float = PROBE_TIMEOUT_S
+    cores: list[int] = field(default_factory=list)
+    """The cores this exercise's worker holds (grader.sandbox.cpus)."""
+    background: bool = False
+    """Run the worker at the lowest scheduling priority (it holds no cores)."""
+
+
+NOTES = pytest.StashKey[list]()
+"""Where a suite leaves what the result's warnings should say (a notebook cell skipped)."""
 
 
 class Collector:
-    """pytest plugin: one TestResult per test, with points from ``@pytest.mark.points``."""
+    """pytest plugin: one TestResult per test, with points from ``@pytest.mark.points``, and
+    the suite's notes for the result's warnings."""
 
     def __init__(self, exercise: str):
         self.exercise = exercise
         self.results: list[TestResult] = []
         self.errors: list[str] = []
+        self.notes: list[str] = []
         self._spent: dict[str, float] = {}
+
+    def pytest_configure(self, config):
+        config.stash[NOTES] = self.notes
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -88,8 +103,11 @@ def _outcome(call, report) -> tuple[str, str]:
     return "error", f"the grader could not check this result ({type(exc).__name__}: {exc})"
 
 
-def run_suite(exercise: Exercise, submission: Path, options: SuiteOptions) -> list[TestResult]:
-    """Grade ``exercise`` of the staged submission folder; one result per hidden test."""
+def run_suite(
+    exercise: Exercise, submission: Path, options: SuiteOptions
+) -> tuple[list[TestResult], list[str]]:
+    """Grade ``exercise`` of the staged submission folder: one result per hidden test, and
+    the notes the suite left for the result's warnings."""
     collector = Collector(exercise.key)
     args = [
         str(exercise.suite),
@@ -111,6 +129,12 @@ def run_suite(exercise: Exercise, submission: Path, options: SuiteOptions) -> li
     ]
     if options.gate_overrides:
         args += ["--gate-overrides", json.dumps(options.gate_overrides)]
+    if options.gate_reference:
+        args += ["--gate-reference", json.dumps(options.gate_reference)]
+    if options.cores:
+        args += ["--cores", ",".join(map(str, options.cores))]
+    if options.background:
+        args.append("--background")
     if not options.gate:
         args.append("--no-gate")
     if options.data_root is not None:
@@ -123,4 +147,4 @@ def run_suite(exercise: Exercise, submission: Path, options: SuiteOptions) -> li
     if collector.errors or (not collector.results and code != pytest.ExitCode.OK):
         detail = "\n".join(collector.errors) or out.getvalue()[-2000:]
         raise GradingError(f"the hidden suite for {exercise.key} did not run:\n{detail}")
-    return collector.results
+    return collector.results, collector.notes

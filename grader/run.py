@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from grader import __version__, course_config
+from grader import __version__, calibration, course_config
 from grader.config import (
     REPO_ROOT,
     SOLUTIONS_DIR,
@@ -24,7 +24,7 @@ from grader.config import (
 from grader.errors import GraderError
 from grader.grading import SuiteOptions, run_suite
 from grader.results import SubmissionResult, TestResult
-from grader.sandbox import policy
+from grader.sandbox import cpus, policy
 from grader.sandbox.limits import Limits
 from grader.submission import Submission, discover, load
 
@@ -83,9 +83,16 @@ def grade_staged(
     if error or staged is None:
         messages = {e.key: f"not graded: {error}" for e in exercises}
     else:
+        slots = cpus.Slots()
         for exercise in exercises:
-            tests.extend(_apply_course(run_suite(exercise, staged, options), exercise, course))
+            with slots.hold(cores_for(exercise, options)) as cores:
+                exercise_options = replace(options, cores=cores, background=not cores)
+                graded, suite_notes = run_suite(exercise, staged, exercise_options)
+            tests.extend(_apply_course(graded, exercise, course))
+            notes = [*notes, *suite_notes]
     warnings = list(notes)
+    if options.gate and options.gate_reference.get("error"):
+        warnings.append(options.gate_reference["error"])
     if error:
         warnings.append(f"the submission could not be read: {error}")
     if options.isolation != "bwrap":
@@ -149,6 +156,7 @@ def run(
     )
     if options.gate:
         options.data_root = _gate_data(data_root, stderr)
+        options.gate_reference = _gate_reference(options, stderr)
     if options.isolation == "process":
         extra = list(paths or [])
         if out is not None:
@@ -190,6 +198,61 @@ def run(
     return outcome.results
 
 
+def calibrate(
+    *,
+    device: str = "auto",
+    config: Path | None = None,
+    isolation: str = "auto",
+    data_root: Path | None = None,
+    gate_overrides: dict | None = None,
+    repeats: int = 1,
+    stdout=None,
+    stderr=None,
+) -> dict:
+    """``grader calibrate``: measure (again) what the reference's gate training costs here."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if repeats < 1:
+        raise GraderError(f"--repeats must be at least 1, got {repeats}")
+    try:
+        course = course_config.load(config)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
+    options = _options(
+        course,
+        device=resolve_device(device),
+        isolation=_isolation(isolation, False, stderr),
+        gate=True,
+        gate_overrides={**(gate_overrides or {}), "time_limit_s": None},
+        probe_timeout_s=None,
+    )
+    options.data_root = _gate_data(data_root, stderr)
+    recipe = gate_recipe(options.device, options.gate_overrides)
+    with cpus.Slots().hold(gate_cores(recipe, options.device)) as cores:
+        try:
+            entry = calibration.measure(
+                options.data_root,
+                device=options.device,
+                recipe=recipe,
+                isolation=options.isolation,
+                cores=cores,
+                repeats=repeats,
+                progress=lambda text: print(text, file=stderr, flush=True),
+            )
+        except calibration.CalibrationError as exc:
+            raise GraderError(str(exc)) from None
+    machine = entry["machine"]
+    basis = "cpu_s" if options.device == "cpu" and entry["cpu_s"] else "wall_s"
+    print(
+        f"the reference trains in {entry['wall_s']:.1f} s ({entry['cpu_s'] or 0:.1f} CPU s) on "
+        f"{machine['device_name']} with {machine['cores']} core(s); the gate's limit here is "
+        f"{recipe['time_factor']:g} x {entry[basis]:.1f} {basis.replace('_s', '')} s, "
+        f"kept in {Path(options.data_root) / calibration.FILE}",
+        file=stdout,
+    )
+    return entry
+
+
 def _submissions(paths: list[Path] | None, reference: bool) -> list[Submission]:
     if reference:
         return [load(SOLUTIONS_DIR, "reference")]
@@ -228,6 +291,48 @@ def _isolation(requested: str, required: bool, stderr) -> str:
             file=stderr,
         )
     return chosen
+
+
+def gate_cores(recipe: dict, device: str) -> int:
+    """The cores a gate trains with: its torch threads and loader workers (all, on a GPU)."""
+    if device == "cuda" or not recipe.get("threads"):
+        return len(cpus.available())
+    return int(recipe["threads"]) + int(recipe["num_workers"])
+
+
+def cores_for(exercise: Exercise, options: SuiteOptions) -> int:
+    """The cores an exercise holds: the gate's, where it trains; none elsewhere (those
+    workers run at the lowest priority on whatever cores no gate holds)."""
+    if exercise.key == "ex5" and options.gate:
+        return gate_cores(gate_recipe(options.device, options.gate_overrides), options.device)
+    return 0
+
+
+def _gate_reference(options: SuiteOptions, stderr, *, force: bool = False) -> dict:
+    """The reference's training cost on this machine, measured once (``{}`` where the course
+    sets an absolute limit; ``{"error": why}`` where it cannot be measured)."""
+    recipe = gate_recipe(options.device, options.gate_overrides)
+    if recipe.get("time_limit_s") is not None:
+        return {}
+    slots = cpus.Slots()
+    with slots.hold(gate_cores(recipe, options.device)) as cores:
+        description = calibration.machine(options.device, recipe, len(cores), options.isolation)
+        stored = None if force else calibration.lookup(options.data_root, description)
+        if stored is not None:
+            return stored
+        try:
+            return calibration.measure(
+                options.data_root,
+                device=options.device,
+                recipe=recipe,
+                isolation=options.isolation,
+                cores=cores,
+                progress=lambda text: print(text, file=stderr, flush=True),
+            )
+        except calibration.CalibrationError as exc:
+            why = f"the gate's time limit is absolute, not relative to this machine: {exc}"
+            print(f"warning: {why}", file=stderr)
+            return {"error": why}
 
 
 def _gate_data(data_root: Path | None, stderr) -> Path:

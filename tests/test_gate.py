@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import grader, index_tests, json_results
+from conftest import fixture_submission, grader, index_tests, json_results
 
 from grader import data, gate
 
 GATE = "test_accuracy_gate"
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "submissions"
 GATE_BUGS = (
-    "bug_no_normalize",
+    "bug_normalize_only_in_training",
     "bug_no_zero_grad",
     "bug_step_before_backward",
     "bug_train_loader_not_shuffled",
@@ -68,6 +67,17 @@ def _gate_test(*args, timeout=900) -> dict:
     return index_tests(result)[GATE]
 
 
+def _gate_batch(tmp_path: Path, names, timeout: int) -> dict[str, dict]:
+    """The fixtures ``names`` graded as one batch with the full gate: name -> gate test."""
+    batch = tmp_path / "batch"
+    for name in names:
+        fixture_submission(name, batch / name)
+    completed = grader("run", batch, "--exercises", "ex5", "--device", "cpu", "--format", "json",
+                       timeout=timeout)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    return {r["submission"]: index_tests(r)[GATE] for r in json_results(completed)}
+
+
 def _small_gate(root: Path, *settings: str) -> dict:
     sets = [arg for s in ("epochs=1", *settings) for arg in ("--gate-set", s)]
     return _gate_test("--reference", "--data-root", root, *sets)
@@ -81,8 +91,12 @@ def test_gate_passes_and_reports_its_metrics(small_root):
     metrics = test["metrics"]
     assert 0.0 <= metrics["accuracy"] <= 1.0
     assert metrics["threshold"] == 0.0
-    assert metrics["time_limit_s"] == CPU["time_limit_s"]
-    assert 0.0 < metrics["train_s"] <= metrics["time_limit_s"]
+    assert metrics["time_basis"] == "cpu" and metrics["time_factor"] == CPU["time_factor"]
+    assert metrics["time_limit_s"] == pytest.approx(
+        metrics["reference_s"] * CPU["time_factor"], abs=0.01
+    )
+    assert 0.0 < metrics["train_cpu_s"] <= metrics["time_limit_s"]
+    assert 0.0 < metrics["time_ratio"] < CPU["time_factor"] and metrics["train_s"] > 0
     assert len(metrics["per_class"]) == 10
     assert sum(map(sum, metrics["confusion"])) == 500
 
@@ -109,6 +123,47 @@ def test_gate_past_its_time_limit_fails_for_time(small_root):
     assert metrics["accuracy"] is None
 
 
+def test_gate_over_its_factor_is_stopped_and_says_the_ratio(small_root):
+    """With a factor of a hundredth of the reference's cost, is training stopped as soon as
+    it passes it, the feedback giving the ratio and the limit?"""
+    test = _small_gate(small_root, "threshold=0.0", "time_factor=0.01")
+    assert test["status"] == "failed" and test["metrics"]["accuracy"] is None
+    assert "the reference's CPU time on this machine (limit 0.01x)" in test["feedback"]
+    assert "was stopped at" in test["feedback"], test["feedback"]
+
+
+def test_calibration_is_measured_once_and_kept_with_the_data(small_root):
+    """Is the reference's cost measured once per machine, kept beside the data, reused by the
+    next run, and measured again by `grader calibrate`?"""
+    import json
+
+    first = grader(
+        "calibrate", "--device", "cpu", "--data-root", small_root, "--gate-set", "epochs=1"
+    )
+    assert first.returncode == 0, first.stderr
+    assert "the reference trains in" in first.stdout and "calibrating" in first.stderr
+    stored = json.loads((small_root / "calibration.json").read_text())
+    (entry,) = [e for e in stored.values() if e["machine"]["recipe"]["epochs"] == 1]
+    assert entry["cpu_s"] > 0 and entry["machine"]["cores"] >= 1
+    completed = grader("run", "--reference", "--exercises", "ex5", "--device", "cpu",
+                       "--data-root", small_root, "--gate-set", "epochs=1", "--format",
+                       "json")  # fmt: skip
+    assert "calibrating" not in completed.stderr
+    (result,) = json_results(completed)
+    assert index_tests(result)[GATE]["metrics"]["reference_s"] == entry["cpu_s"]
+
+
+def test_a_calibration_that_cannot_run_falls_back_to_seconds_and_says_so(small_root):
+    """When the reference cannot train here, is the absolute limit used, with a warning?"""
+    completed = grader("run", "--reference", "--exercises", "ex5", "--device", "cpu",
+                       "--data-root", small_root, "--gate-set", "epochs=1", "--gate-set",
+                       "optimizer=lbfgs", "--format", "json")  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    (result,) = json_results(completed)
+    assert any("absolute" in w for w in result["warnings"]), result["warnings"]
+    assert index_tests(result)[GATE]["metrics"]["time_basis"] == "wall"
+
+
 # --- the full gate: real data, the default CPU recipe ------------------------------------------
 
 
@@ -121,25 +176,42 @@ def test_full_gate_passes_on_the_reference():
     assert test["status"] == "passed", test["feedback"]
     assert metrics["threshold"] == CPU["threshold"]
     assert metrics["accuracy"] >= metrics["threshold"]
-    assert metrics["train_s"] <= metrics["time_limit_s"] == CPU["time_limit_s"]
+    assert metrics["time_basis"] == "cpu" and metrics["time_factor"] == CPU["time_factor"]
+    assert metrics["train_cpu_s"] <= metrics["time_limit_s"]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
-def test_full_gate_fails_the_typical_training_bugs(make_submission):
-    """Do no zero_grad, step before backward, no Normalize and an unshuffled training loader
-    each fail the full gate (graded as one batch)?"""
+def test_full_gate_fails_the_typical_training_bugs(tmp_path):
+    """Do no zero_grad, step before backward, a Normalize in training only and an unshuffled
+    training loader each fail the full gate (graded as one batch)?"""
     bugs = list(GATE_BUGS)
-    assert len(bugs) == 4
-    for bug in bugs:
-        files = {p.name: p.read_text() for p in (FIXTURES / bug).glob("ex*.py")}
-        batch = make_submission(f"batch/{bug}", replace=files).parent
-    completed = grader("run", batch, "--exercises", "ex5", "--device", "cpu", "--format", "json",
-                       timeout=3000)  # fmt: skip
-    assert completed.returncode == 0, completed.stderr
-    results = {r["submission"]: index_tests(r)[GATE] for r in json_results(completed)}
+    results = _gate_batch(tmp_path, bugs, 3000)
     assert sorted(results) == bugs
     for bug, test in results.items():
         accuracy = test["metrics"].get("accuracy")
         assert test["status"] == "failed", f"{bug} passed the gate: {test['metrics']}"
         assert accuracy is None or math.isfinite(accuracy) and accuracy < CPU["threshold"], bug
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_full_gate_fails_a_slow_pipeline_on_time(tmp_path):
+    """Does a pipeline several times slower than the reference (a Normalize written as a
+    Python loop over every value) fail the full gate on time, the feedback saying by how much?"""
+    slow = fixture_submission("bug_transform_pixel_loop", tmp_path / "slow")
+    test = _gate_test(slow, timeout=1800)
+    assert test["status"] == "failed" and test["metrics"]["accuracy"] is None
+    assert "the reference's CPU time on this machine (limit" in test["feedback"], test["feedback"]
+    assert test["metrics"]["time_ratio"] > CPU["time_factor"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_full_gate_passes_what_ex3_and_ex5_already_charge(tmp_path):
+    """Do a hard-coded tutorial Normalize (charged in ex3) and a train_one_epoch that returns
+    nothing (charged in ex5) pass the full gate, whose training they do right?"""
+    names = ("bug_ex3_fixed_normalize_passes_gate", "bug_ex5_no_return_passes_gate")
+    results = _gate_batch(tmp_path, names, 2400)
+    for name in names:
+        assert results[name]["status"] == "passed", (name, results[name]["feedback"])

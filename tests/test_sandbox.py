@@ -374,3 +374,36 @@ def test_v2_group_kills_every_process_in_it():
     assert process.wait(timeout=10) != 0 and group.pids() == []
     group.remove()
     assert not group.dirs["unified"].exists()
+
+
+def test_cpu_slots_never_share_a_core_and_a_waiting_gate_goes_first(tmp_path):
+    """With two cores, does a two-core holder wait for a one-core holder, keep later one-core
+    holders from going first, and get both cores?"""
+    import threading
+    import time
+
+    from grader.sandbox.cpus import Slots
+
+    slots = Slots(tmp_path, cores=[0, 1])
+    events = []
+    with slots.hold(1) as first:
+        assert len(first) == 1
+
+        def gate():
+            with slots.hold(2) as cores:
+                events.append(("gate", cores))
+                time.sleep(0.3)
+
+        def later():
+            time.sleep(0.2)
+            with slots.hold(1) as cores:
+                events.append(("later", cores))
+
+        threads = [threading.Thread(target=gate), threading.Thread(target=later)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        assert events == []  # the gate waits for the core held here; the later one waits too
+    for thread in threads:
+        thread.join(timeout=10)
+    assert events[0] == ("gate", [0, 1]) and events[1][0] == "later"

@@ -13,6 +13,14 @@ from pathlib import Path
 from grader.config import REPO_ROOT
 
 TARGETS = ("nbgrader", "gradescope", "github")
+NEXT_STEPS = {
+    "gradescope": "upload the zip; give the autograder 2 CPUs, 4 GB of memory and a 20-minute "
+    "timeout (GRADESCOPE.md in the zip says why)",
+    "github": "push the folder to a private repository of the classroom's organisation and "
+    "follow CLASSROOM.md",
+    "nbgrader": "",
+}
+"""What the person exporting does next, said after the export."""
 KIT_FILES = ("pyproject.toml", "README.md", "grader", "solutions")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "tests")
 

@@ -30,9 +30,41 @@ apt-get install -y python3 python3-pip python3-venv bubblewrap
 # student code as a user of its own. run_autograder checks again and records it.
 /opt/grader-venv/bin/python -P -c \\
     "from grader.sandbox import policy; print('isolation:', policy.choose('strongest'))"
-# The CIFAR-10 accuracy gate needs the data set; fetched once into the image.
-/opt/grader-venv/bin/grader data prepare --root /autograder/source/kit/datasets/cifar10 || \\
+# The CIFAR-10 accuracy gate needs the data set; fetched once into the image. Its time limit
+# is relative to the reference's training on the grading machine: measured here once, and
+# again by a submission's run only where the grading container's CPU differs from this one.
+DATA=/autograder/source/kit/datasets/cifar10
+if /opt/grader-venv/bin/grader data prepare --root "$DATA"; then
+    /opt/grader-venv/bin/grader calibrate --device cpu --isolation strongest --data-root "$DATA" \\
+        || echo "calibration failed: the gate falls back to absolute seconds"
+else
     echo "CIFAR-10 could not be prepared: grade with GRADER_ARGS=--no-gate"
+fi
+"""
+
+GRADESCOPE_MD = """\
+# This autograder on Gradescope
+
+Upload `gradescope-autograder.zip` as the assignment's autograder (Ubuntu base image).
+`setup.sh` installs bubblewrap and the kit, prepares CIFAR-10 and measures the reference's
+training once, for the gate's time limit.
+
+Resources (the assignment's autograder settings): the gate trains a small network on
+CIFAR-10 for every submission, which needs
+
+- **2 CPUs** (one torch thread and one loader worker; at Gradescope's default of half a CPU
+  the gate's training takes four times as long, and is still judged fairly, in CPU time),
+- **4 GB of memory** (the default 768 MB is too little: the training split alone is 150 MB,
+  torch and a loader worker about 1.5 GB more),
+- **a timeout of 20 minutes** at 2 CPUs (the hidden tests take about a minute; training at
+  most 2.5 times the reference's, about 40 s of CPU on a current 2-core machine; plus, where
+  the grading machine's CPU differs from the one that built the image, one run of the
+  reference's training to measure it).
+
+Isolation: `run_autograder` uses bubblewrap where the container allows it, else student
+code runs as a user of its own without bubblewrap (Gradescope's containers usually refuse
+the namespaces bubblewrap needs); each result's `extra_data.sandbox` says which, with the
+limits that held.
 """
 
 RUN_AUTOGRADER = """\
@@ -85,6 +117,7 @@ def build(dest: Path, *, course_file: Path | None = None) -> Path:
         copy_kit(root / "kit")
         (root / "setup.sh").write_text(SETUP_SH)
         (root / "run_autograder").write_text(RUN_AUTOGRADER)
+        (root / "GRADESCOPE.md").write_text(GRADESCOPE_MD)
         if course_file is not None:
             shutil.copy2(course_file, root / "grader.toml")  # either shape reads as a config
         atomic_write(archive, lambda f: _zip_tree(root, f))

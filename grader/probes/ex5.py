@@ -72,10 +72,28 @@ def overall_accuracy(predicted, labels):
 
 @probe
 def per_class_accuracy(predicted, labels, num_classes):
+    """``num_classes=None``: called without it, as its default has it."""
+    if num_classes is None:
+        return _ex5().per_class_accuracy(as_tensor(predicted), as_tensor(labels))
     return _ex5().per_class_accuracy(as_tensor(predicted), as_tensor(labels), num_classes)
 
 
 MAX_SAVED_BYTES = 16 * 1024 * 1024
+
+
+def _refusal(folder: str) -> str:
+    """What load_model says to a file holding more than tensors (a ``fractions.Fraction``,
+    an object torch.load with weights_only=True will not build): it refuses the file before
+    anything in it runs."""
+    import fractions
+
+    path = os.path.join(folder, "unsafe.pt")
+    torch.save({"fc3.bias": torch.zeros(10), "note": fractions.Fraction(1, 3)}, path)
+    try:
+        _ex5().load_model(path)
+    except Exception as exc:  # noqa: BLE001 - the refusal is what is reported
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return ""
 
 
 @probe
@@ -104,7 +122,9 @@ def save_and_load(state_dict, file_bytes):
         with open(given_path, "wb") as handle:
             handle.write(np.asarray(file_bytes, dtype=np.uint8).tobytes())
         loaded = _ex5().load_model(given_path)
+        refused = _refusal(folder)
     return {
+        "refused": refused,
         "saved": np.frombuffer(saved, dtype=np.uint8),
         "loaded": loaded.state_dict(),
         "loaded_type": type(loaded).__name__,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from grader.sandbox.limits import Limits
 
-V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 CPU_PERIOD_US = 100_000
 
@@ -119,7 +119,7 @@ class WorkerGroup:
         self.support = support
         name = f"grader-{tag + '-' if tag else ''}{secrets.token_hex(4)}"
         self.dirs = {key: root / name for key, root in support.roots.items()}
-        for folder in self.dirs.values():
+        for folder in set(self.dirs.values()):  # co-mounted controllers share a folder
             folder.mkdir()
         try:
             self._limit(limits)
@@ -150,7 +150,17 @@ class WorkerGroup:
 
     def procs_files(self) -> list[str]:
         """The files a child writes its pid into to join (read before the fork)."""
-        return [str(folder / "cgroup.procs") for folder in self.dirs.values()]
+        return sorted({str(folder / "cgroup.procs") for folder in self.dirs.values()})
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user and system) used by every process that was ever in the group."""
+        try:
+            if self.support.version == "v2":
+                stat = (self.dirs["unified"] / "cpu.stat").read_text().split()
+                return int(stat[stat.index("usage_usec") + 1]) / 1e6
+            return int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError, IndexError, KeyError):
+            return None
 
     def pids(self) -> list[int]:
         key = "unified" if self.support.version == "v2" else "pids"
@@ -167,6 +177,15 @@ class WorkerGroup:
             return int((self.dirs[key] / "pids.current").read_text())
         except (OSError, ValueError):
             return 0
+
+    def memory_peak(self) -> int | None:
+        """The most memory the group has held at once, in bytes (tmpfs files included)."""
+        try:
+            if self.support.version == "v2":
+                return int((self.dirs["unified"] / "memory.peak").read_text())
+            return int((self.dirs["memory"] / "memory.max_usage_in_bytes").read_text())
+        except (OSError, ValueError, KeyError):
+            return None
 
     def out_of_memory(self) -> bool:
         """Did the kernel kill a process of this group for going over its memory limit?"""
@@ -213,7 +232,7 @@ class WorkerGroup:
             time.sleep(0.01)
 
     def remove(self) -> None:
-        for folder in self.dirs.values():
+        for folder in set(self.dirs.values()):
             for _ in range(50):
                 try:
                     folder.rmdir()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import dataclasses
 import functools
 import os
 import secrets
@@ -33,6 +34,7 @@ from grader.sandbox.limits import Limits
 from grader.sandbox.processes import (
     KEEPER,
     apply_limits,
+    cpu_seconds,
     descendants,
     drop_to,
     kill_session,
@@ -60,6 +62,10 @@ class WorkerSpec:
     isolation: str = "bwrap"
     limits: Limits = field(default_factory=Limits)
     env: dict = field(default_factory=dict)
+    cores: list[int] | None = None
+    """The cores the worker is pinned to, and limited to the CPU time of (None: all)."""
+    background: bool = False
+    """At the lowest scheduling priority (nice 19)."""
 
 
 @functools.cache
@@ -91,7 +97,9 @@ def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict
         "MPLBACKEND": "Agg",
         "GRADER_SUBMISSION": bwrap.SANDBOX_SUBMISSION if sandboxed else str(workdir.submission),
         "GRADER_DEVICE": spec.device,
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)),
+        "OMP_NUM_THREADS": str(len(spec.cores))
+        if spec.cores
+        else os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)),
     }
     if not sandboxed:
         env["TMPDIR"] = str(workdir.tmp)
@@ -197,12 +205,17 @@ class WorkerClient:
             self._dir.add_train_split(self.spec.train_images, self.spec.train_labels)
         support = cgroups.detect()
         if support.version:
-            self._group = cgroups.WorkerGroup(support, self.spec.limits, "worker")
+            limits = self.spec.limits
+            if self.spec.cores:
+                limits = dataclasses.replace(limits, cpus=float(len(self.spec.cores)))
+            self._group = cgroups.WorkerGroup(support, limits, "worker")
 
     def _command(self):
         spec, ident, workdir = self.spec, self._identity, self._dir
         limits = rlimits(spec.limits, spec.device, own_uid=ident.own)
         joins = self._group.procs_files() if self._group else []
+        cores = spec.cores
+        niceness = 19 if spec.background else 0
         sandboxed = spec.isolation == "bwrap"
         env = worker_env(spec, workdir, sandboxed=sandboxed)
         boot = [sys.executable, "-I", "-c"]
@@ -225,6 +238,10 @@ class WorkerClient:
             def preexec():
                 cgroups.join(joins)
                 apply_limits(limits)
+                if cores:
+                    os.sched_setaffinity(0, cores)
+                if niceness:
+                    os.nice(niceness)
                 if switch:
                     drop_to(ident.uid, ident.gid)
 
@@ -238,6 +255,10 @@ class WorkerClient:
         def preexec():
             cgroups.join(joins)
             apply_limits(limits)
+            if cores:
+                os.sched_setaffinity(0, cores)
+            if niceness:
+                os.nice(niceness)
             if network:
                 _unshare_network()
 
@@ -275,6 +296,22 @@ class WorkerClient:
     def __exit__(self, *exc):
         self.close()
 
+    # measurements -------------------------------------------------------------
+    def cpu_seconds(self) -> float | None:
+        """CPU time the worker and everything it started have used so far, read from the
+        kernel (its control group, else /proc): what the gate's time limit counts on CPU."""
+        if self.process is None:
+            return None
+        if self._group is not None:
+            used = self._group.cpu_seconds()
+            if used is not None:
+                return used
+        return cpu_seconds([self.process.pid, *descendants(self.process.pid)])
+
+    def memory_peak(self) -> int | None:
+        """The most memory the worker's processes have held at once (where a group counts)."""
+        return self._group.memory_peak() if self._group is not None else None
+
     # calls ------------------------------------------------------------------
     def output(self) -> str:
         return self._output.text() if self._output else ""
@@ -286,8 +323,21 @@ class WorkerClient:
             self._deadline = time.monotonic() + self.budget_s
         return self._deadline - time.monotonic()
 
-    def call(self, probe: str, /, *, timeout_s: float, outside_budget: bool = False, **args):
-        """Run one probe; return its data (strings cleaned) or raise :class:`ProbeFailure`."""
+    def call(
+        self,
+        probe: str,
+        /,
+        *,
+        timeout_s: float,
+        outside_budget: bool = False,
+        watch=None,
+        **args,
+    ):
+        """Run one probe; return its data (strings cleaned) or raise :class:`ProbeFailure`.
+
+        ``watch``, if given, is called about twice a second while the answer is awaited; a
+        string it returns stops the worker and becomes the :class:`ProbeTimeout`'s message.
+        """
         remaining = None if outside_budget else self._remaining()
         if remaining is not None and remaining <= 0:
             raise ProbeTimeout(
@@ -367,7 +417,9 @@ class WorkerClient:
         except (BlockingIOError, OSError, ValueError):
             return False
 
-    def _read_message(self, timeout_s: float, *, what: str, limit_s: float | None = None) -> dict:
+    def _read_message(
+        self, timeout_s: float, *, what: str, limit_s: float | None = None, watch=None
+    ) -> dict:
         deadline = time.monotonic() + timeout_s
         limit_s = timeout_s if limit_s is None else limit_s
         selector = selectors.DefaultSelector()
@@ -375,6 +427,11 @@ class WorkerClient:
         try:
             while b"\n" not in self._buffer:
                 self._check_processes()
+                stop = watch() if watch is not None else None
+                if stop:
+                    output = self.output()
+                    self.close()
+                    raise ProbeTimeout(stop, output=output)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     output = self.output()

@@ -13,6 +13,7 @@ import pytest
 
 from grader.config import EXERCISES, PROBE_TIMEOUT_S, WORKER_START_TIMEOUT_S
 from grader.errors import ProbeFailure
+from grader.grading import NOTES
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
 
@@ -26,13 +27,23 @@ def pytest_addoption(parser):
     group.addoption("--data-root", default=None, help="prepared CIFAR-10 folder")
     group.addoption("--probe-timeout", type=float, default=PROBE_TIMEOUT_S)
     group.addoption("--gate-overrides", default="{}", help="JSON: gate recipe fields to replace")
+    group.addoption(
+        "--gate-reference",
+        default="{}",
+        help="JSON: the reference's training cost here (grader.calibration), or why not known",
+    )
+    group.addoption("--cores", default="", help="comma-separated cores the worker is pinned to")
+    group.addoption("--background", action="store_true", help="the lowest CPU priority")
 
 
 class Probe:
     """Calls into one exercise's worker; import failures are found once and reused."""
 
-    def __init__(self, worker: WorkerClient, exercise, submission: Path, timeout_s: float):
+    def __init__(
+        self, worker: WorkerClient, exercise, submission: Path, timeout_s: float, notes: list
+    ):
         self.worker = worker
+        self.notes = notes
         self.timeout_s = timeout_s
         self.exercise = exercise
         self.submission = submission
@@ -48,13 +59,25 @@ class Probe:
             )
         if self._load_error is None and not self._loaded:
             try:
-                self.worker.call("load", timeout_s=self.timeout_s, module=self.exercise.module)
+                loaded = self.worker.call(
+                    "load", timeout_s=self.timeout_s, module=self.exercise.module
+                )
                 self._loaded = True
+                self._note_skipped_cells(loaded)
             except ProbeFailure as exc:
                 exc.message = f"{self.exercise.filename} could not be imported: {exc.message}"
                 self._load_error = exc
         if self._load_error is not None:
             raise self._load_error
+
+    def _note_skipped_cells(self, loaded) -> None:
+        cells = loaded.get("skipped_cells") if isinstance(loaded, dict) else None
+        for cell in cells if isinstance(cells, list) else []:
+            if isinstance(cell, list) and len(cell) == 2:
+                self.notes.append(
+                    f"{self.exercise.module}.ipynb: cell {cell[0]} was skipped, it failed when "
+                    f"the notebook was run ({cell[1]}); anything it defines is missing"
+                )
 
     def __call__(
         self,
@@ -63,12 +86,17 @@ class Probe:
         *,
         timeout_s: float | None = None,
         outside_budget: bool = False,
+        watch=None,
         **args,
     ):
         self._ensure_loaded()
         name = f"{self.exercise.key}.{probe_name}"
         return self.worker.call(
-            name, timeout_s=timeout_s or self.timeout_s, outside_budget=outside_budget, **args
+            name,
+            timeout_s=timeout_s or self.timeout_s,
+            outside_budget=outside_budget,
+            watch=watch,
+            **args,
         )
 
 
@@ -87,6 +115,9 @@ def options(request):
         "data_root": Path(data_root).resolve() if data_root else None,
         "probe_timeout_s": config.getoption("--probe-timeout"),
         "gate_overrides": json.loads(config.getoption("--gate-overrides")),
+        "gate_reference": json.loads(config.getoption("--gate-reference")),
+        "cores": [int(c) for c in config.getoption("--cores").split(",") if c],
+        "background": config.getoption("--background"),
     }
 
 
@@ -121,6 +152,8 @@ def worker(options, gate_labels):
         submission=options["submission"],
         device=options["device"],
         isolation=options["isolation"],
+        cores=options["cores"] or None,
+        background=options["background"],
     )
     if gate_labels is not None:
         spec.train_images = options["data_root"] / "train" / "images.npy"
@@ -134,8 +167,9 @@ def worker(options, gate_labels):
 
 
 @pytest.fixture(scope="module")
-def probe(worker, exercise, options):
-    return Probe(worker, exercise, options["submission"], options["probe_timeout_s"])
+def probe(request, worker, exercise, options):
+    notes = request.config.stash.get(NOTES, [])
+    return Probe(worker, exercise, options["submission"], options["probe_timeout_s"], notes)
 
 
 @pytest.fixture(scope="module")

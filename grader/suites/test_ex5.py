@@ -2,7 +2,6 @@
 
 import io
 import math
-import time
 from random import Random
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from grader import reference
+from grader import gate_trial, reference
 from grader.checks import (
     as_array,
     as_bool,
@@ -25,6 +24,7 @@ from grader.checks import (
     fail,
 )
 from grader.config import CLASS_NAMES
+from grader.errors import ProbeFailure
 from grader.probes.ex5 import small_model
 
 EXERCISE = "ex5"
@@ -129,10 +129,16 @@ def _close_state(got: dict, want: dict) -> bool:
 
 @pytest.mark.points(5)
 def test_train_one_epoch_updates_weights(epoch, problem):
-    """After one epoch, are the weights those of zero_grad, forward, loss, backward, step?"""
+    """After one epoch (the model handed over in eval mode), are the weights those of
+    train mode, zero_grad, forward, loss, backward, step?"""
     state, features, labels = problem
     _, want = _train(state, features, labels)
     if _close_state(epoch["state_dict"], want):
+        expect(
+            as_bool(epoch.get("training"), "the model's training mode"),
+            "train_one_epoch left the network in eval mode: call net.train() first (dropout "
+            "and batch norm train only in training mode)",
+        )
         return
     if _close_state(epoch["state_dict"], {k: torch.from_numpy(v) for k, v in state.items()}):
         fail(
@@ -221,12 +227,28 @@ def test_overall_accuracy(probe):
     )
 
 
+def _first_samples_only(predicted, labels, count: int, classes: int) -> np.ndarray:
+    """Per-class accuracy counted over the first ``count`` samples only (the tutorial's
+    ``for i in range(4)`` loop, written for batches of 4)."""
+    correct, total = np.zeros(classes), np.zeros(classes)
+    for p, t in zip(predicted[:count], labels[:count], strict=True):
+        total[t] += 1
+        correct[t] += p == t
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return correct / total
+
+
 @pytest.mark.points(4)
 def test_per_class_accuracy(probe):
     """Is each class's accuracy correct/samples of that class, NaN for a class with none?"""
     labels = np.array([0, 0, 0, 0, 1, 1, 2, 3, 3, 3])
     predicted = np.array([0, 0, 1, 0, 1, 2, 2, 3, 0, 3])
-    out = probe("per_class_accuracy", predicted=predicted, labels=labels, num_classes=5)
+    try:
+        out = probe("per_class_accuracy", predicted=predicted, labels=labels, num_classes=5)
+    except ProbeFailure as exc:
+        if "ZeroDivisionError" in exc.message:
+            exc.message += ": class 4 has no samples, and its accuracy must be NaN then"
+        raise
     got = as_array(out, "per_class_accuracy", shape=(5,), finite=False)
     expected = np.array([3 / 4, 1 / 2, 1.0, 2 / 3, np.nan])
     by_total = np.array([3, 1, 1, 2, 0]) / labels.size
@@ -235,6 +257,17 @@ def test_per_class_accuracy(probe):
             "each class's count of correct predictions was divided by the total number of "
             "samples; divide by the number of samples of that class"
         )
+    if np.allclose(got[:4], expected[:4] * 100, rtol=1e-6):
+        fail("per_class_accuracy returned percentages; return fractions between 0 and 1")
+    for count in (4,):
+        partial = _first_samples_only(predicted, labels, count, 5)
+        if np.allclose(got, partial, equal_nan=True) and not np.allclose(
+            partial, expected, equal_nan=True
+        ):
+            fail(
+                f"only the first {count} samples were counted (the tutorial's `for i in "
+                f"range({count})` loop is for batches of {count}): count every sample"
+            )
     expect(
         math.isnan(got[4]), f"class 4 has no samples, so its accuracy should be NaN, got {got[4]}"
     )
@@ -244,6 +277,13 @@ def test_per_class_accuracy(probe):
         "per-class accuracy",
         rtol=1e-6,
         hint="for class k: (predicted == k) & (labels == k) over (labels == k)",
+    )
+    default = probe("per_class_accuracy", predicted=predicted, labels=labels, num_classes=None)
+    default = as_array(default, "per_class_accuracy without num_classes", finite=False)
+    expect(
+        default.shape == (10,),
+        f"per_class_accuracy without num_classes gave {default.size} classes: keep the "
+        "default num_classes=10",
     )
 
 
@@ -299,7 +339,7 @@ def test_save_and_load_round_trip(probe):
             "save_and_load", state_dict=sent, file_bytes=np.frombuffer(buffer.getvalue(), np.uint8)
         ),
         "save_and_load's report",
-        ("saved", "loaded_type", "loaded"),
+        ("saved", "loaded_type", "loaded", "refused"),
     )
     saved = as_array(out["saved"], "the saved file's bytes")
     expect(saved.size > 0, "save_model wrote nothing at the given path")
@@ -312,6 +352,12 @@ def test_save_and_load_round_trip(probe):
             f"{key} is not in the saved file as the network held it: save net.state_dict()",
         )
     expect(out["loaded_type"] == "Net", f"load_model returned a {out['loaded_type']}, not a Net")
+    refused = out.get("refused")
+    expect(
+        isinstance(refused, str) and "Weights only load failed" in refused,
+        "load_model read a file that holds more than tensors (it could run code) without "
+        "refusing it: load with torch.load(path, weights_only=True)",
+    )
     loaded = as_state_dict(out["loaded"], "the loaded state_dict")
     for key, value in given.items():
         expect(
@@ -323,10 +369,9 @@ def test_save_and_load_round_trip(probe):
 
 
 GATE_POINTS = 8
-PREPARE_TIMEOUT_S = 300.0
-"""Loading the split, channel_stats on 50,000 images, the transforms, loaders and Net."""
-TRANSFER_S = 10.0
-"""Beyond the time limit: the weights' trip back to the trusted side."""
+WALL_CAP_FACTOR = 4.0
+"""Under a CPU-time limit, training is also stopped after this many times the limit's wall
+time (the reference's wall time times the factor): a pipeline that sleeps."""
 
 
 def _normalisation(prepared: dict) -> tuple[list, list, str]:
@@ -339,41 +384,114 @@ def _normalisation(prepared: dict) -> tuple[list, list, str]:
     return prepared.get("mean"), prepared.get("std"), note
 
 
+def _limit(recipe: dict, reference: dict, device: str) -> tuple[gate_trial.Limit, dict]:
+    """The training's limit and the metrics that say how it was set."""
+    if recipe.get("time_limit_s") is not None or not reference.get("wall_s"):
+        seconds = recipe.get("time_limit_s") or FALLBACK_LIMIT_S[device]
+        metrics = {"time_basis": "wall", "time_limit_s": seconds}
+        return gate_trial.Limit("wall", seconds, seconds), metrics
+    basis = "cpu" if device == "cpu" and reference.get("cpu_s") else "wall"
+    factor = recipe["time_factor"]
+    seconds = factor * reference[f"{basis}_s"]
+    metrics = {
+        "time_basis": basis,
+        "time_factor": factor,
+        "reference_s": reference[f"{basis}_s"],
+        "time_limit_s": round(seconds, 2),
+    }
+    wall_cap = WALL_CAP_FACTOR * factor * reference["wall_s"]
+    return gate_trial.Limit(basis, seconds, wall_cap), metrics
+
+
+FALLBACK_LIMIT_S = {"cpu": 900.0, "cuda": 180.0}
+"""Absolute wall seconds where the reference's cost could not be measured here."""
+
+
+def _time_feedback(trial, limit: gate_trial.Limit, metrics: dict, device: str) -> str:
+    if metrics.get("time_factor"):
+        kind = "CPU time" if limit.basis == "cpu" else "time"
+        cost = trial.cost(limit.basis)
+        ratio = f"{cost / metrics['reference_s']:.1f}x" if cost is not None else "more than"
+        how = "was stopped at" if trial.stopped else "took"
+        return (
+            f"training {how} {ratio} the reference's {kind} on this machine (limit "
+            f"{metrics['time_factor']:g}x). The reference's make_loaders, build_transform and "
+            "train_one_epoch do no work per sample in Python beyond the transforms: compare yours"
+        )
+    return (
+        f"training took {trial.wall_s:.3g} s, over the course's limit of {limit.seconds:g} s "
+        f"on {device}" + (" (stopped)" if trial.stopped else "")
+    )
+
+
+def _accuracy_diagnosis(scores: dict, prepared: dict, trained: dict) -> str:
+    """What the evidence says about a low accuracy (else what to check)."""
+    found = []
+    train, test = prepared.get("train"), prepared.get("eval")
+    if isinstance(train, dict) and isinstance(test, dict) and "mean" in train and "mean" in test:
+        same = np.allclose(train["mean"], test["mean"], atol=1e-3) and np.allclose(
+            train["std"], test["std"], atol=1e-3
+        )
+        if not same:
+            found.append(
+                "your training and evaluation transforms normalise differently (train mean "
+                f"{np.round(train['mean'], 3).tolist()}, std {np.round(train['std'], 3).tolist()}"
+                f"; eval mean {np.round(test['mean'], 3).tolist()}, std "
+                f"{np.round(test['std'], 3).tolist()}): the network sees other numbers at test "
+                "time than it learned from"
+            )
+    confusion = np.asarray(scores["confusion"], dtype=float)
+    share = confusion.sum(axis=0) / max(1.0, confusion.sum())
+    if share.max() > 0.5:
+        name = CLASS_NAMES[int(share.argmax())]
+        found.append(
+            f"the network answers '{name}' for {share.max():.0%} of the test images: a "
+            "training loader that keeps the data set's order (sorted by class) ends on one "
+            "class; updates that never happen or pile up (zero_grad, step) learn nothing"
+        )
+    losses = [v for v in trained.get("epoch_losses", []) if isinstance(v, int | float)]
+    if len(losses) >= 2 and all(math.isfinite(v) for v in losses) and losses[-1] > 0.95 * losses[0]:
+        found.append(
+            f"the training loss hardly went down ({losses[0]:.3f} to {losses[-1]:.3f}): "
+            "check that the gradients are zeroed and optimizer.step() comes after backward()"
+        )
+    if found:
+        return "What the run shows: " + "; ".join(found) + "."
+    return (
+        "Check the training pipeline against the exercises: gradients zeroed every batch, "
+        "the step after backward, a shuffled training loader, the same Normalize for "
+        "training and evaluation, and the forward of ex4."
+    )
+
+
 @pytest.mark.points(GATE_POINTS)
-def test_accuracy_gate(probe, options, device_recipe, gate_labels, record_property):
+def test_accuracy_gate(probe, worker, options, device_recipe, gate_labels, record_property):
     """Trained with your pipeline on CIFAR-10, does the Net reach the course's accuracy in time?"""
     from grader import data, gate, reference
-    from grader.errors import ProbeTimeout
 
-    recipe = device_recipe
-    limit = recipe["time_limit_s"]
+    recipe, device = device_recipe, options["device"]
+    limit, limit_metrics = _limit(recipe, options["gate_reference"], device)
     record_property("threshold", recipe["threshold"])
-    record_property("time_limit_s", limit)
-    prepared = as_dict(
-        probe("gate_prepare", recipe=recipe, timeout_s=PREPARE_TIMEOUT_S, outside_budget=True),
-        "the gate's preparation",
-        ("mean", "std", "eval"),
-    )
+    for key, value in limit_metrics.items():
+        record_property(key, value)
+    trial = gate_trial.train(probe, worker, recipe, limit)
+    if limit.basis == "cpu" and trial.cpu_s is None and not trial.stopped:
+        # the kernel's accounting was lost: judge by wall time against the reference's
+        wall_s = options["gate_reference"]["wall_s"]
+        seconds = recipe["time_factor"] * wall_s
+        limit = gate_trial.Limit("wall", seconds, limit.wall_cap_s)
+        limit_metrics.update(time_basis="wall", reference_s=wall_s, time_limit_s=seconds)
+    record_property("train_s", round(trial.wall_s, 2))
+    record_property("train_cpu_s", round(trial.cpu_s, 2) if trial.cpu_s is not None else None)
+    cost = trial.cost(limit.basis)
+    if limit_metrics.get("reference_s") and cost is not None:
+        record_property("time_ratio", round(cost / limit_metrics["reference_s"], 3))
+    if trial.stopped or cost is None or cost > limit.seconds:
+        record_property("accuracy", None)
+        fail(_time_feedback(trial, limit, limit_metrics, device))
+    prepared = as_dict(trial.prepared, "the gate's preparation", ("mean", "std", "eval"))
     mean, std, note = _normalisation(prepared)
-    started = time.monotonic()
-    try:
-        out = probe("gate_train", timeout_s=limit + TRANSFER_S, outside_budget=True)
-    except ProbeTimeout:
-        record_property("train_s", round(time.monotonic() - started, 2))
-        record_property("accuracy", None)
-        fail(
-            f"training did not finish within the course's limit of {limit:g} s on "
-            f"{options['device']}, and was stopped"
-        )
-    train_s = time.monotonic() - started
-    record_property("train_s", round(train_s, 2))
-    if train_s > limit:
-        record_property("accuracy", None)
-        fail(
-            f"training took {train_s:.3g} s, over the course's limit of {limit:g} s on "
-            f"{options['device']}"
-        )
-    out = as_dict(out, "the gate's training report", ("state_dict",))
+    out = as_dict(trial.weights, "the gate's training report", ("state_dict",))
     images, labels = data.load_split(options["data_root"], "test")
     try:
         scores = gate.evaluate(
@@ -382,9 +500,10 @@ def test_accuracy_gate(probe, options, device_recipe, gate_labels, record_proper
             std,
             images,
             labels,
-            options["device"],
+            device,
             reference.load("ex4_net").Net,
             permutation=gate_labels["permutation"],
+            flip=recipe["flip_eval"],
         )
     except ValueError as exc:
         fail(f"the trained network could not be evaluated: {exc}")
@@ -398,8 +517,7 @@ def test_accuracy_gate(probe, options, device_recipe, gate_labels, record_proper
         )
         fail(
             f"test accuracy {accuracy:.1%} is below the required {recipe['threshold']:.0%} "
-            f"(per class: {per_class}){note}. Likely causes: gradients not zeroed, no "
-            "normalisation, an unshuffled training loader, or a wrong forward"
+            f"(per class: {per_class}){note}. " + _accuracy_diagnosis(scores, prepared, out)
         )
 
 

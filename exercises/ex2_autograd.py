@@ -12,7 +12,8 @@ import torch
 def chain_rule(w: float, x: float) -> tuple[float, float]:
     """Build ``y = (w + x) * (w + 1)`` from leaf tensors, call ``backward()``.
 
-    Return ``(dy/dw, dy/dx)`` as Python floats.
+    Return ``(dy/dw, dy/dx)`` as Python floats (``.item()``; a one-element tensor is
+    accepted too).
     """
     raise NotImplementedError('chain_rule is not written yet: replace this line with your code')
 
@@ -65,6 +66,7 @@ def fit_sine_autograd(
     """Fit the cubic to ``sin`` on ``linspace(-pi, pi, 2000)`` through ``train_step``.
 
     Start from ``torch.randn(4, generator=torch.Generator().manual_seed(seed))``.
-    Return the final coefficients (detached) and the loss every 100 steps.
+    Return the final coefficients (detached) and the loss every 100 steps: at steps 0, 100,
+    200, ... (or 99, 199, ... as the PyTorch tutorials print), as ``train_step`` returns it.
     """
     raise NotImplementedError('fit_sine_autograd is not written yet: replace this line with your code')

@@ -34,9 +34,9 @@ def build_transform(mean, std, train: bool = False) -> transforms.Compose:
 def make_loaders(
     train_set: Dataset, test_set: Dataset, batch_size: int, num_workers: int = 0
 ) -> tuple[DataLoader, DataLoader]:
-    """Return ``(train_loader, test_loader)``.
+    """Return ``(train_loader, test_loader)``, both with ``batch_size`` and ``num_workers``.
 
-    The train loader reshuffles every epoch; the test loader keeps the order and
-    drops nothing.
+    The train loader reshuffles every epoch (it may drop a last partial batch); the test
+    loader keeps the order and drops nothing.
     """
     raise NotImplementedError('make_loaders is not written yet: replace this line with your code')

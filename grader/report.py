@@ -70,21 +70,19 @@ def table(results: list[SubmissionResult], *, details: bool = True) -> str:
 
 
 def _failure_notes(result: SubmissionResult) -> list[str]:
-    """One line per failed test; one line per exercise where every failure says the same."""
+    """One line per failure reason: a test's, or that of every test of an exercise that
+    failed the same way."""
     notes = []
-    failed = result.failed_tests()
-    for exercise in result.exercises:
-        own = [t for t in failed if t.exercise == exercise]
-        if len(own) > 1 and len({t.feedback for t in own}) == 1:
-            lost = sum(t.max_score for t in own)
+    for group in result.failure_groups():
+        first = group[0]
+        lost = sum(t.max_score for t in group)
+        if len(group) > 1:
+            names = f"{len(group)} tests"
+            notes.append(f"{result.submission}: {first.exercise} ({names}, -{_num(lost)}): "
+                         f"{first.feedback}")  # fmt: skip
+        else:
             notes.append(
-                f"{result.submission}: {exercise} (all {len(own)} tests, "
-                f"-{_num(lost)}): {own[0].feedback}"
-            )
-            continue
-        for t in own:
-            notes.append(
-                f"{result.submission}: {exercise} {t.name} [{t.status}, "
-                f"-{_num(t.max_score)}]: {t.feedback}"
+                f"{result.submission}: {first.exercise} {first.name} [{first.status}, "
+                f"-{_num(lost)}]: {first.feedback}"
             )
     return notes

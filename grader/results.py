@@ -122,6 +122,14 @@ class SubmissionResult:
     def failed_tests(self) -> list[TestResult]:
         return [t for t in self.tests if t.status not in ("passed", "skipped")]
 
+    def failure_groups(self) -> list[list[TestResult]]:
+        """The failed tests, those of one exercise that failed for the same reason together
+        (an import error is said once, not once per test), in the order they ran."""
+        groups: dict[tuple[str, str], list[TestResult]] = {}
+        for test in self.failed_tests():
+            groups.setdefault((test.exercise, test.feedback), []).append(test)
+        return list(groups.values())
+
 
 def _round(value: float) -> float:
     rounded = round(value, 4)

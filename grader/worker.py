@@ -22,9 +22,14 @@ RESPONSE_FD_ENV = "GRADER_RESPONSE_FD"
 
 
 def _student_frames(tb) -> str:
-    """The traceback lines that point into the submission, most recent last."""
+    """The traceback lines that point into the submission (a file of it, or a notebook's
+    cell: "ex3_data.ipynb, cell 4, line 2"), most recent last."""
     root = os.environ.get(SUBMISSION_ENV, "/submission")
-    frames = [f for f in traceback.extract_tb(tb) if f.filename.startswith(root)]
+    frames = [
+        f
+        for f in traceback.extract_tb(tb)
+        if f.filename.startswith(root) or ".ipynb, cell " in f.filename
+    ]
     lines = [f"{os.path.basename(f.filename)}, line {f.lineno}, in {f.name}" for f in frames]
     return " -> ".join(lines[-4:])
 

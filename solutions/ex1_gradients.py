@@ -52,7 +52,9 @@ def fit_sine(steps: int = 5000, lr: float = 1e-6, seed: int = 0) -> tuple[np.nda
     """Fit the cubic to ``sin`` on ``x = np.linspace(-pi, pi, 2000)`` by gradient descent.
 
     Start from ``np.random.default_rng(seed).standard_normal(4)``. Return the final
-    coefficients and ``losses``, the loss recorded every 100 steps (at steps 0, 100, ...).
+    coefficients (a float64 array) and ``losses``, the loss recorded every 100 steps: at
+    steps 0, 100, 200, ..., before that step's update (recording at steps 99, 199, ... as the
+    PyTorch tutorials print is accepted too).
     """
     ### BEGIN SOLUTION
     x = np.linspace(-np.pi, np.pi, 2000)

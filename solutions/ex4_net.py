@@ -10,14 +10,19 @@ from torch import nn
 
 
 class Net(nn.Module):
+    """The CIFAR-10 tutorial's network: two convolutions, then three linear layers.
+
+    Keep ``__init__`` as it is (the grader loads weights into these layers by name).
+    """
+
     def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.conv1 = nn.Conv2d(3, 6, 5)  # (N, 3, 32, 32) -> (N, 6, 28, 28)
+        self.pool = nn.MaxPool2d(2, 2)  # halves height and width
+        self.conv2 = nn.Conv2d(6, 16, 5)  # (N, 6, 14, 14) -> (N, 16, 10, 10)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)  # the (16, 5, 5) maps, flattened
         self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
+        self.fc3 = nn.Linear(84, 10)  # one logit per class
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map a batch of images (N, 3, 32, 32) to logits (N, 10).

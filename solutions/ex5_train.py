@@ -15,7 +15,10 @@ from ex4_net import Net
 
 
 def set_seed(seed: int) -> None:
-    """Seed ``torch``, ``numpy`` and ``random`` so that a run repeats exactly."""
+    """Seed ``torch``, ``numpy`` and ``random`` with ``seed`` itself, so a run repeats exactly.
+
+    ``torch.manual_seed(seed)``, ``np.random.seed(seed)`` and ``random.seed(seed)``.
+    """
     ### BEGIN SOLUTION
     random.seed(seed)
     np.random.seed(seed)
@@ -26,8 +29,9 @@ def set_seed(seed: int) -> None:
 def train_one_epoch(net: nn.Module, loader: DataLoader, criterion, optimizer, device) -> float:
     """Train ``net`` for one pass over ``loader``.
 
-    For each batch: move it to ``device``, zero the gradients, forward, loss,
-    backward, optimizer step. Return the mean loss per sample over the epoch.
+    Put ``net`` in training mode, then for each batch: move it to ``device``, zero the
+    gradients, forward, loss, backward, optimizer step. Return the mean loss per sample over
+    the epoch (each batch's mean loss weighted by its number of samples).
     """
     ### BEGIN SOLUTION
     net.train()

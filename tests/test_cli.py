@@ -130,6 +130,26 @@ def test_check_passes_on_solutions_and_fails_on_stubs():
     assert completed.returncode != 0 and "NotImplementedError" in completed.stdout
 
 
+def test_check_takes_notebooks_and_a_finder_zip(tmp_path):
+    """Does `grader check` take what `grader run` takes: the bundled notebooks, and a zip as
+    macOS's Finder makes it (a folder inside, __MACOSX resource forks, .DS_Store)?"""
+    notebooks = grader("check", REPO / "examples" / "submissions" / "full_marks")
+    assert notebooks.returncode == 0, notebooks.stdout[-2000:]
+    archive = tmp_path / "alice.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted((REPO / "solutions").glob("ex*.py")):
+            zf.write(path, f"alice/{path.name}")
+            zf.writestr(f"__MACOSX/alice/._{path.name}", b"\x00\x05\x16\x07 resource fork")
+        zf.writestr("alice/.DS_Store", b"\x00\x00\x00\x01Bud1")
+    zipped = grader("check", archive)
+    assert zipped.returncode == 0, zipped.stdout[-2000:] + zipped.stderr[-2000:]
+    only_ex1 = tmp_path / "bob"
+    only_ex1.mkdir()
+    (only_ex1 / "ex1_gradients.py").write_text((REPO / "solutions/ex1_gradients.py").read_text())
+    partial = grader("check", only_ex1)
+    assert partial.returncode == 0 and "not handed in" in partial.stdout
+
+
 def test_timeout_costs_one_test_and_the_worker_restarts(make_submission):
     """Does an endless loop in predict time out that test only, the rest still graded?"""
     source = (

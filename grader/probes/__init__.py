@@ -35,9 +35,14 @@ def student(module_name: str):
 
 
 @probe
-def load(module: str) -> list[str]:
-    """Import a student module; return its public names (so import errors surface early)."""
-    return sorted(name for name in vars(student(module)) if not name.startswith("_"))
+def load(module: str) -> dict:
+    """Import a student module (so import errors surface early); return its public names and
+    the notebook cells that were skipped because they failed."""
+    names = vars(student(module))
+    return {
+        "names": sorted(name for name in names if not name.startswith("_")),
+        "skipped_cells": names.get("__grader_skipped_cells__", []),
+    }
 
 
 def as_tensor(array, dtype=None):

@@ -36,3 +36,18 @@ def sgd_step(coeffs, grads, lr):
 def fit_sine(steps, lr, seed):
     coeffs, losses = _ex1().fit_sine(steps=steps, lr=lr, seed=seed)
     return {"coeffs": coeffs, "losses": list(losses)}
+
+
+@probe
+def fit_sine_defaults():
+    """fit_sine called with its default arguments, and with the values the exercise gives."""
+    results = {}
+    calls = (
+        ("defaults", {}),
+        ("explicit", {"steps": 5000, "lr": 1e-6, "seed": 0}),
+        ("other", {"steps": 300, "lr": 2e-6, "seed": 1}),
+    )
+    for name, kwargs in calls:
+        coeffs, losses = _ex1().fit_sine(**kwargs)
+        results[name] = {"coeffs": coeffs, "losses": list(losses)}
+    return results

@@ -57,8 +57,11 @@ def train_step(coeffs, x, y, lr, steps):
     coeffs = as_tensor(coeffs).requires_grad_(True)
     x, y = as_tensor(x), as_tensor(y)
     storage = coeffs.data_ptr()
+    backward = []
+    coeffs.register_hook(lambda grad: backward.append(1))  # autograd computed coeffs' gradient
     reports = []
     for _ in range(steps):
+        backward.clear()
         loss = _ex2().train_step(coeffs, x, y, lr)
         grad = coeffs.grad
         reports.append(
@@ -69,6 +72,7 @@ def train_step(coeffs, x, y, lr, steps):
                 "is_leaf": coeffs.is_leaf,
                 "requires_grad": coeffs.requires_grad,
                 "same_storage": coeffs.data_ptr() == storage,
+                "backward_calls": len(backward),
             }
         )
     return reports
@@ -77,4 +81,11 @@ def train_step(coeffs, x, y, lr, steps):
 @probe
 def fit_sine_autograd(steps, lr, seed):
     coeffs, losses = _ex2().fit_sine_autograd(steps=steps, lr=lr, seed=seed)
+    return {"coeffs": coeffs, "losses": list(losses)}
+
+
+@probe
+def fit_sine_autograd_defaults():
+    """fit_sine_autograd called with its default arguments."""
+    coeffs, losses = _ex2().fit_sine_autograd()
     return {"coeffs": coeffs, "losses": list(losses)}

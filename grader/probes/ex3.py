@@ -25,9 +25,13 @@ def channel_stats(images, as_torch):
 
 @probe
 def transform(images, mean, std, train, seed):
-    """Apply ``build_transform(mean, std, train)`` to each HWC uint8 image."""
+    """Apply ``build_transform(mean, std, train)`` to each HWC uint8 image (``train=None``:
+    called without it, as its default has it)."""
     torch.manual_seed(seed)
-    tf = _ex3().build_transform(mean, std, train=train)
+    if train is None:
+        tf = _ex3().build_transform(mean, std)
+    else:
+        tf = _ex3().build_transform(mean, std, train=train)
     return [tf(Image.fromarray(np.asarray(img, dtype=np.uint8))) for img in images]
 
 
@@ -76,4 +80,16 @@ def loaders(n_train, n_test, batch_size, epochs):
     for batch in test_loader:
         test_batches.append(_indices(batch))
         test_labels.append([int(label) for label in batch[1]])
-    return {"train": train_epochs, "test": test_batches, "test_labels": test_labels}
+    given = _ex3().make_loaders(
+        IndexedImages(n_train, ToTensor()), IndexedImages(n_test, ToTensor()), 5, 1
+    )
+    settings = [
+        {"batch_size": loader.batch_size, "num_workers": loader.num_workers}
+        for loader in (train_loader, test_loader, *given)
+    ]
+    return {
+        "train": train_epochs,
+        "test": test_batches,
+        "test_labels": test_labels,
+        "settings": settings,
+    }

@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 
 from grader import reference
+from grader.channel import Tensor
 from grader.checks import (
     as_array,
     as_dict,
     as_float,
+    as_list,
     central_difference_points,
     central_differences,
     diagnose_gradient,
     expect,
     expect_close,
+    fail,
 )
 
 EXERCISE = "ex1"
@@ -33,11 +36,9 @@ def data(rng):
 @pytest.mark.points(3)
 def test_predict_is_the_cubic(probe, data):
     """Does predict compute a + b*x + c*x**2 + d*x**3 elementwise?"""
-    got = as_array(
-        probe("predict", coeffs=data["coeffs"], x=data["x"]),
-        "predict(coeffs, x)",
-        shape=data["x"].shape,
-    )
+    out = probe("predict", coeffs=data["coeffs"], x=data["x"])
+    expect_numpy(out, "predict(coeffs, x)")
+    got = as_array(out, "predict(coeffs, x)", shape=data["x"].shape)
     expect_close(
         got,
         cubic(data["coeffs"], data["x"]),
@@ -75,9 +76,9 @@ def test_sse_grads_match_finite_differences(probe, data):
     (predict, sse_loss) is charged by its own tests, not twice.
     """
     coeffs, x, y = data["coeffs"], data["x"], data["y"]
-    analytic = as_array(
-        probe("sse_grads", coeffs=coeffs, x=x, y=y), "sse_grads(coeffs, x, y)", shape=(4,)
-    )
+    out = probe("sse_grads", coeffs=coeffs, x=x, y=y)
+    expect_numpy(out, "sse_grads(coeffs, x, y)")
+    analytic = as_array(out, "sse_grads(coeffs, x, y)", shape=(4,))
     h = 1e-5
     values = [np.sum((cubic(p, x) - y) ** 2) for p in central_difference_points(coeffs, h)]
     numeric = central_differences(np.array(values), h)
@@ -94,6 +95,7 @@ def test_sgd_step_returns_new_array(probe, rng):
         "sgd_step's report",
         ("result", "coeffs_after"),
     )
+    expect_numpy(out["result"], "sgd_step(coeffs, grads, lr)")
     got = as_array(out["result"], "sgd_step(coeffs, grads, lr)", shape=(4,))
     expect_close(
         got,
@@ -110,31 +112,100 @@ def test_sgd_step_returns_new_array(probe, rng):
     )
 
 
+def loss_trajectory(steps: int, lr: float, seed: int) -> np.ndarray:
+    """The loss at every step of plain gradient descent from default_rng(seed), before that
+    step's update, computed here in float64 (the exercise's fit, step by step)."""
+    x = np.linspace(-np.pi, np.pi, 2000)
+    y = np.sin(x)
+    coeffs = np.random.default_rng(seed).standard_normal(4)
+    losses = np.empty(steps)
+    for t in range(steps):
+        residual = cubic(coeffs, x) - y
+        losses[t] = np.sum(residual**2)
+        grads = np.array([np.sum(2 * residual * x**k) for k in range(4)])
+        coeffs = coeffs - lr * grads
+    return losses
+
+
+CADENCES = {"steps 0, 100, 200, ...": 0, "steps 99, 199, 299, ... (the tutorials')": 99}
+"""The two ways of recording "every 100 steps" that are accepted."""
+
+
+def check_cadence(losses: np.ndarray, trajectory: np.ndarray, what: str, *, rtol: float):
+    """``losses`` must be the trajectory's every 100th loss, from step 0 or from step 99; else
+    say which steps they are, where that can be seen. Losses in proportion to the right ones
+    (a mean where a sum is asked) pass here: that mistake is sse_loss's, charged there."""
+    count = len(trajectory) // 100
+    expect(
+        losses.shape == (count,),
+        f"{what} recorded {losses.size} losses; expected {count} (one every 100 steps)",
+    )
+    for first in CADENCES.values():
+        want = trajectory[first::100][:count]
+        if np.allclose(losses, want, rtol=rtol):
+            return
+        ratio = losses / want
+        if np.all(np.isfinite(ratio)) and np.allclose(ratio, ratio[0], rtol=rtol):
+            return
+    steps = [int(np.argmin(np.abs(trajectory - value))) for value in losses[:3]]
+    seen = ", ".join(map(str, steps))
+    fail(
+        f"{what} recorded the losses of steps {seen}, ...: record the loss every 100 steps, "
+        "at steps 0, 100, 200, ... (or 99, 199, 299, ...), before that step's update"
+    )
+
+
+def expect_numpy(value, what: str) -> None:
+    """ex1 is NumPy only: a torch tensor where an array is asked is a failure."""
+    expect(
+        not isinstance(value, Tensor),
+        f"{what} is a torch tensor: ex1 is done with NumPy only (np.ndarray of float64)",
+    )
+
+
+def trajectory_coeffs(steps: int, lr: float, seed: int) -> np.ndarray:
+    """The coefficients after ``steps`` steps of the exercise's fit, computed here."""
+    x = np.linspace(-np.pi, np.pi, 2000)
+    y = np.sin(x)
+    coeffs = np.random.default_rng(seed).standard_normal(4)
+    for _ in range(steps):
+        residual = cubic(coeffs, x) - y
+        coeffs = coeffs - lr * np.array([np.sum(2 * residual * x**k) for k in range(4)])
+    return coeffs
+
+
 @pytest.mark.points(2)
 def test_fit_sine_records_loss_every_100_steps(probe):
-    """Does fit_sine start from default_rng(seed) and record the loss every 100 steps?"""
-    out = as_dict(probe("fit_sine", steps=300, lr=1e-6, seed=3), "fit_sine", ("losses",))
+    """Does fit_sine start from default_rng(seed) and record the loss every 100 steps?
+
+    Where the fit itself is right, the recorded losses must be those of steps 0, 100, 200 (or
+    99, 199, 299). Where it is not (a wrong gradient, charged by its own tests), only the
+    count and the first loss, that of the starting coefficients, can be checked.
+    """
+    out = as_dict(probe("fit_sine", steps=300, lr=1e-6, seed=3), "fit_sine", ("coeffs", "losses"))
     losses = as_array(out["losses"], "fit_sine(steps=300)'s losses")
+    trajectory = loss_trajectory(300, 1e-6, 3)
     expect(
         losses.shape == (3,),
-        f"fit_sine(steps=300) recorded {losses.size} losses; expected 3 (at steps 0, 100 and 200)",
+        f"fit_sine(steps=300) recorded {losses.size} losses; expected 3 (one every 100 steps)",
     )
-    x = np.linspace(-np.pi, np.pi, 2000)
-    start = np.random.default_rng(3).standard_normal(4)
-    expect_close(
-        losses[0],
-        np.sum((cubic(start, x) - np.sin(x)) ** 2),
-        "the first loss",
-        rtol=1e-6,
-        hint="start from np.random.default_rng(seed).standard_normal(4) on "
+    coeffs = as_array(out["coeffs"], "fit_sine(steps=300)'s coefficients", shape=(4,))
+    if np.allclose(coeffs, trajectory_coeffs(300, 1e-6, 3), rtol=1e-6, atol=1e-9):
+        check_cadence(losses, trajectory, "fit_sine(steps=300)", rtol=1e-6)
+        return
+    expect(
+        np.isclose(losses[0], trajectory[0], rtol=1e-6),
+        f"the first loss is {losses[0]:.6g}, not that of the starting coefficients "
+        f"({trajectory[0]:.6g}): start from np.random.default_rng(seed).standard_normal(4) on "
         "x = np.linspace(-np.pi, np.pi, 2000), and record before the first update",
     )
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_fit_sine_matches_reference(probe):
-    """After 2000 steps, are the coefficients those of plain gradient descent?"""
+    """After 2000 steps, are the coefficients those of plain gradient descent, in NumPy?"""
     out = as_dict(probe("fit_sine", steps=2000, lr=1e-6, seed=0), "fit_sine", ("coeffs", "losses"))
+    expect_numpy(out["coeffs"], "fit_sine's coefficients")
     coeffs = as_array(out["coeffs"], "fit_sine's coefficients", shape=(4,))
     expected, expected_losses = reference.load("ex1_gradients").fit_sine(
         steps=2000, lr=1e-6, seed=0
@@ -149,6 +220,30 @@ def test_fit_sine_matches_reference(probe):
     )
     losses = as_array(out["losses"], "fit_sine's losses")
     expect(
-        losses.shape == (20,) and losses[-1] < losses[0],
-        "the recorded losses should number 20 and go down",
+        losses.shape == (20,),
+        f"fit_sine(steps=2000) recorded {losses.size} losses; expected 20 (one every 100 steps)",
     )
+
+
+@pytest.mark.points(1)
+def test_fit_sine_defaults(probe):
+    """Called with no arguments, does fit_sine do what fit_sine(5000, 1e-6, 0) does (the
+    defaults the exercise gives)?"""
+    out = as_dict(probe("fit_sine_defaults"), "fit_sine()", ("defaults", "explicit", "other"))
+    defaults = as_dict(out["defaults"], "fit_sine()", ("coeffs", "losses"))
+    explicit = as_dict(out["explicit"], "fit_sine(5000, 1e-6, 0)", ("coeffs", "losses"))
+    other = as_dict(out["other"], "fit_sine(300, 2e-6, 1)", ("coeffs", "losses"))
+    expect(
+        len(as_list(other["losses"], "fit_sine(300, 2e-6, 1)'s losses"))
+        != len(as_list(explicit["losses"], "fit_sine(5000, 1e-6, 0)'s losses")),
+        "fit_sine(steps=300) and fit_sine(steps=5000) record as many losses: it does not run "
+        "the steps it is given",
+    )
+    for key in ("coeffs", "losses"):
+        got = as_array(defaults[key], f"fit_sine()'s {key}", finite=False)
+        want = as_array(explicit[key], f"fit_sine(5000, 1e-6, 0)'s {key}", finite=False)
+        expect(
+            got.shape == want.shape and np.allclose(got, want, equal_nan=True),
+            "fit_sine() with no arguments does not do what fit_sine(steps=5000, lr=1e-6, "
+            "seed=0) does: keep the defaults steps=5000, lr=1e-6, seed=0",
+        )

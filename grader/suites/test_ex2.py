@@ -198,7 +198,7 @@ def steps(probe):
         "train_step's reports",
         length=2,
     )
-    keys = ("loss", "coeffs", "grad", "is_leaf", "requires_grad", "same_storage")
+    keys = ("loss", "coeffs", "grad", "is_leaf", "requires_grad", "same_storage", "backward_calls")
     return coeffs, x, np.sin(x), [as_dict(r, "a train_step report", keys) for r in reports]
 
 
@@ -208,6 +208,11 @@ def test_train_step_one_step(steps):
     coeffs, x, y, reports = steps
     first = reports[0]
     loss, grad = sse_and_grad(coeffs, x, y)
+    expect(
+        first["backward_calls"] != 0,
+        "train_step never had autograd compute the gradient of coeffs: call loss.backward() "
+        "and use coeffs.grad (this exercise is about autograd, not gradients by hand)",
+    )
     expect_close(
         as_float(first["loss"], "train_step's loss"),
         loss,
@@ -248,27 +253,54 @@ def test_train_step_clears_grad(steps):
         "coeffs.grad still holds the gradient after train_step: set coeffs.grad = None "
         "(or zero it) so the next backward() does not add to it",
     )
-    after_one = coeffs - 1e-3 * sse_and_grad(coeffs, x, y)[1]
+    first_grad = sse_and_grad(coeffs, x, y)[1]
+    after_one = coeffs - 1e-3 * first_grad
     after_two = after_one - 1e-3 * sse_and_grad(after_one, x, y)[1]
-    expect_close(
-        as_array(reports[1]["coeffs"], "coeffs after two steps", shape=(4,)),
-        after_two,
-        "coeffs after two steps",
-        rtol=1e-6,
-        atol=1e-9,
-        hint="gradients accumulate in .grad unless you clear them after each step",
+    got = as_array(reports[1]["coeffs"], "coeffs after two steps", shape=(4,))
+    accumulated = after_one - 1e-3 * (sse_and_grad(after_one, x, y)[1] + first_grad)
+    if np.allclose(got, accumulated, rtol=1e-6, atol=1e-9):
+        fail(
+            "the second step used the first step's gradient too: gradients accumulate in "
+            ".grad unless you clear them after each step"
+        )
+    expect_close(got, after_two, "coeffs after two steps", rtol=1e-6, atol=1e-9)
+
+
+def autograd_trajectory(steps: int, lr: float, seed: int) -> np.ndarray:
+    """The loss at every step of the reference's fit (its train_step, before each update)."""
+    import torch
+
+    module = reference.load("ex2_autograd")
+    x = torch.linspace(-math.pi, math.pi, 2000)
+    y = torch.sin(x)
+    coeffs = torch.randn(4, generator=torch.Generator().manual_seed(seed)).requires_grad_(True)
+    return np.array([module.train_step(coeffs, x, y, lr) for _ in range(steps)])
+
+
+def _check_autograd_losses(losses, trajectory, what: str) -> None:
+    count = len(trajectory) // 100
+    expect(
+        losses.shape == (count,),
+        f"{what} recorded {losses.size} losses; expected {count} (one every 100 steps)",
     )
+    if not any(np.allclose(losses, trajectory[first::100][:count], rtol=1e-4) for first in (0, 99)):
+        steps = [int(np.argmin(np.abs(trajectory - value))) for value in losses[:3]]
+        fail(
+            f"{what} recorded the losses of steps {', '.join(map(str, steps))}, ...: record "
+            "the loss every 100 steps, at steps 0, 100, 200, ... (or 99, 199, 299, ...)"
+        )
 
 
 @pytest.mark.points(1)
 def test_fit_sine_autograd_matches_reference(probe):
-    """Does fit_sine_autograd reach the same coefficients as the reference loop?"""
+    """Does fit_sine_autograd reach the reference's coefficients, recording the loss every
+    100 steps, with its defaults (2000 steps, lr 1e-6, seed 0) too?"""
     out = as_dict(
         probe("fit_sine_autograd", steps=300, lr=1e-6, seed=1),
         "fit_sine_autograd",
         ("coeffs", "losses"),
     )
-    expected, expected_losses = reference.load("ex2_autograd").fit_sine_autograd(300, 1e-6, 1)
+    expected, _ = reference.load("ex2_autograd").fit_sine_autograd(300, 1e-6, 1)
     expect_close(
         as_array(out["coeffs"], "fit_sine_autograd's coeffs", shape=(4,)),
         expected.numpy(),
@@ -277,7 +309,14 @@ def test_fit_sine_autograd_matches_reference(probe):
         atol=1e-6,
         hint="start from torch.randn(4, generator=torch.Generator().manual_seed(seed))",
     )
+    losses = as_array(out["losses"], "fit_sine_autograd's losses")
+    _check_autograd_losses(losses, autograd_trajectory(300, 1e-6, 1), "fit_sine_autograd(300)")
+    defaults = as_dict(probe("fit_sine_autograd_defaults"), "fit_sine_autograd()", ("losses",))
+    losses = as_array(defaults["losses"], "fit_sine_autograd()'s losses", finite=False)
+    trajectory = autograd_trajectory(2000, 1e-6, 0)
     expect(
-        len(as_list(out["losses"], "fit_sine_autograd's losses")) == len(expected_losses),
-        f"{len(out['losses'])} losses recorded; expected {len(expected_losses)} (every 100 steps)",
+        losses.shape == (20,)
+        and any(np.allclose(losses, trajectory[first::100], rtol=1e-4) for first in (0, 99)),
+        "fit_sine_autograd() with no arguments does not do what fit_sine_autograd(steps=2000, "
+        "lr=1e-6, seed=0) does: keep the defaults steps=2000, lr=1e-6, seed=0",
     )

@@ -76,8 +76,9 @@ MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
 @pytest.mark.points(3)
 def test_eval_transform_normalises(probe, images):
-    """Does build_transform(train=False) give ToTensor then Normalize(mean, std), nothing else?"""
-    out = probe("transform", images=images[:4], mean=MEAN, std=STD, train=False, seed=0)
+    """Does build_transform(mean, std), train left at its default (False), give ToTensor then
+    Normalize(mean, std), nothing else?"""
+    out = probe("transform", images=images[:4], mean=MEAN, std=STD, train=None, seed=0)
     out = as_list(out, "the transformed images", length=4)
     for i, tensor in enumerate(out):
         got = as_array(tensor, "the transformed image", shape=(3, 32, 32))
@@ -90,41 +91,74 @@ def test_eval_transform_normalises(probe, images):
             "the normalised image",
             rtol=1e-4,
             atol=1e-4,
-            hint="ToTensor() then Normalize(mean, std); with train=False no random steps",
+            hint="ToTensor() then Normalize(mean, std); with train=False (the default) no "
+            "random steps",
         )
+
+
+def _affine(got: np.ndarray, raw: np.ndarray):
+    """Per channel, the (scale, shift) with got = scale * raw + shift, or None if none fits."""
+    fits = []
+    for channel in range(3):
+        x, y = raw[channel].ravel(), got[channel].ravel()
+        design = np.stack([x, np.ones_like(x)], axis=1)
+        (scale, shift), *_ = np.linalg.lstsq(design, y, rcond=None)
+        if not np.allclose(design @ (scale, shift), y, atol=1e-4 * max(1.0, abs(scale))):
+            return None
+        fits.append((scale, shift))
+    return np.array(fits)
+
+
+def _crop_of(got: np.ndarray, image: np.ndarray):
+    """``(flip, top, left, affine)`` of the crop of ``image`` padded by 4 (maybe flipped) that
+    ``got`` is, up to a per-channel normalisation; None if it is none of them."""
+    padded = np.zeros((3, 40, 40))
+    padded[:, 4:36, 4:36] = image.astype(np.float64).transpose(2, 0, 1) / 255
+    for flip in (False, True):
+        source = padded[:, :, ::-1] if flip else padded
+        for top in range(9):
+            for left in range(9):
+                fit = _affine(got, source[:, top : top + 32, left : left + 32])
+                if fit is not None:
+                    return flip, top, left, fit
+    return None
 
 
 @pytest.mark.points(2)
 def test_train_transform_crops_and_flips(probe, images):
-    """With train=True, is each output a padded random crop, sometimes flipped, then normalised?"""
+    """With train=True, is each output a padded random crop, sometimes flipped, normalised as
+    with train=False? (Whether that normalisation is the right one is the eval test's.)"""
     image = images[5]
     out = probe("transform", images=[image] * 16, mean=MEAN, std=STD, train=True, seed=1)
     out = as_list(out, "the augmented images", length=16)
-    padded = np.zeros((3, 40, 40))
-    padded[:, 4:36, 4:36] = image.astype(np.float64).transpose(2, 0, 1) / 255
-    padded = (padded - np.asarray(MEAN)[:, None, None]) / np.asarray(STD)[:, None, None]
+    plain = as_list(probe("transform", images=[image], mean=MEAN, std=STD, train=False, seed=0),
+                    "the transformed image", length=1)  # fmt: skip
+    eval_fit = _affine(
+        as_array(plain[0], "the transformed image", shape=(3, 32, 32)),
+        image.astype(np.float64).transpose(2, 0, 1) / 255,
+    )
+    # where train=False normalises right, train=True must do the same (a wrong eval
+    # normalisation is charged by the eval test, not again here)
+    given = np.stack([1 / np.asarray(STD), -np.asarray(MEAN) / np.asarray(STD)], axis=1)
+    eval_right = eval_fit is not None and np.allclose(eval_fit, given, rtol=1e-3, atol=1e-3)
     seen = set()
     for tensor in out:
         got = as_array(tensor, "the augmented image", shape=(3, 32, 32))
-        match = None
-        for flip in (False, True):
-            source = padded[:, :, ::-1] if flip else padded
-            for top in range(9):
-                for left in range(9):
-                    if np.allclose(got, source[:, top : top + 32, left : left + 32], atol=1e-4):
-                        match = (flip, top, left)
-                        break
-                if match:
-                    break
-            if match:
-                break
+        match = _crop_of(got, image)
         expect(
             match is not None,
-            "an augmented image is not a 32x32 crop of the image padded "
-            "by 4 (maybe flipped) and normalised: RandomCrop(32, padding=4) and "
-            "RandomHorizontalFlip() go before ToTensor and Normalize",
+            "an augmented image is not a 32x32 crop of the image padded by 4 (maybe flipped): "
+            "RandomCrop(32, padding=4) and RandomHorizontalFlip() on the PIL image, then "
+            "ToTensor and Normalize",
         )
-        seen.add(match)
+        flip, top, left, fit = match
+        if eval_right and not np.allclose(fit, eval_fit, rtol=1e-3, atol=1e-3):
+            fail(
+                "with train=True the images are normalised differently from train=False "
+                f"(scale {np.round(fit[:, 0], 3).tolist()} against "
+                f"{np.round(eval_fit[:, 0], 3).tolist()}): use the same Normalize(mean, std)"
+            )
+        seen.add((flip, top, left))
     expect(
         len(seen) > 1,
         "with train=True every call gave the same image: the crop and flip must be random",
@@ -140,8 +174,12 @@ def loaders(probe):
     out = as_dict(
         probe("loaders", n_train=50, n_test=23, batch_size=8, epochs=2),
         "the loaders' report",
-        ("train", "test", "test_labels"),
+        ("train", "test", "test_labels", "settings"),
     )
+    out["settings"] = [
+        as_dict(entry, "a loader's settings", ("batch_size", "num_workers"))
+        for entry in as_list(out["settings"], "the loaders' settings", length=4)
+    ]
     epochs = as_list(out["train"], "the train loader's epochs", length=2)
     out["train"] = [as_int_lists(e, "the train loader's batches") for e in epochs]
     out["test"] = as_int_lists(out["test"], "the test loader's batches")
@@ -168,6 +206,19 @@ def test_train_loader_reshuffles(loaders):
         "pass shuffle=True so each epoch sees a new order",
     )
     expect(epochs[0] != epochs[1], "the train loader gives the same order every epoch")
+    _expect_settings(loaders["settings"][0], loaders["settings"][2], "train")
+
+
+def _expect_settings(default: dict, given: dict, which: str) -> None:
+    """The loader takes batch_size and num_workers from make_loaders' arguments (0 workers
+    when num_workers is not given)."""
+    expect(
+        (default["num_workers"], given["num_workers"], given["batch_size"]) == (0, 1, 5),
+        f"the {which} loader does not take its settings from make_loaders: with num_workers "
+        f"left out it has {default['num_workers']} workers (expected 0), with batch_size=5 and "
+        f"num_workers=1 it has batch_size {given['batch_size']} and {given['num_workers']} "
+        "workers: pass batch_size and num_workers to both loaders",
+    )
 
 
 @pytest.mark.points(2)
@@ -186,6 +237,7 @@ def test_test_loader_keeps_order(loaders):
         labels == [index % 10 for index in order],
         "the test loader's labels do not match its images",
     )
+    _expect_settings(loaders["settings"][1], loaders["settings"][3], "test")
 
 
 def test_classes_are_given(probe):

@@ -1,7 +1,10 @@
 """The worker's sandbox: what student code can see and reach, and the fallback without it."""
 
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -407,3 +410,46 @@ def test_cpu_slots_never_share_a_core_and_a_waiting_gate_goes_first(tmp_path):
     for thread in threads:
         thread.join(timeout=10)
     assert events[0] == ("gate", [0, 1]) and events[1][0] == "later"
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+@pytest.mark.parametrize("mode", [0o755, 0o700])
+def test_gate_training_split_reaches_the_worker_wherever_the_data_lies(
+    make_submission, tmp_path, isolation, mode
+):
+    """Are the training images and the trusted labels readable in the worker, whether the data
+    folder lies under /tmp and is readable by all (linked in) or private to root (copied)?"""
+    import numpy as np
+
+    from grader.sandbox.client import WorkerClient, WorkerSpec
+
+    if isolation == "bwrap" and not bwrap_works():
+        pytest.skip("no bubblewrap here")
+    if isolation == "process" and os.geteuid() != 0:
+        pytest.skip("process isolation needs root")
+    data = Path(tempfile.mkdtemp(prefix="grader-split-", dir="/tmp"))
+    try:
+        data.chmod(mode)
+        np.save(data / "images.npy", np.full((3, 2), 7, dtype=np.uint8))
+        (data / "images.npy").chmod(0o644)
+        reader = (
+            "import os\nimport numpy as np\n"
+            "def predict(coeffs, x):\n"
+            "    root = os.environ['GRADER_TRAIN_DATA']\n"
+            "    images = np.load(root + '/images.npy')\n"
+            "    labels = np.load(root + '/labels.npy')\n"
+            "    return np.array([float(images.sum()), float(labels.sum())])\n"
+        )
+        sub = make_submission("reader", {"ex1_gradients.py": reader}, keep={"ex1_gradients"})
+        spec = WorkerSpec(
+            submission=sub,
+            train_images=data / "images.npy",
+            train_labels=np.array([1, 2, 3]),
+            isolation=isolation,
+        )
+        with WorkerClient(spec) as worker:
+            worker.call("load", timeout_s=60, module="ex1_gradients")
+            got = worker.call("ex1.predict", timeout_s=60, coeffs=[0, 0, 0, 0], x=[0.0])
+        assert list(np.asarray(got, dtype=float).ravel()) == [42.0, 6.0]
+    finally:
+        shutil.rmtree(data, ignore_errors=True)

@@ -82,7 +82,7 @@ def command(
         if os.path.exists(etc):
             add("--ro-bind", etc, etc, why="what the dynamic loader and libc read")
     for root in python_roots():
-        if not str(root).startswith("/usr/"):
+        if not Path(root).is_relative_to("/usr"):
             add("--ro-bind", root, root, why="the Python environment, read-only")
     add("--proc", "/proc", why="a /proc that shows the sandbox's own processes only")
     add("--dev", "/dev", why="null, zero, random and the like; no host devices")
@@ -92,10 +92,11 @@ def command(
     add("--ro-bind", workdir.grader, f"{SANDBOX_GRADER}/grader", why="the worker's modules only")
     add("--ro-bind", workdir.submission, SANDBOX_SUBMISSION, why="the submission, read-only")
     if workdir.train is not None:
-        add("--ro-bind", workdir.train, SANDBOX_TRAIN_DATA, why="the gate's training split")
-        images = workdir.train / "images.npy"
-        if images.is_symlink():
-            add("--ro-bind", images.resolve(), f"{SANDBOX_TRAIN_DATA}/images.npy", why="the link")
+        # file by file: a link in the worker's folder would resolve inside the sandbox,
+        # where its target's folders (under /tmp, say) do not exist
+        for name in ("images.npy", "labels.npy"):
+            add("--ro-bind", (workdir.train / name).resolve(), f"{SANDBOX_TRAIN_DATA}/{name}",
+                why="the gate's training split")  # fmt: skip
     if device == "cuda":
         for node in sorted(Path("/dev").glob("nvidia*")):
             add("--dev-bind", node, node, why="the GPU")

@@ -96,9 +96,11 @@ def describe(item, source_lines: list[str]) -> dict:
 
 def is_equivalent(exercise: str, mutant: dict, known: list[dict]) -> str:
     for entry in known:
-        if (entry["exercise"], entry["operator"], entry["code"]) == (
-            exercise, mutant["operator"], mutant["code"]
-        ) and entry.get("occurrence") in (None, mutant["occurrence"]):  # fmt: skip
+        if (
+            (entry["exercise"], entry["code"]) == (exercise, mutant["code"])
+            and entry["operator"] in ("*", mutant["operator"])
+            and entry.get("occurrence") in (None, mutant["occurrence"])
+        ):
             return entry["reason"]
     return ""
 

@@ -124,13 +124,18 @@ def _crop_of(got: np.ndarray, image: np.ndarray):
     return None
 
 
+DRAWS = 64
+"""Augmented copies of one image drawn by the crop-and-flip test (with padding 4, the chance
+that none reaches the padding's edge is below 1e-13)."""
+
+
 @pytest.mark.points(2)
 def test_train_transform_crops_and_flips(probe, images):
     """With train=True, is each output a padded random crop, sometimes flipped, normalised as
     with train=False? (Whether that normalisation is the right one is the eval test's.)"""
     image = images[5]
-    out = probe("transform", images=[image] * 16, mean=MEAN, std=STD, train=True, seed=1)
-    out = as_list(out, "the augmented images", length=16)
+    out = probe("transform", images=[image] * DRAWS, mean=MEAN, std=STD, train=True, seed=1)
+    out = as_list(out, "the augmented images", length=DRAWS)
     plain = as_list(probe("transform", images=[image], mean=MEAN, std=STD, train=False, seed=0),
                     "the transformed image", length=1)  # fmt: skip
     eval_fit = _affine(
@@ -165,7 +170,13 @@ def test_train_transform_crops_and_flips(probe, images):
     )
     expect(
         any(flip for flip, _, _ in seen),
-        "no output was ever flipped in 16 tries: add RandomHorizontalFlip()",
+        f"no output was ever flipped in {DRAWS} tries: add RandomHorizontalFlip()",
+    )
+    # a crop reaches the padding's edge in 40% of the draws with padding 4, never with less
+    expect(
+        any(0 in (top, left) or 8 in (top, left) for _, top, left in seen),
+        f"in {DRAWS} tries no crop reached the edge of a 4-pixel padding: the padding is "
+        "smaller than RandomCrop(32, padding=4)'s",
     )
 
 

@@ -1,0 +1,300 @@
+"""Fingerprint each exercise file of each submission and compare them pair by pair.
+
+The fingerprints are copydetect's (:class:`copydetect.CodeFingerprint`: the code tokenized,
+every name replaced by one letter, comments and blank space dropped, k-grams hashed and
+winnowed), the comparison of two files is its :func:`copydetect.compare_files`. What this
+module adds is the class's shape: files are compared exercise by exercise (a notebook's code
+cells with a ``.py``), the released stubs are boilerplate, reference submissions are compared
+with the class but not with each other, and a pair's score sums its files.
+
+The stubs are left out twice. First every line a stub holds (as text, or as the same code
+with other names) is dropped before fingerprinting, so that what is compared is the code a
+student wrote: without this, the k-grams that join the end of one student's function to
+the stub's next signature are shared by every pair that wrote the functions in the same
+order. Then copydetect's own boilerplate step drops every k-gram of the stubs that is left.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+from copydetect import CodeFingerprint, compare_files
+from copydetect.utils import filter_code, get_token_coverage
+
+from grader.config import EXERCISES, EXERCISES_DIR
+from grader.course_config import SimilaritySettings
+from grader.submission import Submission, notebook_cells, shown
+
+
+@dataclass
+class Document:
+    """One exercise file of one submission, as compared: a notebook's code cells joined."""
+
+    exercise: str
+    filename: str
+    """The file as handed in (``ex1_gradients.py`` or ``ex1_gradients.ipynb``)."""
+    text: str
+    fingerprint: CodeFingerprint
+    """Of the student's own lines (:func:`own_lines`), joined."""
+    lines: np.ndarray
+    """Per own line: its offset in the joined own lines, its offset in ``text``, its length."""
+
+    @property
+    def tokens(self) -> int:
+        """Characters of filtered code that the fingerprints cover (stubs left out)."""
+        return int(self.fingerprint.token_coverage)
+
+
+@dataclass
+class Entry:
+    """A submission of the class or of a reference folder, with its comparable files."""
+
+    id: str
+    reference: bool = False
+    documents: dict[str, Document] = field(default_factory=dict)
+    """Exercise key -> the file compared for it."""
+    problems: list[str] = field(default_factory=list)
+    """Why a file (or the whole submission) is not compared: one line each for the report."""
+
+
+@dataclass
+class FileMatch:
+    """Two submissions' files for one exercise."""
+
+    exercise: str
+    score: float
+    """Matched tokens of both files over their tokens (0-1)."""
+    fraction_a: float
+    fraction_b: float
+    tokens_a: int
+    tokens_b: int
+    slices_a: np.ndarray
+    """Matching regions in ``a``'s text: starts in row 0, ends in row 1 (character offsets)."""
+    slices_b: np.ndarray
+
+
+@dataclass
+class Pair:
+    a: str
+    b: str
+    score: float
+    """Matched tokens over all tokens of the exercise files both handed in (0-1)."""
+    files: dict[str, FileMatch]
+    b_reference: bool = False
+
+
+def exercise_text(filename: str, data: bytes) -> str:
+    """The code of one exercise file as text; ValueError saying why there is none."""
+    if b"\0" in data:
+        raise ValueError("it holds NUL bytes, so it looks like a binary file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"it is not UTF-8 text ({exc})") from None
+    if filename.endswith(".ipynb"):
+        try:
+            cells = notebook_cells(data)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            raise ValueError(f"it is not a valid Jupyter notebook ({detail})") from None
+        text = "".join(f"# cell {number}\n{source}" for number, source in cells)
+    if not text.strip():
+        raise ValueError("it is empty")
+    return text
+
+
+_NO_REGIONS = np.zeros((2, 0), dtype=int)
+
+
+@dataclass(frozen=True)
+class Boilerplate:
+    """What every student was given: the released stubs' lines and k-gram hashes."""
+
+    lines: frozenset[str]
+    """Each stub line, stripped, and the same line as copydetect filters it (names as V)."""
+    hashes: np.ndarray
+    """Every k-gram hash of the stubs, sorted."""
+
+
+@cache
+def _filtered(line: str) -> str:
+    return filter_code(line, "line.py")[0].strip()
+
+
+def boilerplate(settings: SimilaritySettings) -> Boilerplate:
+    """The released stubs (``exercises/``) as boilerplate."""
+    lines: set[str] = set()
+    hashes: set[int] = set()
+    for exercise in EXERCISES.values():
+        stub = EXERCISES_DIR / exercise.filename
+        if stub.is_file():
+            for line in stub.read_text(encoding="utf-8").splitlines():
+                lines |= {line.strip(), _filtered(line.strip())}
+            hashes |= set(CodeFingerprint(str(stub), settings.noise_threshold, 1).hashes)
+    return Boilerplate(frozenset(lines), np.array(sorted(hashes), dtype=np.int64))
+
+
+def own_lines(text: str, stubs: Boilerplate) -> tuple[str, np.ndarray]:
+    """The lines of ``text`` that are not a stub's (nor one renamed), joined; and where each
+    came from (see :attr:`Document.lines`)."""
+    kept, where, own, at = [], [], 0, 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped not in stubs.lines and _filtered(stripped) not in stubs.lines:
+            kept.append(line)
+            where.append((own, at, len(line)))
+            own += len(line)
+        at += len(line)
+    return "".join(kept), np.array(where, dtype=int).reshape(-1, 3)
+
+
+def in_text(slices: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Regions of the joined own lines (starts in row 0, ends in row 1) as regions of the
+    whole text, cut where a stub line lay between two own lines."""
+    starts, ends = [], []
+    for start, end in zip(*np.asarray(slices, dtype=int).reshape(2, -1), strict=True):
+        for own, at, length in lines:
+            lo, hi = max(start, own), min(end, own + length)
+            if lo >= hi:
+                continue
+            lo, hi = at + lo - own, at + hi - own
+            if starts and ends[-1] == lo:
+                ends[-1] = hi
+            else:
+                starts.append(lo)
+                ends.append(hi)
+    return np.array([starts, ends], dtype=int).reshape(2, -1)
+
+
+def fingerprint(
+    filename: str, text: str, settings: SimilaritySettings, stubs: Boilerplate
+) -> CodeFingerprint:
+    """copydetect's fingerprint of ``text``, less every hash the stubs hold.
+
+    The stubs' hashes are taken out here rather than by copydetect's ``boilerplate``
+    argument, which removes one occurrence of a hash and keeps its repeats."""
+    window = settings.guarantee_threshold - settings.noise_threshold + 1
+    # the name only picks the lexer (a notebook's cells are Python)
+    print_ = CodeFingerprint(
+        filename.removesuffix(".ipynb") + ".py",
+        settings.noise_threshold,
+        window,
+        fp=io.StringIO(text),
+    )
+    print_.filename = filename
+    kept = {h for h in print_.hashes if not _in(stubs.hashes, h)}
+    print_.hashes = kept
+    print_.hash_idx = {h: i for h, i in print_.hash_idx.items() if h in kept}
+    print_.token_coverage = get_token_coverage(print_.hash_idx, print_.k, len(print_.filtered_code))
+    return print_
+
+
+def _in(sorted_hashes: np.ndarray, value: int) -> bool:
+    at = np.searchsorted(sorted_hashes, value)
+    return bool(at < len(sorted_hashes) and sorted_hashes[at] == value)
+
+
+def entry(
+    submission: Submission,
+    settings: SimilaritySettings,
+    stubs: Boilerplate,
+    *,
+    reference: bool = False,
+    exercises: list[str] | None = None,
+) -> Entry:
+    """A discovered submission's comparable files (a ``.py`` wins over a notebook, as in
+    grading); whatever cannot be compared becomes a line in ``problems``."""
+    found = Entry(submission.id, reference=reference)
+    if submission.error:
+        found.problems.append(f"not compared: {submission.error}")
+        return found
+    for key in exercises or EXERCISES:
+        module = EXERCISES[key].module
+        for filename in (module + ".py", module + ".ipynb"):
+            if filename in submission.files:
+                break
+        else:
+            continue
+        try:
+            text = exercise_text(filename, submission.files[filename])
+        except ValueError as exc:
+            found.problems.append(f"{filename} not compared: {exc}")
+            continue
+        own, lines = own_lines(text, stubs)
+        print_ = fingerprint(filename, own, settings, stubs)
+        found.documents[key] = Document(key, filename, text, print_, lines)
+    if not found.documents and not found.problems:
+        found.problems.append("not compared: it holds no exercise files")
+    return found
+
+
+def compare(a: Entry, b: Entry, keep_regions: float = 0.0) -> Pair:
+    """``a`` and ``b`` file by file, over the exercises both handed in; the matching regions
+    (as offsets in each file's text) only if the pair scores at least ``keep_regions``."""
+    files = {}
+    matched = total = 0.0
+    for key, doc_a in a.documents.items():
+        doc_b = b.documents.get(key)
+        if doc_b is None:
+            continue
+        tokens_a, tokens_b = doc_a.tokens, doc_b.tokens
+        total += tokens_a + tokens_b
+        if (
+            not tokens_a
+            or not tokens_b
+            or doc_a.fingerprint.hashes.isdisjoint(doc_b.fingerprint.hashes)
+        ):
+            continue
+        _, (fraction_a, fraction_b), (slices_a, slices_b) = compare_files(
+            doc_a.fingerprint, doc_b.fingerprint
+        )
+        fraction_a, fraction_b = min(float(fraction_a), 1.0), min(float(fraction_b), 1.0)
+        both = fraction_a * tokens_a + fraction_b * tokens_b
+        matched += both
+        files[key] = FileMatch(
+            key,
+            both / (tokens_a + tokens_b),
+            fraction_a,
+            fraction_b,
+            tokens_a,
+            tokens_b,
+            slices_a,
+            slices_b,
+        )
+    score = matched / total if total else 0.0
+    for key, match in files.items():
+        if score >= keep_regions:
+            match.slices_a = in_text(match.slices_a, a.documents[key].lines)
+            match.slices_b = in_text(match.slices_b, b.documents[key].lines)
+        else:
+            match.slices_a = match.slices_b = _NO_REGIONS
+    return Pair(a.id, b.id, round(score, 4), files, b_reference=b.reference)
+
+
+def all_pairs(entries: list[Entry], keep_regions: float = 0.0, progress=None) -> list[Pair]:
+    """Every pair of the class, and every reference submission with every class one
+    (references are never compared with each other); ``progress(done, total)`` now and then.
+
+    Matching regions are kept only for pairs scoring at least ``keep_regions`` (the report
+    shows no others), so a large class holds scores, not every pair's regions."""
+    students = [e for e in entries if e.documents and not e.reference]
+    references = [e for e in entries if e.documents and e.reference]
+    todo = [(a, b) for i, a in enumerate(students) for b in students[i + 1 :]]
+    todo += [(a, b) for a in students for b in references]
+    pairs = []
+    last = time.monotonic()
+    for done, (a, b) in enumerate(todo, 1):
+        pairs.append(compare(a, b, keep_regions))
+        if progress and (time.monotonic() - last > 2 or done == len(todo)):
+            progress(done, len(todo))
+            last = time.monotonic()
+    return pairs
+
+
+def describe(entries: list[Entry]) -> list[str]:
+    """The report's lines for what was not compared, ``<submission>: <why>``."""
+    return [f"{shown(e.id)}: {problem}" for e in entries for problem in e.problems]

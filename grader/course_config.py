@@ -36,6 +36,7 @@ from grader.results import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
+TOP_LEVEL_KEYS = ("visibility", "exercises", "tests", "devices", "similarity")
 
 
 class CourseConfigError(ValueError):
@@ -130,9 +131,32 @@ def find(start: Path | None = None) -> Path | None:
 
 def load(path: Path | None = None, *, search: Path | None = None) -> CourseConfig:
     """Read ``path`` (or the file :func:`find` finds), on top of :func:`defaults`."""
+    found = _course_table(path, search)
+    if found is None:
+        return defaults()
+    data, source, prefix = found
+    return _parse(data, source=source, prefix=prefix)
+
+
+def load_similarity(path: Path | None = None, *, search: Path | None = None) -> SimilaritySettings:
+    """Only the ``similarity`` table of the file :func:`load` reads (the rest of the
+    course's defaults import the gate, and with it torch, which comparing code never needs).
+    """
+    found = _course_table(path, search)
+    if found is None:
+        return SimilaritySettings()
+    data, source, prefix = found
+    read = _Reader(source, prefix)
+    read.table(data, "", TOP_LEVEL_KEYS)
+    return _similarity(data.get("similarity", {}), read)
+
+
+def _course_table(path: Path | None, search: Path | None) -> tuple[dict, str, str] | None:
+    """The course's table of ``path`` (or of the file :func:`find` finds), the file's name
+    and the prefix of its keys; ``None`` where there is no file."""
     path = Path(path) if path is not None else find(search)
     if path is None:
-        return defaults()
+        return None
     if not path.is_file():
         raise CourseConfigError(f"course configuration {path} does not exist")
     data = _read(path)
@@ -141,7 +165,7 @@ def load(path: Path | None = None, *, search: Path | None = None) -> CourseConfi
         data, prefix = data["tool"]["grader"], "tool.grader."
     elif path.name == "pyproject.toml":
         data = {}  # a pyproject without [tool.grader]: the defaults
-    return _parse(data, source=str(path), prefix=prefix)
+    return data, str(path), prefix
 
 
 def _read(path: Path) -> dict:
@@ -183,7 +207,7 @@ class _Reader:
 def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
     base = defaults()
     read = _Reader(source, prefix)
-    read.table(data, "", ("visibility", "exercises", "tests", "devices", "similarity"))
+    read.table(data, "", TOP_LEVEL_KEYS)
     visibility = read.visibility(data.get("visibility", base.visibility), "visibility")
     points = dict(base.points)
     exercise_visibility = {}

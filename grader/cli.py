@@ -61,6 +61,7 @@ def _similarity(args) -> int:
         against=args.against or [],
         config=args.config,
         exercises=args.exercises,
+        jobs=args.jobs,
     )
     return 0
 
@@ -216,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     similar.add_argument("--exercises", help="comma-separated, e.g. ex1,ex3 (default: all)")
     similar.add_argument("--config", type=Path, default=None, help="course configuration")
+    similar.add_argument(
+        "--jobs", type=int, default=None, help="processes that compare (default: one per core)"
+    )
     similar.set_defaults(func=_similarity)
 
     calibrate = commands.add_parser(

@@ -10,11 +10,13 @@ import fixture_edits
 import pytest
 import similarity_corpus as corpus
 from conftest import REPO, grader
+from copydetect import compare_files
 
 from grader.config import EXERCISES_DIR
-from grader.course_config import CourseConfigError, SimilaritySettings, load
+from grader.course_config import CourseConfigError, SimilaritySettings, load, load_similarity
 from grader.errors import GraderError
-from grader.similarity import similarity
+from grader.similarity import compare, similarity
+from grader.submission import discover
 
 THRESHOLD = SimilaritySettings().threshold
 
@@ -75,6 +77,38 @@ def test_report_ranks_pairs_and_shows_regions_side_by_side(planted):
     page = (out / "similarity.html").read_text()
     assert "<svg" in page and 'class="side"' in page and "<mark>" in page
     assert json.loads((out / "similarity.json").read_text()) == data
+
+
+def test_file_fractions_are_copydetects_own(tmp_path):
+    """Are the fractions counted in bulk those of copydetect's compare_files, and are its
+    regions mapped back onto the lines of each file's text?"""
+    source = corpus.original("correct_independent_loops", tmp_path / "class" / "loops")
+    corpus.copy_of(source, "reordered", tmp_path / "class" / "reordered")
+    fixture_edits.stage(None, tmp_path / "class" / "reference")
+    settings = SimilaritySettings()
+    stubs = compare.boilerplate(settings)
+    found = [compare.entry(s, settings, stubs) for s in discover([tmp_path / "class"])]
+    for a, b in ((found[0], found[1]), (found[0], found[2]), (found[1], found[2])):
+        pair = compare.add_regions(compare.compare(a, b), a, b)
+        assert pair.files
+        for key, match in pair.files.items():
+            _, fractions, _ = compare_files(
+                a.documents[key].fingerprint, b.documents[key].fingerprint
+            )
+            assert (match.fraction_a, match.fraction_b) == pytest.approx(fractions, abs=1e-12)
+            for doc, regions in (
+                (a.documents[key], match.slices_a),
+                (b.documents[key], match.slices_b),
+            ):
+                assert regions.shape[1] > 0 and regions.max() <= len(doc.text)
+                assert any(doc.text[s:e].strip() for s, e in regions.T)
+
+
+def test_one_process_and_several_agree(planted, tmp_path):
+    """Does the class score the same compared in this process and on two forked ones?"""
+    _, data, out = planted
+    again = run_report([out.parent / "class"], tmp_path / "report", jobs=1)
+    assert again["pairs"] == data["pairs"]
 
 
 def test_stubs_alone_match_nothing(tmp_path):
@@ -210,6 +244,7 @@ def test_course_configuration_sets_the_similarity_keys(tmp_path):
         "[similarity]\nthreshold = 0.8\nnoise_threshold = 30\nguarantee_threshold = 40\n"
     )
     settings = load(path).similarity
+    assert load_similarity(path) == settings
     assert (settings.threshold, settings.noise_threshold, settings.guarantee_threshold) == (
         0.8,
         30,
@@ -224,3 +259,5 @@ def test_course_configuration_sets_the_similarity_keys(tmp_path):
         path.write_text(f"[similarity]\n{text}\n")
         with pytest.raises(CourseConfigError, match=key):
             load(path)
+        with pytest.raises(CourseConfigError, match=key):
+            load_similarity(path)

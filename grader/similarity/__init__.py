@@ -11,6 +11,7 @@ as data and never runs them, and it changes no score.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,47 +29,55 @@ def similarity(
     against: list[Path] = (),
     config: Path | None = None,
     exercises: str | None = None,
+    jobs: int | None = None,
     stderr=None,
 ) -> dict:
     """Compare the class under ``paths`` (and with ``against``); write the report to ``out``.
 
-    Returns the contents of ``similarity.json``. Raises GraderError when there is nothing to
-    compare (no submissions, a bad configuration)."""
-    from grader.similarity import compare, report
+    ``jobs`` processes fingerprint and compare (default: one per core). Returns the contents
+    of ``similarity.json``. Raises GraderError when there is nothing to compare (no
+    submissions, a bad configuration)."""
+    from grader.similarity import compare, pool, report
 
     stderr = stderr or sys.stderr
     if not paths:
         raise GraderError("grader similarity needs a folder of submissions")
     try:
-        settings = course_config.load(config).similarity
+        settings = course_config.load_similarity(config)
         keys = [e.key for e in select_exercises(exercises)]
         submissions = discover(list(paths))
         references = [(Path(folder), discover([folder])) for folder in against]
     except (SubmissionError, ValueError) as exc:
         raise GraderError(str(exc)) from None
+    if len(submissions) < 2 and not references:
+        raise GraderError("only one submission found: nothing to compare it with")
+    if jobs is not None and jobs < 1:
+        raise GraderError(f"--jobs must be at least 1, got {jobs}")
+    jobs = jobs or os.cpu_count() or 1
     start = time.monotonic()
-    total = len(submissions) + sum(len(found) for _, found in references)
-    print(f"similarity: fingerprinting {total} submissions ...", file=stderr, flush=True)
-    stubs = compare.boilerplate(settings)
-    entries = [compare.entry(s, settings, stubs, exercises=keys) for s in submissions]
+    items = [(s, False) for s in submissions]
     for folder, found in references:
         for submission in found:
             submission.id = f"{safe_id(folder.name)}/{submission.id}"
-            entries.append(
-                compare.entry(submission, settings, stubs, reference=True, exercises=keys)
-            )
-    if len(submissions) < 2 and not references:
-        raise GraderError("only one submission found: nothing to compare it with")
+            items.append((submission, True))
 
-    def progress(done: int, count: int) -> None:
-        print(
-            f"similarity: {done}/{count} pairs compared ({time.monotonic() - start:.0f} s)",
-            file=stderr,
-            flush=True,
-        )
+    def progress(what: str):
+        def say(done: int, count: int) -> None:
+            elapsed = time.monotonic() - start
+            print(f"similarity: {done}/{count} {what} ({elapsed:.0f} s)", file=stderr, flush=True)
 
-    pairs = compare.all_pairs(entries, settings.threshold, progress)
+        return say
+
+    stubs = compare.boilerplate(settings)
+    entries = pool.entries(
+        items, settings, stubs, keys, jobs=jobs, progress=progress("submissions fingerprinted")
+    )
+    pairs = pool.all_pairs(entries, jobs=jobs, progress=progress("pairs compared"))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
+    by_id = {e.id: e for e in entries}
+    for pair in pairs[: settings.report_pairs]:
+        if pair.score >= settings.threshold:
+            compare.add_regions(pair, by_id[pair.a], by_id[pair.b])
     problems = compare.describe(entries)
     data = report.to_dict(pairs, entries, settings, len(pairs), problems)
     out = Path(out)

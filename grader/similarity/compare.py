@@ -17,7 +17,6 @@ order. Then copydetect's own boilerplate step drops every k-gram of the stubs th
 from __future__ import annotations
 
 import io
-import time
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -42,11 +41,33 @@ class Document:
     """Of the student's own lines (:func:`own_lines`), joined."""
     lines: np.ndarray
     """Per own line: its offset in the joined own lines, its offset in ``text``, its length."""
+    starts: np.ndarray = field(init=False)
+    """Where each fingerprinted k-gram starts in the filtered code, in order."""
+    unique: np.ndarray = field(init=False)
+    """The fingerprint's distinct hashes, sorted."""
+    which: np.ndarray = field(init=False)
+    """For each of ``starts``, the index of its k-gram's hash in ``unique``."""
+
+    def __post_init__(self):
+        index = self.fingerprint.hash_idx
+        starts = [i for positions in index.values() for i in positions]
+        hashes = [h for h, positions in index.items() for _ in positions]
+        order = np.argsort(starts, kind="stable")
+        self.starts = np.asarray(starts, dtype=np.int64)[order]
+        hashes = np.asarray(hashes, dtype=np.int64)[order]
+        self.unique, self.which = np.unique(hashes, return_inverse=True)
 
     @property
     def tokens(self) -> int:
         """Characters of filtered code that the fingerprints cover (stubs left out)."""
         return int(self.fingerprint.token_coverage)
+
+    def matched(self, shared: np.ndarray) -> int:
+        """Characters of filtered code covered by the k-grams whose hashes are
+        ``unique[shared]``: copydetect's token overlap, counted without its slices."""
+        mask = np.zeros(len(self.unique), dtype=bool)
+        mask[shared] = True
+        return _covered(self.starts[mask[self.which]], self.fingerprint.k)
 
 
 @dataclass
@@ -122,7 +143,7 @@ class Boilerplate:
 
 @cache
 def _filtered(line: str) -> str:
-    return filter_code(line, "line.py")[0].strip()
+    return filter_code(line, "line.py", language="python")[0].strip()
 
 
 def boilerplate(settings: SimilaritySettings) -> Boilerplate:
@@ -134,7 +155,8 @@ def boilerplate(settings: SimilaritySettings) -> Boilerplate:
         if stub.is_file():
             for line in stub.read_text(encoding="utf-8").splitlines():
                 lines |= {line.strip(), _filtered(line.strip())}
-            hashes |= set(CodeFingerprint(str(stub), settings.noise_threshold, 1).hashes)
+            print_ = CodeFingerprint(str(stub), settings.noise_threshold, 1, language="python")
+            hashes |= set(print_.hashes)
     return Boilerplate(frozenset(lines), np.array(sorted(hashes), dtype=np.int64))
 
 
@@ -178,14 +200,9 @@ def fingerprint(
     The stubs' hashes are taken out here rather than by copydetect's ``boilerplate``
     argument, which removes one occurrence of a hash and keeps its repeats."""
     window = settings.guarantee_threshold - settings.noise_threshold + 1
-    # the name only picks the lexer (a notebook's cells are Python)
     print_ = CodeFingerprint(
-        filename.removesuffix(".ipynb") + ".py",
-        settings.noise_threshold,
-        window,
-        fp=io.StringIO(text),
+        filename, settings.noise_threshold, window, language="python", fp=io.StringIO(text)
     )
-    print_.filename = filename
     kept = {h for h in print_.hashes if not _in(stubs.hashes, h)}
     print_.hashes = kept
     print_.hash_idx = {h: i for h, i in print_.hash_idx.items() if h in kept}
@@ -232,67 +249,59 @@ def entry(
     return found
 
 
-def compare(a: Entry, b: Entry, keep_regions: float = 0.0) -> Pair:
-    """``a`` and ``b`` file by file, over the exercises both handed in; the matching regions
-    (as offsets in each file's text) only if the pair scores at least ``keep_regions``."""
+def _covered(starts: np.ndarray, k: int) -> int:
+    """Length of the union of ``[s, s + k)`` over the sorted ``starts``."""
+    if not len(starts):
+        return 0
+    return int(np.minimum(np.diff(starts), k).sum()) + k
+
+
+def compare(a: Entry, b: Entry) -> Pair:
+    """``a`` and ``b`` file by file, over the exercises both handed in.
+
+    Each file's fraction is copydetect's similarity (matched tokens over the tokens its
+    fingerprints cover), counted here from the fingerprints in bulk, without the matching
+    regions (:func:`add_regions` adds them to the pairs a report shows)."""
     files = {}
-    matched = total = 0.0
+    matched = total = 0
     for key, doc_a in a.documents.items():
         doc_b = b.documents.get(key)
         if doc_b is None:
             continue
         tokens_a, tokens_b = doc_a.tokens, doc_b.tokens
         total += tokens_a + tokens_b
-        if (
-            not tokens_a
-            or not tokens_b
-            or doc_a.fingerprint.hashes.isdisjoint(doc_b.fingerprint.hashes)
-        ):
+        if not tokens_a or not tokens_b:
             continue
-        _, (fraction_a, fraction_b), (slices_a, slices_b) = compare_files(
-            doc_a.fingerprint, doc_b.fingerprint
+        common, in_a, in_b = np.intersect1d(
+            doc_a.unique, doc_b.unique, assume_unique=True, return_indices=True
         )
-        fraction_a, fraction_b = min(float(fraction_a), 1.0), min(float(fraction_b), 1.0)
-        both = fraction_a * tokens_a + fraction_b * tokens_b
-        matched += both
+        if not len(common):
+            continue
+        both_a, both_b = doc_a.matched(in_a), doc_b.matched(in_b)
+        matched += both_a + both_b
         files[key] = FileMatch(
             key,
-            both / (tokens_a + tokens_b),
-            fraction_a,
-            fraction_b,
+            (both_a + both_b) / (tokens_a + tokens_b),
+            both_a / tokens_a,
+            both_b / tokens_b,
             tokens_a,
             tokens_b,
-            slices_a,
-            slices_b,
+            _NO_REGIONS,
+            _NO_REGIONS,
         )
     score = matched / total if total else 0.0
-    for key, match in files.items():
-        if score >= keep_regions:
-            match.slices_a = in_text(match.slices_a, a.documents[key].lines)
-            match.slices_b = in_text(match.slices_b, b.documents[key].lines)
-        else:
-            match.slices_a = match.slices_b = _NO_REGIONS
     return Pair(a.id, b.id, round(score, 4), files, b_reference=b.reference)
 
 
-def all_pairs(entries: list[Entry], keep_regions: float = 0.0, progress=None) -> list[Pair]:
-    """Every pair of the class, and every reference submission with every class one
-    (references are never compared with each other); ``progress(done, total)`` now and then.
-
-    Matching regions are kept only for pairs scoring at least ``keep_regions`` (the report
-    shows no others), so a large class holds scores, not every pair's regions."""
-    students = [e for e in entries if e.documents and not e.reference]
-    references = [e for e in entries if e.documents and e.reference]
-    todo = [(a, b) for i, a in enumerate(students) for b in students[i + 1 :]]
-    todo += [(a, b) for a in students for b in references]
-    pairs = []
-    last = time.monotonic()
-    for done, (a, b) in enumerate(todo, 1):
-        pairs.append(compare(a, b, keep_regions))
-        if progress and (time.monotonic() - last > 2 or done == len(todo)):
-            progress(done, len(todo))
-            last = time.monotonic()
-    return pairs
+def add_regions(pair: Pair, a: Entry, b: Entry) -> Pair:
+    """The matching regions of each file of ``pair`` (``a`` and ``b`` its entries), from
+    :func:`copydetect.compare_files`, as offsets in each file's text."""
+    for key, match in pair.files.items():
+        doc_a, doc_b = a.documents[key], b.documents[key]
+        _, _, (slices_a, slices_b) = compare_files(doc_a.fingerprint, doc_b.fingerprint)
+        match.slices_a = in_text(slices_a, doc_a.lines)
+        match.slices_b = in_text(slices_b, doc_b.lines)
+    return pair
 
 
 def describe(entries: list[Entry]) -> list[str]:

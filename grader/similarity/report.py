@@ -71,7 +71,7 @@ def to_dict(
 
 
 def write_json(data: dict, path: Path) -> Path:
-    text = json.dumps(data, indent=1) + "\n"
+    text = json.dumps(data) + "\n"
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path
 

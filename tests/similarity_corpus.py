@@ -141,9 +141,10 @@ def families() -> list[str]:
 
 def copy_of(source: Path, how: str, dest: Path, *, as_zip: bool = False) -> Path:
     """A planted copy of the submission folder ``source``, made ``how`` (see :data:`COPIES`),
-    as a folder ``dest`` or, with ``as_zip``, ``dest`` + ``.zip``."""
+    as a folder ``dest`` or, with ``as_zip``, ``dest`` + ``.zip``; its notebooks are copied
+    as they are."""
     make = COPIES[how]
-    files = {}
+    files = {path.name: path.read_bytes() for path in sorted(source.glob("ex*.ipynb"))}
     for path in sorted(source.glob("ex*.py")):
         text = path.read_text()
         if make is as_notebook:

@@ -190,13 +190,17 @@ def test_reference_folders_are_compared_with_the_class_not_each_other(tmp_path):
 
 
 def test_nothing_to_compare_is_the_commands_error(tmp_path):
-    """Is an empty class folder, or a single submission, a clear error (exit 2)?"""
+    """Is an empty class folder, a single submission, or a report folder that cannot be
+    written a clear error (exit 2)?"""
     (tmp_path / "empty").mkdir()
     completed = grader("similarity", tmp_path / "empty", "--out", tmp_path / "r", timeout=120)
     assert completed.returncode == 2
     assert "holds no submissions" in completed.stderr
     with pytest.raises(GraderError, match="only one submission"):
         similarity([fixture_edits.stage(None, tmp_path / "alone")], out=tmp_path / "r")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(GraderError, match="the report could not be written"):
+        similarity([tmp_path / "alone", tmp_path / "alone"], out=tmp_path / "a_file")
 
 
 def test_command_writes_the_report_and_a_table_on_stderr(tmp_path):

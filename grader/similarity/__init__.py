@@ -81,8 +81,12 @@ def similarity(
     problems = compare.describe(entries)
     data = report.to_dict(pairs, entries, settings, len(pairs), problems)
     out = Path(out)
-    report.write_json(data, out / "similarity.json")
-    report.write_html(report.render_html(data, pairs, entries, settings), out / "similarity.html")
+    try:
+        report.write_json(data, out / "similarity.json")
+        page = report.render_html(data, pairs, entries, settings)
+        report.write_html(page, out / "similarity.html")
+    except OSError as exc:
+        raise GraderError(f"the report could not be written to {out}: {exc}") from None
     print(report.table(data), file=stderr)
     print(
         f"similarity: report in {out / 'similarity.html'} and {out / 'similarity.json'} "

@@ -19,6 +19,8 @@ from grader.files import atomic_write
 from grader.similarity.compare import Entry, Pair
 
 SCHEMA_VERSION = 1
+TABLE_ROWS = 500
+"""Reported pairs listed in the HTML's table (similarity.json lists them all)."""
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; } td, th { padding: .2rem .6rem; border-bottom: 1px solid #ddd;
@@ -165,7 +167,7 @@ def render_html(
     flagged = [p for p in pairs if p.score >= settings.threshold]
     shown_pairs = flagged[: settings.report_pairs]
     rows = [el("tr", *[el("th", h) for h in ("#", "a", "b", "score", "per exercise")])]
-    for number, pair in enumerate(flagged, 1):
+    for number, pair in enumerate(flagged[:TABLE_ROWS], 1):
         name = el("a", str(number), href=f"#pair-{number}") if number <= len(shown_pairs) else ""
         per_file = ", ".join(f"{k} {f.score:.0%}" for k, f in pair.files.items())
         b = f"{pair.b} (reference)" if pair.b_reference else pair.b
@@ -202,6 +204,8 @@ def render_html(
     ]
     if flagged:
         body.append(el("table", *rows))
+    if len(flagged) > TABLE_ROWS:
+        body.append(el("p", f"... and {len(flagged) - TABLE_ROWS} more in similarity.json"))
     if data["not_compared"]:
         body += [
             el("h2", "Not compared"),

@@ -48,7 +48,9 @@ def _run(args) -> int:
     if args.similarity:
         from grader.similarity import similarity
 
-        similarity(args.paths, out=args.out / "similarity", config=args.config)
+        similarity(
+            args.paths, out=args.out / "similarity", config=args.config, exercises=args.exercises
+        )
     return 0
 
 

@@ -79,11 +79,12 @@ def write_json(data: dict, path: Path) -> Path:
 
 
 def _marked(text: str, slices) -> Markup:
-    """``text`` escaped, with the regions of ``slices`` (starts, ends) in ``<mark>``."""
+    """``text`` escaped, with the regions of ``slices`` (starts, ends) in ``<mark>`` (a region
+    of blank space alone, where a match ends at a line's end, is left unmarked)."""
     parts, at = [], 0
     for start, end in zip(*(np.asarray(s, dtype=int) for s in slices), strict=True):
         start, end = max(start, at), min(end, len(text))
-        if end <= start:
+        if end <= start or not text[start:end].strip():
             continue
         parts += [text[at:start], el("mark", text[start:end])]
         at = end
@@ -92,19 +93,23 @@ def _marked(text: str, slices) -> Markup:
 
 
 def histogram(scores: list[float], threshold: float, bins: int = 20) -> Markup:
-    """The class's pair scores in ``bins`` bars over 0-1 (log-free counts), threshold dashed."""
+    """The class's pair scores in ``bins`` bars over 0-1, each labelled with its count; the
+    heights are on a log scale, so that the few pairs far above the rest show; the threshold
+    is a dashed line."""
     counts = np.histogram(scores, bins=bins, range=(0.0, 1.0))[0] if scores else [0] * bins
-    width, height, pad = 480, 160, 24
-    tallest = max(max(counts), 1)
+    width, height, pad = 560, 180, 24
+    tallest = np.log1p(max(max(counts), 1))
     bar = (width - 2 * pad) / bins
     shapes = []
     for i, count in enumerate(counts):
-        h = (height - 2 * pad) * count / tallest
+        h = (height - 2 * pad - 12) * np.log1p(count) / tallest
         x, y = pad + i * bar, height - pad - h
         title = el("title", f"{i / bins:.2f}-{(i + 1) / bins:.2f}: {count} pair(s)")
-        shapes.append(
-            el("rect", title, x=f"{x:.1f}", y=f"{y:.1f}", width=f"{bar - 1:.1f}", height=f"{h:.1f}")
-        )
+        size = {"width": f"{bar - 1:.1f}", "height": f"{h:.1f}"}
+        shapes.append(el("rect", title, x=f"{x:.1f}", y=f"{y:.1f}", **size))
+        if count:
+            label = {"x": f"{x + bar / 2:.1f}", "y": f"{y - 3:.1f}", "text_anchor": "middle"}
+            shapes.append(el("text", str(count), font_size="9", fill="#222", **label))
     tx = pad + threshold * (width - 2 * pad)
     shapes.append(
         el(
@@ -117,11 +122,11 @@ def histogram(scores: list[float], threshold: float, bins: int = 20) -> Markup:
             stroke_dasharray="4 3",
         )
     )
-    for value in (0, 0.5, 1):
+    for value in (0, 0.25, 0.5, 0.75, 1):
+        x = f"{pad + value * (width - 2 * pad):.0f}"
         shapes.append(
-            el("text", f"{value:g}", x=f"{pad + value * (width - 2 * pad):.0f}", y=height - 6)
+            el("text", f"{value:g}", x=x, y=height - 6, fill="#222", text_anchor="middle")
         )
-    shapes.append(el("text", f"max {tallest}", x="2", y=str(pad // 2 + 4)))
     return el(
         "svg",
         *shapes,
@@ -198,7 +203,11 @@ def render_html(
         el(
             "figure",
             histogram([p.score for p in pairs], settings.threshold),
-            el("figcaption", "scores of every pair compared (dashed: the threshold)"),
+            el(
+                "figcaption",
+                "scores of every pair compared, pairs per bar (heights on a log scale; "
+                "dashed: the threshold)",
+            ),
         ),
         el("h2", "Pairs at or above the threshold" if flagged else "No pair reaches the threshold"),
     ]

@@ -176,12 +176,11 @@ def test_reference_folders_are_compared_with_the_class_not_each_other(tmp_path):
     submissions that match each other not reported?"""
     fixture_edits.stage(None, tmp_path / "class" / "alice")
     fixture_edits.stage("correct_independent_loops", tmp_path / "class" / "bob")
-    for term in ("term1", "term2"):
+    for term in ("term1", "term2", "again/term1"):
         fixture_edits.stage(None, tmp_path / term / "old")
-    data = run_report(
-        [tmp_path / "class"], tmp_path / "report", against=[tmp_path / "term1", tmp_path / "term2"]
-    )
-    assert data["references"] == ["term1/old", "term2/old"]
+    terms = [tmp_path / "term1", tmp_path / "term2", tmp_path / "again" / "term1"]
+    data = run_report([tmp_path / "class"], tmp_path / "report", against=terms)
+    assert data["references"] == ["term1/old", "term2/old", "term1/old-2"]
     pairs = {(p["a"], p["b"]): p for p in data["pairs"]}
     assert pairs[("alice", "term1/old")]["score"] == 1.0
     assert pairs[("alice", "term1/old")]["b_is_reference"] is True
@@ -213,6 +212,8 @@ def test_command_writes_the_report_and_a_table_on_stderr(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == ""
     assert "3 pairs compared, 3 at or above 60%" in completed.stderr
+    assert "3/3 submissions fingerprinted" in completed.stderr
+    assert "3/3 pairs compared" in completed.stderr
     assert "alice" in completed.stderr and "bob" in completed.stderr
     data = json.loads((tmp_path / "r" / "similarity.json").read_text())
     assert data["submissions"] == ["alice", "bob", "carol"] and len(data["pairs"]) == 3

@@ -56,9 +56,16 @@ def similarity(
     jobs = jobs or os.cpu_count() or 1
     start = time.monotonic()
     items = [(s, False) for s in submissions]
+    taken = {s.id for s in submissions}
     for folder, found in references:
         for submission in found:
-            submission.id = f"{safe_id(folder.name)}/{submission.id}"
+            name = new = f"{safe_id(folder.name)}/{submission.id}"
+            for number in range(2, len(items) + 2):
+                if new not in taken:
+                    break
+                new = f"{name}-{number}"
+            submission.id = new
+            taken.add(new)
             items.append((submission, True))
 
     def progress(what: str):

@@ -2,16 +2,20 @@
 
 The fingerprints are copydetect's (:class:`copydetect.CodeFingerprint`: the code tokenized,
 every name replaced by one letter, comments and blank space dropped, k-grams hashed and
-winnowed), the comparison of two files is its :func:`copydetect.compare_files`. What this
-module adds is the class's shape: files are compared exercise by exercise (a notebook's code
-cells with a ``.py``), the released stubs are boilerplate, reference submissions are compared
-with the class but not with each other, and a pair's score sums its files.
+winnowed), and so is the measure: a file's fraction is copydetect's similarity, the share of
+its fingerprinted code that k-grams shared with the other file cover. It is counted here
+from the fingerprints with sorted arrays, which is what lets a class of hundreds be compared
+in a minute; :func:`copydetect.compare_files` gives the matching regions of the pairs a
+report shows (and the tests check that both agree). What this module adds is the class's
+shape: files are compared exercise by exercise (a notebook's code cells with a ``.py``), the
+released stubs are boilerplate, and a pair's score sums its files.
 
 The stubs are left out twice. First every line a stub holds (as text, or as the same code
 with other names) is dropped before fingerprinting, so that what is compared is the code a
 student wrote: without this, the k-grams that join the end of one student's function to
 the stub's next signature are shared by every pair that wrote the functions in the same
-order. Then copydetect's own boilerplate step drops every k-gram of the stubs that is left.
+order. Then every k-gram hash of the stubs is dropped from what is left, as copydetect's
+boilerplate files are (:func:`fingerprint` says why not through its own argument).
 """
 
 from __future__ import annotations

@@ -23,8 +23,11 @@ def _gate_overrides(args) -> dict:
 
 
 def _run(args) -> int:
+    from grader.errors import GraderError
     from grader.run import run
 
+    if args.similarity and (args.reference or args.out is None):
+        raise GraderError("--similarity needs a class to compare and --out for its report")
     run(
         args.paths,
         reference=args.reference,
@@ -41,6 +44,26 @@ def _run(args) -> int:
         data_root=args.data_root,
         gate_overrides=_gate_overrides(args),
         probe_timeout_s=args.probe_timeout,
+    )
+    if args.similarity:
+        from grader.similarity import similarity
+
+        similarity(
+            args.paths, out=args.out / "similarity", config=args.config, exercises=args.exercises
+        )
+    return 0
+
+
+def _similarity(args) -> int:
+    from grader.similarity import similarity
+
+    similarity(
+        args.paths,
+        out=args.out,
+        against=args.against or [],
+        config=args.config,
+        exercises=args.exercises,
+        jobs=args.jobs,
     )
     return 0
 
@@ -168,7 +191,38 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds one call into student code may take (default: the course "
         f"configuration's, else {PROBE_TIMEOUT_S:g})",
     )
+    run.add_argument(
+        "--similarity",
+        action="store_true",
+        help="also write a code-similarity report of the class to OUT/similarity "
+        "(as grader similarity; scores are not changed)",
+    )
     run.set_defaults(func=_run)
+
+    similar = commands.add_parser(
+        "similarity",
+        help="which pairs of a class handed in the same code (offline; changes no score)",
+    )
+    similar.add_argument(
+        "paths", nargs="+", type=Path, help="a folder of submissions (as grader run takes)"
+    )
+    similar.add_argument(
+        "--out", type=Path, required=True, help="folder for similarity.html and similarity.json"
+    )
+    similar.add_argument(
+        "--against",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="a reference folder (an earlier term, known solutions): compared with the class, "
+        "not with the other reference folders (repeatable)",
+    )
+    similar.add_argument("--exercises", help="comma-separated, e.g. ex1,ex3 (default: all)")
+    similar.add_argument("--config", type=Path, default=None, help="course configuration")
+    similar.add_argument(
+        "--jobs", type=int, default=None, help="processes that compare (default: one per core)"
+    )
+    similar.set_defaults(func=_similarity)
 
     calibrate = commands.add_parser(
         "calibrate",

@@ -15,6 +15,11 @@ calibrated recipes); a file only replaces what it names. The shape::
     time_factor = 2.5                   # training may cost this many times the reference's
     time_limit_s = 300                  # instead: absolute wall seconds (not set by default)
     probe_timeout_s = 30                # one call into student code
+    [tool.grader.similarity]            # grader similarity (copydetect's winnowing)
+    threshold = 0.6                     # a pair at or above this score is reported
+    noise_threshold = 25                # shortest match counted (filtered characters, k)
+    guarantee_threshold = 25            # a match this long is always found (window = g - k + 1)
+    report_pairs = 50                   # pairs shown side by side in the HTML report
 
 A key or value that is not understood is an error that names the key and the file.
 Precedence: a command-line flag, then the file, then the defaults.
@@ -31,6 +36,7 @@ from grader.results import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
+TOP_LEVEL_KEYS = ("visibility", "exercises", "tests", "devices", "similarity")
 
 
 class CourseConfigError(ValueError):
@@ -47,6 +53,28 @@ class DeviceLimits:
 
 
 @dataclass(frozen=True)
+class SimilaritySettings:
+    """``grader similarity``: when a pair is reported and how code is fingerprinted.
+
+    Lengths count characters of copydetect's filtered code (every name becomes one letter,
+    comments and blank space vanish), so 25 is a few statements, not 25 characters of text.
+    """
+
+    threshold: float = 0.6
+    """A pair whose similarity score reaches this is reported (0-1)."""
+    noise_threshold: int = 25
+    """Matches shorter than this are noise (copydetect's ``noise_t``, the k of k-grams)."""
+    guarantee_threshold: int = 25
+    """Matches at least this long are always found (``guarantee_t``; winnowing window
+    ``guarantee_threshold - noise_threshold + 1``). Equal to ``noise_threshold`` every k-gram
+    is kept and scores are exact; above it, winnowing keeps fewer (faster), chosen by hash
+    value, and Python draws new string hashes in every process, so scores then vary a
+    little from run to run."""
+    report_pairs: int = 50
+    """How many of the reported pairs the HTML report shows side by side (all are listed)."""
+
+
+@dataclass(frozen=True)
 class CourseConfig:
     points: dict[str, float]
     """Exercise key -> its total; the suite's test points are scaled to it."""
@@ -54,6 +82,7 @@ class CourseConfig:
     exercise_visibility: dict[str, str] = field(default_factory=dict)
     test_visibility: dict[str, str] = field(default_factory=dict)
     devices: dict[str, DeviceLimits] = field(default_factory=dict)
+    similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
     source: str | None = None
     """The file it was read from (``None``: the defaults)."""
 
@@ -102,9 +131,32 @@ def find(start: Path | None = None) -> Path | None:
 
 def load(path: Path | None = None, *, search: Path | None = None) -> CourseConfig:
     """Read ``path`` (or the file :func:`find` finds), on top of :func:`defaults`."""
+    found = _course_table(path, search)
+    if found is None:
+        return defaults()
+    data, source, prefix = found
+    return _parse(data, source=source, prefix=prefix)
+
+
+def load_similarity(path: Path | None = None, *, search: Path | None = None) -> SimilaritySettings:
+    """Only the ``similarity`` table of the file :func:`load` reads (the rest of the
+    course's defaults import the gate, and with it torch, which comparing code never needs).
+    """
+    found = _course_table(path, search)
+    if found is None:
+        return SimilaritySettings()
+    data, source, prefix = found
+    read = _Reader(source, prefix)
+    read.table(data, "", TOP_LEVEL_KEYS)
+    return _similarity(data.get("similarity", {}), read)
+
+
+def _course_table(path: Path | None, search: Path | None) -> tuple[dict, str, str] | None:
+    """The course's table of ``path`` (or of the file :func:`find` finds), the file's name
+    and the prefix of its keys; ``None`` where there is no file."""
     path = Path(path) if path is not None else find(search)
     if path is None:
-        return defaults()
+        return None
     if not path.is_file():
         raise CourseConfigError(f"course configuration {path} does not exist")
     data = _read(path)
@@ -113,7 +165,7 @@ def load(path: Path | None = None, *, search: Path | None = None) -> CourseConfi
         data, prefix = data["tool"]["grader"], "tool.grader."
     elif path.name == "pyproject.toml":
         data = {}  # a pyproject without [tool.grader]: the defaults
-    return _parse(data, source=str(path), prefix=prefix)
+    return data, str(path), prefix
 
 
 def _read(path: Path) -> dict:
@@ -155,7 +207,7 @@ class _Reader:
 def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
     base = defaults()
     read = _Reader(source, prefix)
-    read.table(data, "", ("visibility", "exercises", "tests", "devices"))
+    read.table(data, "", TOP_LEVEL_KEYS)
     visibility = read.visibility(data.get("visibility", base.visibility), "visibility")
     points = dict(base.points)
     exercise_visibility = {}
@@ -191,5 +243,26 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
         exercise_visibility=exercise_visibility,
         test_visibility=test_visibility,
         devices=devices,
+        similarity=_similarity(data.get("similarity", {}), read),
         source=source,
     )
+
+
+def _similarity(table, read: _Reader) -> SimilaritySettings:
+    names = [f.name for f in fields(SimilaritySettings)]
+    read.table(table, "similarity", names)
+    values = asdict(SimilaritySettings())
+    for name in names:
+        if name not in table:
+            continue
+        value = read.number(
+            table[name], f"similarity.{name}", minimum=0 if name == "threshold" else 1
+        )
+        if name != "threshold" and value != int(value):
+            read.fail(f"similarity.{name}", f"expected a whole number, got {value!r}")
+        values[name] = value if name == "threshold" else int(value)
+    if values["threshold"] > 1:
+        read.fail("similarity.threshold", "a score between 0 and 1")
+    if values["guarantee_threshold"] < values["noise_threshold"]:
+        read.fail("similarity.guarantee_threshold", "at least noise_threshold")
+    return SimilaritySettings(**values)

@@ -372,6 +372,10 @@ CORRECT = {
     "correct_tutorial_print_cadence": "losses recorded at steps 99, 199, ... (ex1 and ex2)",
     "correct_notebooks_with_tutorial_cells": "ex3 and ex5 as notebooks that keep the tutorial's "
     "plotting, download and training cells",
+    "correct_independent_loops": "every function written anew, with explicit loops (also "
+    "grader similarity's independent solutions)",
+    "correct_independent_compact": "every function written anew, compactly: polyval, vander, "
+    "a confusion matrix (also grader similarity's independent solutions)",
 }
 
 HOSTILE = {

@@ -1,0 +1,262 @@
+"""What ``grader similarity`` writes: ``similarity.json``, ``similarity.html`` and a table.
+
+The HTML is built with :func:`grader.feedback_page.el`, which escapes every text, so code
+from a submission (``</pre><script>...``) is shown as text, never run. Matching regions are
+``<mark>`` elements around escaped text; the histogram of the class's scores is inline SVG.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from grader import __version__
+from grader.course_config import SimilaritySettings
+from grader.feedback_page import Markup, el
+from grader.files import atomic_write
+from grader.similarity.compare import Entry, Pair
+
+SCHEMA_VERSION = 1
+TABLE_ROWS = 500
+"""Reported pairs listed in the HTML's table (similarity.json lists them all)."""
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; } td, th { padding: .2rem .6rem; border-bottom: 1px solid #ddd;
+text-align: left; } .side { display: flex; gap: 1rem; } .side > div { flex: 1; min-width: 0; }
+pre { background: #f7f7f7; padding: .5rem; overflow-x: auto; font-size: .8rem; }
+mark { background: #ffd54f; } h3 { margin-top: 2rem; }
+"""
+
+
+def to_dict(
+    pairs: list[Pair],
+    entries: list[Entry],
+    settings: SimilaritySettings,
+    compared: int,
+    problems: list[str],
+) -> dict:
+    """The canonical form (``similarity.json``, its schema in the README)."""
+    flagged = [p for p in pairs if p.score >= settings.threshold]
+    return {
+        "schema": SCHEMA_VERSION,
+        "grader_version": __version__,
+        "method": "copydetect winnowing, released stubs as boilerplate",
+        "threshold": settings.threshold,
+        "noise_threshold": settings.noise_threshold,
+        "guarantee_threshold": settings.guarantee_threshold,
+        "submissions": [e.id for e in entries if not e.reference],
+        "references": [e.id for e in entries if e.reference],
+        "pairs_compared": compared,
+        "pairs": [
+            {
+                "a": p.a,
+                "b": p.b,
+                "b_is_reference": p.b_reference,
+                "score": p.score,
+                "files": {
+                    key: {
+                        "score": round(f.score, 4),
+                        "a_fraction": round(f.fraction_a, 4),
+                        "b_fraction": round(f.fraction_b, 4),
+                        "a_tokens": f.tokens_a,
+                        "b_tokens": f.tokens_b,
+                    }
+                    for key, f in p.files.items()
+                },
+            }
+            for p in flagged
+        ],
+        "not_compared": problems,
+    }
+
+
+def write_json(data: dict, path: Path) -> Path:
+    text = json.dumps(data) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
+
+
+def _marked(text: str, slices) -> Markup:
+    """``text`` escaped, with the regions of ``slices`` (starts, ends) in ``<mark>`` (a region
+    of blank space alone, where a match ends at a line's end, is left unmarked)."""
+    parts, at = [], 0
+    for start, end in zip(*(np.asarray(s, dtype=int) for s in slices), strict=True):
+        start, end = max(start, at), min(end, len(text))
+        if end <= start or not text[start:end].strip():
+            continue
+        parts += [text[at:start], el("mark", text[start:end])]
+        at = end
+    parts.append(text[at:])
+    return el("pre", *parts)
+
+
+def histogram(scores: list[float], threshold: float, bins: int = 20) -> Markup:
+    """The class's pair scores in ``bins`` bars over 0-1, each labelled with its count; the
+    heights are on a log scale, so that the few pairs far above the rest show; the threshold
+    is a dashed line."""
+    counts = np.histogram(scores, bins=bins, range=(0.0, 1.0))[0] if scores else [0] * bins
+    width, height, pad = 560, 180, 24
+    tallest = np.log1p(max(max(counts), 1))
+    bar = (width - 2 * pad) / bins
+    shapes = []
+    for i, count in enumerate(counts):
+        h = (height - 2 * pad - 12) * np.log1p(count) / tallest
+        x, y = pad + i * bar, height - pad - h
+        title = el("title", f"{i / bins:.2f}-{(i + 1) / bins:.2f}: {count} pair(s)")
+        size = {"width": f"{bar - 1:.1f}", "height": f"{h:.1f}"}
+        shapes.append(el("rect", title, x=f"{x:.1f}", y=f"{y:.1f}", **size))
+        if count:
+            label = {"x": f"{x + bar / 2:.1f}", "y": f"{y - 3:.1f}", "text_anchor": "middle"}
+            shapes.append(el("text", str(count), font_size="9", fill="#222", **label))
+    tx = pad + threshold * (width - 2 * pad)
+    shapes.append(
+        el(
+            "line",
+            x1=f"{tx:.1f}",
+            x2=f"{tx:.1f}",
+            y1=str(pad // 2),
+            y2=str(height - pad),
+            stroke="#c62828",
+            stroke_dasharray="4 3",
+        )
+    )
+    for value in (0, 0.25, 0.5, 0.75, 1):
+        x = f"{pad + value * (width - 2 * pad):.0f}"
+        shapes.append(
+            el("text", f"{value:g}", x=x, y=height - 6, fill="#222", text_anchor="middle")
+        )
+    return el(
+        "svg",
+        *shapes,
+        xmlns="http://www.w3.org/2000/svg",
+        width=width,
+        height=height,
+        fill="#1565c0",
+        font_size="11",
+        role="img",
+    )
+
+
+def _pair_section(number: int, pair: Pair, documents: dict[str, Entry]) -> Markup:
+    a, b = documents[pair.a], documents[pair.b]
+    parts = [el("h3", f"{number}. {pair.a} and {pair.b}: {pair.score:.0%}", id=f"pair-{number}")]
+    for key, match in sorted(pair.files.items(), key=lambda item: -item[1].score):
+        doc_a, doc_b = a.documents[key], b.documents[key]
+        parts.append(el("h4", f"{key}: {match.score:.0%}"))
+        parts.append(
+            el(
+                "div",
+                el(
+                    "div",
+                    el("strong", f"{pair.a} / {doc_a.filename} ({match.fraction_a:.0%} matched)"),
+                    _marked(doc_a.text, match.slices_a),
+                ),
+                el(
+                    "div",
+                    el("strong", f"{pair.b} / {doc_b.filename} ({match.fraction_b:.0%} matched)"),
+                    _marked(doc_b.text, match.slices_b),
+                ),
+                class_="side",
+            )
+        )
+    return el("section", *parts)
+
+
+def render_html(
+    data: dict, pairs: list[Pair], entries: list[Entry], settings: SimilaritySettings
+) -> str:
+    """The whole report: parameters, histogram, ranked table, then the top pairs side by side."""
+    by_id = {e.id: e for e in entries}
+    flagged = [p for p in pairs if p.score >= settings.threshold]
+    shown_pairs = flagged[: settings.report_pairs]
+    rows = [el("tr", *[el("th", h) for h in ("#", "a", "b", "score", "per exercise")])]
+    for number, pair in enumerate(flagged[:TABLE_ROWS], 1):
+        name = el("a", str(number), href=f"#pair-{number}") if number <= len(shown_pairs) else ""
+        per_file = ", ".join(f"{k} {f.score:.0%}" for k, f in pair.files.items())
+        b = f"{pair.b} (reference)" if pair.b_reference else pair.b
+        rows.append(
+            el(
+                "tr",
+                el("td", name),
+                el("td", pair.a),
+                el("td", b),
+                el("td", f"{pair.score:.0%}"),
+                el("td", per_file),
+            )
+        )
+    body = [
+        el("h1", "Code similarity"),
+        el(
+            "p",
+            f"{len(data['submissions'])} submissions, {len(data['references'])} reference "
+            f"submissions, {data['pairs_compared']} pairs compared; {len(flagged)} at or above "
+            f"{settings.threshold:.0%}. Matching code is evidence for a person to weigh: it "
+            "changes no score. The released stubs are left out of every match.",
+        ),
+        el(
+            "p",
+            f"copydetect winnowing: noise threshold {settings.noise_threshold}, guarantee "
+            f"threshold {settings.guarantee_threshold} (characters of filtered code).",
+        ),
+        el(
+            "figure",
+            histogram([p.score for p in pairs], settings.threshold),
+            el(
+                "figcaption",
+                "scores of every pair compared, pairs per bar (heights on a log scale; "
+                "dashed: the threshold)",
+            ),
+        ),
+        el("h2", "Pairs at or above the threshold" if flagged else "No pair reaches the threshold"),
+    ]
+    if flagged:
+        body.append(el("table", *rows))
+    if len(flagged) > TABLE_ROWS:
+        body.append(el("p", f"... and {len(flagged) - TABLE_ROWS} more in similarity.json"))
+    if data["not_compared"]:
+        body += [
+            el("h2", "Not compared"),
+            el("ul", *[el("li", line) for line in data["not_compared"]]),
+        ]
+    if len(shown_pairs) < len(flagged):
+        body.append(
+            el(
+                "p",
+                f"The first {len(shown_pairs)} pairs are shown side by side below "
+                "(report_pairs in the course configuration).",
+            )
+        )
+    body += [_pair_section(n, p, by_id) for n, p in enumerate(shown_pairs, 1)]
+    head = el(
+        "head",
+        Markup('<meta charset="utf-8">'),
+        el("title", "Code similarity"),
+        el("style", Markup(STYLE)),
+    )
+    return "<!DOCTYPE html>\n" + el("html", head, el("body", *body), lang="en") + "\n"
+
+
+def write_html(page: str, path: Path) -> Path:
+    atomic_write(path, lambda f: f.write(page.encode("utf-8")))
+    return path
+
+
+def table(data: dict, limit: int = 15) -> str:
+    """The short table for stderr: the top pairs, then what was not compared."""
+    pairs = data["pairs"]
+    lines = [
+        f"similarity: {data['pairs_compared']} pairs compared, {len(pairs)} at or above "
+        f"{data['threshold']:.0%}"
+    ]
+    if pairs:
+        width = max(len(p["a"]) for p in pairs[:limit])
+        lines.append(f"  {'a'.ljust(width)}  {'score':>5}  b")
+        for p in pairs[:limit]:
+            b = p["b"] + (" (reference)" if p["b_is_reference"] else "")
+            lines.append(f"  {p['a'].ljust(width)}  {p['score']:>5.0%}  {b}")
+        if len(pairs) > limit:
+            lines.append(f"  ... and {len(pairs) - limit} more in similarity.json")
+    lines += [f"  not compared: {line}" for line in data["not_compared"]]
+    return "\n".join(lines)

@@ -212,19 +212,19 @@ def test_predict_in_eval_mode_without_graph(probe, problem):
 @pytest.mark.points(2)
 def test_overall_accuracy(probe):
     """Is overall_accuracy the fraction of correct predictions, as a float?"""
-    predicted, labels = np.array([0, 1, 2, 2, 1, 0, 3]), np.array([0, 1, 1, 2, 0, 0, 3])
+    # one miss above its label and one below: a comparison other than == counts one of them
+    predicted, labels = np.array([0, 1, 0, 2, 1, 0, 3]), np.array([0, 1, 1, 2, 0, 0, 3])
     got = as_float(
         probe("overall_accuracy", predicted=predicted, labels=labels), "overall_accuracy"
     )
     if math.isclose(got, 500 / 7, rel_tol=1e-6):
         fail("overall_accuracy returned a percentage; return a fraction between 0 and 1")
-    expect_close(
-        got,
-        5 / 7,
-        "overall_accuracy",
-        rtol=1e-6,
-        hint="integer division or counting in the wrong tensor type? use .float()",
+    hint = (
+        "integer division or counting in the wrong tensor type? use .float()"
+        if got in (0, 1)
+        else "count the predictions equal to their label: (predicted == labels)"
     )
+    expect_close(got, 5 / 7, "overall_accuracy", rtol=1e-6, hint=hint)
 
 
 def _first_samples_only(predicted, labels, count: int, classes: int) -> np.ndarray:

@@ -9,6 +9,8 @@ from pathlib import Path
 from grader.config import PROBE_TIMEOUT_S
 from grader.export import TARGETS
 from grader.formats import FORMATS
+from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
+from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES
 
 
 def _gate_overrides(args) -> dict:
@@ -302,7 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
         "extensions and overrides applied (the results are not changed)",
     )
     book.add_argument("results", type=Path, help="the folder grader run --out wrote")
-    book.add_argument("--format", default="canvas", choices=("canvas", "moodle", "csv"))
+    book.add_argument(
+        "--format",
+        default="canvas",
+        choices=GRADEBOOK_FORMATS,
+        help="canvas: Canvas's grade import; moodle: Moodle's; csv: every student with each "
+        "step to the final score (default: canvas)",
+    )
     book.add_argument(
         "--roster",
         type=Path,
@@ -316,13 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     book.add_argument(
         "--times",
-        choices=("gradescope", "github", "nbgrader", "csv", "mtime"),
+        choices=SOURCES,
         help="where submission times come from (mtime only when nothing records them)",
     )
     book.add_argument(
         "--from",
         dest="times_from",
         type=Path,
+        metavar="PATH",
         help="for --times: the submissions folder, nbgrader's submitted/ folder, or the CSV",
     )
     book.add_argument(
@@ -338,13 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     book.add_argument(
         "--missing",
-        choices=("zero", "blank"),
+        choices=MISSING,
         help="a roster student without a submission (default: gradebook.missing, else zero)",
     )
     book.add_argument(
         "--moodle-key",
         default="email",
-        choices=("email", "idnumber"),
+        choices=tuple(MOODLE_KEYS),
         help="the column Moodle matches students by (default: email)",
     )
     book.add_argument(

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from grader import course_config
-from grader.gradebook import students, times
+from grader import course_config, results
+from grader.gradebook import book, students, times
 from grader.gradebook.policy import (
     GradebookError,
     LatePenalty,
@@ -285,3 +285,38 @@ def test_mtime_only_when_asked(tmp_path):
     found = times.read_times("mtime", tmp_path, ["alice"])
     assert found["alice"].at == DUE
     assert "modification time" in found["alice"].source
+
+
+def stored(name: str, ex1: float, ex2: float) -> results.SubmissionResult:
+    tests = [
+        results.TestResult("test_a", "ex1", ex1, 20, "passed" if ex1 == 20 else "failed"),
+        results.TestResult("test_b", "ex2", ex2, 20, "passed" if ex2 == 20 else "failed"),
+    ]
+    return results.SubmissionResult.build(
+        name, tests, {"ex1": 20, "ex2": 20}, device="cpu", isolation="bwrap",
+        grader_version="0", duration_s=1,
+    )  # fmt: skip
+
+
+def test_overrides_replace_raw_scores_before_the_penalty(tmp_path):
+    """Does an exercise override replace that exercise's score, the late penalty then apply,
+    and a whole-score override give a roster student with no submission a score, on no time?"""
+    roster = students.read_roster(write(tmp_path / "r.csv", "id\nalice\nbob\n"))
+    overrides = students.read_overrides(
+        write(
+            tmp_path / "o.csv",
+            "student,exercise,score,reason,by\nalice,ex2,15,regrade,ta\nbob,,30,oral exam,prof\n",
+        ),
+        {"alice", "bob"}, {"ex1": 20, "ex2": 20}, 40,
+    )  # fmt: skip
+    policy = Policy(due=DUE, late=DAILY)
+    late = times.Submitted(DUE + dt.timedelta(hours=2), "here")
+    result = book.build(
+        [stored("alice", 20, 5)], roster, policy, times={"alice": late}, extensions={},
+        overrides=overrides, maxima={"ex1": 20, "ex2": 20}, total=40,
+    )  # fmt: skip
+    alice, bob = result.rows
+    assert (alice.raw_score, alice.scored, alice.penalty, alice.final) == (25, 35, 4, 31)
+    assert "ex2 set to 15 by ta: regrade" in alice.explanation
+    assert (bob.scored, bob.final, bob.rule) == (30, 30, "no_time")
+    assert result.missing == ["bob"]

@@ -79,6 +79,7 @@ def test_canvas_csv_cell_by_cell(graded, tmp_path):
     assert "in the roster, no submission: frank" in completed.stderr
     assert "not in the roster" in completed.stderr and "zed" in completed.stderr
     assert "canvas_export.csv:7" in completed.stderr  # Canvas's test student: no login id
+    assert "a submission time but no result (not graded?): yuki" in completed.stderr
     audit = {
         row["student"]: row for row in json.loads((tmp_path / "audit.json").read_text())["rows"]
     }

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from grader.gradebook.lms import FORMATS, MOODLE_KEYS
-from grader.gradebook.policy import GradebookError
+from grader.gradebook.policy import MISSING, GradebookError
+from grader.gradebook.times import SOURCES
 
-__all__ = ["FORMATS", "MOODLE_KEYS", "GradebookError", "gradebook"]
+__all__ = ["FORMATS", "MISSING", "MOODLE_KEYS", "SOURCES", "GradebookError", "gradebook"]
 
 
 def gradebook(
@@ -105,13 +106,16 @@ def gradebook(
             "extensions": str(extension_file) if extension_file else None,
             "overrides": str(override_file) if override_file else None,
         }
-        dest.mkdir(parents=True, exist_ok=True)
-        written = {
-            fmt: dest / ("gradebook.csv" if fmt == "csv" else f"{fmt}.csv"),
-            "audit": dest / "audit.json",
+        texts = {
+            dest / ("gradebook.csv" if fmt == "csv" else f"{fmt}.csv"): lms.render(
+                fmt, result, moodle_key=moodle_key
+            ),
+            dest / "audit.json": lms.audit(result, inputs=inputs),
         }
-        written[fmt].write_text(lms.render(fmt, result, moodle_key=moodle_key), encoding="utf-8")
-        written["audit"].write_text(lms.audit(result, inputs=inputs), encoding="utf-8")
+        dest.mkdir(parents=True, exist_ok=True)
+        for path, text in texts.items():
+            path.write_text(text, encoding="utf-8")
+        written = dict(zip((fmt, "audit"), texts, strict=True))
         _summary(result, written, stream)
         return written
 
@@ -172,6 +176,12 @@ def _summary(result, written: dict[str, Path], stream) -> None:
         print(
             f"not in the roster (in the audit and --format csv, not in an LMS file): "
             f"{', '.join(result.unmatched)}",
+            file=stream,
+        )
+    if result.times_without_result:
+        print(
+            f"a submission time but no result (not graded?): "
+            f"{', '.join(result.times_without_result)}",
             file=stream,
         )
     if result.roster_without_id:

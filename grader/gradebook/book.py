@@ -51,6 +51,8 @@ class Book:
     unmatched: list[str]
     """Submissions no roster entry matches (they are rows, never dropped)."""
     roster_without_id: list[str]
+    times_without_result: list[str] = field(default_factory=list)
+    """Submissions the times source knows that have no stored result (graded at all?)."""
 
 
 def build(
@@ -86,6 +88,7 @@ def build(
         missing=[s for s in roster.rows if s not in by_id],
         unmatched=[s for s in by_id if s not in roster.rows],
         roster_without_id=roster.without_id,
+        times_without_result=[s for s in times if s not in by_id],
     )
 
 
@@ -168,7 +171,7 @@ def _lateness_text(row: Row, policy: Policy, hard) -> str:
         return "no submission time"
     due = f"due {row.due.isoformat()}"
     if row.extension:
-        due += f" ({row.extension.describe(policy.due)})"
+        due += f" ({row.extension.describe()})"
     at = f"submitted {row.submitted.at.isoformat()} ({row.submitted.source}), {due}"
     late = describe(lateness.late_by)
     if lateness.rule == "on_time":

@@ -17,7 +17,7 @@ import json
 
 from grader import __version__
 from grader.gradebook.book import Book, Row
-from grader.gradebook.policy import GradebookError, describe
+from grader.gradebook.policy import GradebookError, describe, rounded
 
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -43,9 +43,7 @@ BREAKDOWN = (
 
 def cell(value) -> str:
     """A score as Canvas and Moodle read it: ``87.5``, ``100``; blank for none."""
-    if value is None:
-        return ""
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return "" if value is None else str(rounded(value))
 
 
 def render(fmt: str, book: Book, *, moodle_key: str = "email") -> str:
@@ -124,6 +122,7 @@ def audit(book: Book, *, inputs: dict[str, str]) -> str:
         "missing": book.missing,
         "not_in_roster": book.unmatched,
         "roster_rows_without_id": book.roster_without_id,
+        "times_without_result": book.times_without_result,
     }
     return json.dumps(data, indent=1) + "\n"
 

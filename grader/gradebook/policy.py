@@ -86,8 +86,8 @@ class Lateness:
     late_by: dt.timedelta
     """How long after the deadline (zero when on time)."""
     rule: str
-    """``no_due_date``, ``on_time``, ``grace``, ``late``, ``late_capped``, ``late_no_penalty``,
-    ``hard_deadline``."""
+    """``no_due_date``, ``no_time``, ``on_time``, ``grace``, ``late``, ``late_capped``,
+    ``late_no_penalty``, ``hard_deadline``."""
     periods: int = 0
     penalty: float = 0.0
     """Points off."""
@@ -108,8 +108,10 @@ def assess(
     Exactly on the deadline is on time. Any started period counts whole: one second late is
     one day (or hour) late, unless it falls within the grace period.
     """
-    if due is None or submitted is None:
+    if due is None:
         return Lateness(dt.timedelta(0), "no_due_date")
+    if submitted is None:  # a score given by override to a student with no submission
+        return Lateness(dt.timedelta(0), "no_time")
     # In UTC: Python subtracts and compares two times of one zone object by their wall clocks.
     submitted, due = submitted.astimezone(UTC), due.astimezone(UTC)
     hard_deadline = hard_deadline.astimezone(UTC) if hard_deadline is not None else None

@@ -62,9 +62,9 @@ class Extension:
     reason: str
     where: str
 
-    def describe(self, course_due: dt.datetime) -> str:
-        reason = f" ({self.reason})" if self.reason else ""
-        return f"extension to {self.due.isoformat()}{reason}, {self.where}"
+    def describe(self) -> str:
+        reason = f": {self.reason}" if self.reason else ""
+        return f"extension{reason}, {self.where}"
 
 
 def read_extensions(path: Path, policy: Policy, known: set[str]) -> dict[str, Extension]:

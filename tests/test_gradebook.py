@@ -276,6 +276,27 @@ def test_nbgrader_time_is_the_exchange_timestamp(tmp_path):
     assert found["alice"].at == dt.datetime(2026, 3, 7, 4, 59, 30, 1, tzinfo=dt.UTC)
 
 
+def test_nbgrader_zone_abbreviation_is_read_in_the_course_zone(tmp_path):
+    """With nbgrader's timezone set, %Z writes EDT: is it read as the course's zone, and is
+    an abbreviation that is not the course zone's an error naming the file?"""
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "timestamp.txt").write_text("2026-03-10 00:30:00.000000 EDT")
+    found = times.read_times("nbgrader", tmp_path, ["alice"], zone=NY)
+    assert found["alice"].at == dt.datetime(2026, 3, 10, 4, 30, tzinfo=dt.UTC)
+    with pytest.raises(GradebookError, match=r"alice/timestamp.txt:1: unknown time zone 'EDT'"):
+        times.read_times("nbgrader", tmp_path, ["alice"], zone=ZoneInfo("Europe/Berlin"))
+
+
+def test_extension_to_a_date_without_a_zone_needs_the_course_zone(tmp_path):
+    """Where the course names no timezone, is an extension's date without an offset refused
+    (not read as UTC)?"""
+    policy = Policy(due=DUE)
+    path = write(tmp_path / "ext.csv", "student,due\nalice,2026-03-09T23:59:00\n")
+    with pytest.raises(GradebookError, match=r"ext.csv:2: due: .* has no time zone"):
+        students.read_extensions(path, policy, {"alice"})
+
+
 def test_mtime_only_when_asked(tmp_path):
     """Are file modification times used under --times mtime (and only named there)?"""
     (tmp_path / "alice").mkdir()

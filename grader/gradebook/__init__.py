@@ -77,7 +77,12 @@ def gradebook(
         if times is not None:
             if times_from is None:
                 raise GradebookError(f"--times {times} needs --from (a folder, or the CSV file)")
-            submitted = read_times(times, times_from, [r.submission for r in stored])
+            submitted = read_times(
+                times,
+                times_from,
+                [r.submission for r in stored],
+                zone=policy.zone if policy.timezone else None,
+            )
             untimed = [r.submission for r in stored if r.submission not in submitted]
             if untimed:
                 raise GradebookError(

@@ -70,6 +70,7 @@ class Policy:
 
     @property
     def zone(self) -> dt.tzinfo:
+        """The course's calendar (UTC where it names none: dates then carry offsets)."""
         return ZoneInfo(self.timezone) if self.timezone else UTC
 
     def column(self) -> str:

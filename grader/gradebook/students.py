@@ -82,7 +82,8 @@ def read_extensions(path: Path, policy: Policy, known: set[str]) -> dict[str, Ex
             record.fail("give exactly one of days, hours or due")
         zone, local = policy.zone, policy.due.astimezone(policy.zone).replace(tzinfo=None)
         if given == ["due"]:
-            due = parse_time(record.fields["due"], f"{record.where}: due", zone)
+            named = zone if policy.timezone else None  # no zone: the date must carry one
+            due = parse_time(record.fields["due"], f"{record.where}: due", named)
             delta = due.astimezone(zone).replace(tzinfo=None) - local
         else:
             amount = _number(record, given[0])

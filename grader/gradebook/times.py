@@ -35,23 +35,29 @@ class Submitted:
     """Where the time was read (a file, a commit)."""
 
 
-def read_times(kind: str, path: Path, submissions: list[str]) -> dict[str, Submitted]:
-    """The time of each of ``submissions`` (those it cannot find are left out)."""
+def read_times(
+    kind: str, path: Path, submissions: list[str], *, zone: dt.tzinfo | None = None
+) -> dict[str, Submitted]:
+    """The time of each of ``submissions`` (those it cannot find are left out); ``zone`` is
+    the course's, which reads an nbgrader timestamp written with its abbreviation (EDT)."""
     path = Path(path)
     if kind == "csv":
         return _csv(path)
     if not path.is_dir():
         raise GradebookError(f"{path}: not a folder (--times {kind} reads the submissions there)")
-    reader = {"gradescope": _gradescope, "github": _github, "nbgrader": _nbgrader}.get(kind)
-    if kind == "mtime":
-        reader = _mtime
-    if reader is None:
+    readers = {
+        "gradescope": _gradescope,
+        "github": _github,
+        "nbgrader": lambda folder: _nbgrader(folder, zone),
+        "mtime": _mtime,
+    }
+    if kind not in readers:
         raise GradebookError(f"unknown source of times {kind!r}: use {', '.join(SOURCES)}")
     found = {}
     for submission in submissions:
         folder = path / submission
         if folder.is_dir():
-            time = reader(folder)
+            time = readers[kind](folder)
             if time is not None:
                 found[submission] = time
     return found
@@ -87,7 +93,7 @@ def _github(folder: Path) -> Submitted | None:
 _NBGRADER = re.compile(r"^(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\s*(?P<zone>\S*)$")
 
 
-def _nbgrader(folder: Path) -> Submitted | None:
+def _nbgrader(folder: Path, course_zone: dt.tzinfo | None = None) -> Submitted | None:
     found = [folder / "timestamp.txt"] if (folder / "timestamp.txt").is_file() else []
     found = found or sorted(folder.glob("*/timestamp.txt"))
     if not found:
@@ -101,13 +107,15 @@ def _nbgrader(folder: Path) -> Submitted | None:
     match = _NBGRADER.match(text)
     if not match:
         raise GradebookError(f"{found[0]}:1: {text!r} is not an nbgrader timestamp")
-    when, zone = match["when"], match["zone"]
+    when, zone, where = match["when"], match["zone"] or "UTC", f"{found[0]}:1"
     if re.fullmatch(r"[+-]\d\d:?\d\d", zone):
-        return Submitted(parse_time(when + zone, f"{found[0]}:1"), str(found[0]))
-    return Submitted(
-        parse_time(when, f"{found[0]}:1", named_zone(zone or "UTC", f"{found[0]}:1")),
-        str(found[0]),
-    )
+        return Submitted(parse_time(when + zone, where), str(found[0]))
+    if course_zone is not None and "/" not in zone and zone != "UTC":
+        # nbgrader's %Z writes the zone's abbreviation: accept the course zone's own
+        local = parse_time(when, where, course_zone)
+        if local.tzname() == zone:
+            return Submitted(local, str(found[0]))
+    return Submitted(parse_time(when, where, named_zone(zone, where)), str(found[0]))
 
 
 def _mtime(folder: Path) -> Submitted | None:

@@ -321,14 +321,15 @@ def stored(name: str, ex1: float, ex2: float) -> results.SubmissionResult:
 
 def test_overrides_replace_raw_scores_before_the_penalty(tmp_path):
     """Does an exercise override replace that exercise's score, the late penalty then apply,
-    and a whole-score override give a roster student with no submission a score, on no time?"""
-    roster = students.read_roster(write(tmp_path / "r.csv", "id\nalice\nbob\n"))
+    and an override give a roster student with no submission a score (no time, no penalty)?"""
+    roster = students.read_roster(write(tmp_path / "r.csv", "id\nalice\nbob\ncarol\n"))
     overrides = students.read_overrides(
         write(
             tmp_path / "o.csv",
-            "student,exercise,score,reason,by\nalice,ex2,15,regrade,ta\nbob,,30,oral exam,prof\n",
+            "student,exercise,score,reason,by\nalice,ex2,15,regrade,ta\nbob,,30,oral exam,prof\n"
+            "carol,ex1,12.5,paper copy,ta\n",
         ),
-        {"alice", "bob"}, {"ex1": 20, "ex2": 20}, 40,
+        {"alice", "bob", "carol"}, {"ex1": 20, "ex2": 20}, 40,
     )  # fmt: skip
     policy = Policy(due=DUE, late=DAILY)
     late = times.Submitted(DUE + dt.timedelta(hours=2), "here")
@@ -336,8 +337,9 @@ def test_overrides_replace_raw_scores_before_the_penalty(tmp_path):
         [stored("alice", 20, 5)], roster, policy, times={"alice": late}, extensions={},
         overrides=overrides, maxima={"ex1": 20, "ex2": 20}, total=40,
     )  # fmt: skip
-    alice, bob = result.rows
+    alice, bob, carol = result.rows
     assert (alice.raw_score, alice.scored, alice.penalty, alice.final) == (25, 35, 4, 31)
     assert "ex2 set to 15 by ta: regrade" in alice.explanation
     assert (bob.scored, bob.final, bob.rule) == (30, 30, "no_time")
-    assert result.missing == ["bob"]
+    assert (carol.scored, carol.final, carol.rule) == (12.5, 12.5, "no_time")
+    assert result.missing == ["bob", "carol"]

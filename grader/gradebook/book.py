@@ -116,7 +116,7 @@ def _row(
     )
     steps = []
     if result is not None:
-        steps.append(f"raw score {result.score:g} of {total:g} ({result.submission})")
+        steps.append(f"raw score {rounded(result.score)} of {rounded(total)} ({result.submission})")
     scored = _with_overrides(result, overrides, maxima, steps)
     row.scored = scored
     if scored is None:
@@ -137,7 +137,7 @@ def _row(
     row.final = final_score(scored, row.lateness)
     row.rule = row.lateness.rule
     steps.append(_lateness_text(row, policy, hard))
-    steps.append(f"final {row.final:g}")
+    steps.append(f"final {rounded(row.final)}")
     row.explanation = "; ".join(s for s in steps if s)
     return row
 
@@ -145,7 +145,7 @@ def _row(
 def _with_overrides(result, overrides: list[Override], maxima, steps) -> float | None:
     """The raw score with the overrides in place (an exercise's replaces that exercise's
     score; a whole-score one replaces the total after them)."""
-    if result is None and not any(not o.exercise for o in overrides):
+    if result is None and not overrides:
         return None
     scores = (
         {k: e.score for k, e in result.exercises.items()} if result else dict.fromkeys(maxima, 0)
@@ -159,7 +159,7 @@ def _with_overrides(result, overrides: list[Override], maxima, steps) -> float |
             whole = override.score
     scored = whole if whole is not None else rounded(sum(scores.values()))
     if overrides:
-        steps.append(f"score after overrides {scored:g}")
+        steps.append(f"score after overrides {rounded(scored)}")
     return scored
 
 
@@ -185,8 +185,8 @@ def _lateness_text(row: Row, policy: Policy, hard) -> str:
     late_policy = policy.late
     text = (
         f"{at}: {late} late, {lateness.periods} started {late_policy.per}(s) x "
-        f"{late_policy.penalty_percent:g}% of {row.max_score:g}"
+        f"{late_policy.penalty_percent:g}% of {rounded(row.max_score)}"
     )
     if lateness.rule == "late_capped":
         text += f", capped at {late_policy.cap_percent:g}%"
-    return f"{text} = {lateness.penalty:g} off"
+    return f"{text} = {rounded(lateness.penalty)} off"

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.gradebook.policy import GradebookError, Policy, parse_time, shift
+from grader.gradebook.policy import GradebookError, Policy, parse_time, rounded, shift
 from grader.gradebook.records import Record, csv_records, records
 
 ROSTER_IDS = ("SIS Login ID", "ID number", "Email address", "id")
@@ -108,7 +108,7 @@ class Override:
 
     def describe(self) -> str:
         target = self.exercise or "score"
-        return f"{target} set to {self.score:g} by {self.by}: {self.reason} ({self.where})"
+        return f"{target} set to {rounded(self.score)} by {self.by}: {self.reason} ({self.where})"
 
 
 def read_overrides(

@@ -180,3 +180,16 @@ def test_bad_extension_is_the_commands_error_with_file_and_line(graded, tmp_path
     assert completed.returncode == 2
     assert f"{bad}:3: unknown student 'zoe'" in completed.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_due_date_needs_every_submission_time(graded, tmp_path):
+    """With a due date, is an export without a source of times, or with a graded submission
+    missing from it, refused (exit 2) rather than treated as on time?"""
+    base = ["gradebook", graded, "--roster", ROSTER, "--config", FIXTURES / "grader.toml"]
+    completed = grader(*base, "--dest", tmp_path / "a")
+    assert completed.returncode == 2 and "say where submission times come from" in completed.stderr
+    partial = tmp_path / "timestamps.csv"
+    partial.write_text("submission,submitted_at\nalice,2026-03-06T10:00:00Z\n")
+    completed = grader(*base, "--times", "csv", "--from", partial, "--dest", tmp_path / "b")
+    assert completed.returncode == 2
+    assert "no submission time (csv) for bob, carol, zed" in completed.stderr

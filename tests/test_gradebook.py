@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from grader import course_config, results
-from grader.gradebook import book, students, times
+from grader.gradebook import book, lms, students, times
 from grader.gradebook.policy import (
     GradebookError,
     LatePenalty,
@@ -343,3 +343,29 @@ def test_overrides_replace_raw_scores_before_the_penalty(tmp_path):
     assert (bob.scored, bob.final, bob.rule) == (30, 30, "no_time")
     assert (carol.scored, carol.final, carol.rule) == (12.5, 12.5, "no_time")
     assert result.missing == ["bob", "carol"]
+
+
+def test_overrides_in_toml_name_the_line_of_their_table(tmp_path):
+    """In TOML, is an override above the maximum reported at its [[override]] line?"""
+    text = (
+        '[[override]]\nstudent = "alice"\nscore = 30\nreason = "oral"\nby = "prof"\n\n'
+        '[[override]]\nstudent = "alice"\nexercise = "ex1"\nscore = 25\nreason = "r"\nby = "ta"\n'
+    )
+    path = write(tmp_path / "overrides.toml", text)
+    with pytest.raises(
+        GradebookError, match=r"overrides.toml:7: score 25 is above the maximum, 20"
+    ):
+        students.read_overrides(path, {"alice"}, {"ex1": 20, "ex2": 20}, 40)
+
+
+def test_canvas_needs_a_canvas_id_for_every_student(tmp_path):
+    """Is a roster without ID, SIS User ID or SIS Login ID refused for Canvas (which could
+    not match the rows) rather than written?"""
+    roster = students.read_roster(write(tmp_path / "r.csv", "id,name\nalice,Alice\n"))
+    result = book.build(
+        [stored("alice", 20, 20)], roster, Policy(), times={}, extensions={}, overrides={},
+        maxima={"ex1": 20, "ex2": 20}, total=40,
+    )  # fmt: skip
+    with pytest.raises(GradebookError, match="no ID, SIS User ID, SIS Login ID for alice"):
+        lms.render("canvas", result)
+    assert lms.render("csv", result).splitlines()[1].startswith("alice,alice,yes,40,")

@@ -21,6 +21,7 @@ from grader.gradebook.policy import GradebookError, describe, rounded
 
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+CANVAS_IDS = ("ID", "SIS User ID", "SIS Login ID")
 POINTS_POSSIBLE = "    Points Possible"
 """Canvas writes the label with four leading spaces; its import finds the row by it."""
 MOODLE_KEYS = {"email": "Email address", "idnumber": "ID number"}
@@ -55,6 +56,11 @@ def render(fmt: str, book: Book, *, moodle_key: str = "email") -> str:
         writer.writerow([*CANVAS_COLUMNS, book.policy.column()])
         writer.writerow([POINTS_POSSIBLE, *[""] * (len(CANVAS_COLUMNS) - 1), cell(total)])
         for row in rostered:
+            if not any(row.roster.get(c) for c in CANVAS_IDS):
+                raise GradebookError(
+                    f"the roster has no {', '.join(CANVAS_IDS)} for {row.student}, and Canvas "
+                    "matches students by them: use Canvas's gradebook export as the roster"
+                )
             writer.writerow([*(row.roster.get(c, "") for c in CANVAS_COLUMNS), cell(row.final)])
     elif fmt == "moodle":
         key = MOODLE_KEYS[moodle_key]

@@ -9,6 +9,8 @@ from pathlib import Path
 from grader.config import PROBE_TIMEOUT_S
 from grader.export import TARGETS
 from grader.formats import FORMATS
+from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
+from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES
 
 
 def _gate_overrides(args) -> dict:
@@ -114,6 +116,26 @@ def _export(args) -> int:
     print(f"{args.target}: written to {path}")
     if NEXT_STEPS[args.target]:
         print(f"next: {NEXT_STEPS[args.target]}")
+    return 0
+
+
+def _gradebook(args) -> int:
+    from grader.gradebook import gradebook
+
+    gradebook(
+        args.results,
+        fmt=args.format,
+        roster=args.roster,
+        dest=args.dest,
+        times=args.times,
+        times_from=args.times_from,
+        extensions=args.extensions,
+        overrides=args.overrides,
+        config=args.config,
+        roster_id=args.roster_id,
+        missing=args.missing,
+        moodle_key=args.moodle_key,
+    )
     return 0
 
 
@@ -275,6 +297,72 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("dest", type=Path, help="the folder to write into")
     export.add_argument("--config", type=Path, default=None, help="course configuration to ship")
     export.set_defaults(func=_export)
+
+    book = commands.add_parser(
+        "gradebook",
+        help="stored results to a Canvas, Moodle or CSV gradebook, the course's late policy, "
+        "extensions and overrides applied (the results are not changed)",
+    )
+    book.add_argument("results", type=Path, help="the folder grader run --out wrote")
+    book.add_argument(
+        "--format",
+        default="canvas",
+        choices=GRADEBOOK_FORMATS,
+        help="canvas: Canvas's grade import; moodle: Moodle's; csv: every student with each "
+        "step to the final score (default: canvas)",
+    )
+    book.add_argument(
+        "--roster",
+        type=Path,
+        required=True,
+        help="the class list (CSV), e.g. Canvas's gradebook export or Moodle's participants",
+    )
+    book.add_argument(
+        "--roster-id",
+        help="the roster column that holds submission names (default: gradebook.roster_id, "
+        "else the first of SIS Login ID, ID number, Email address, id)",
+    )
+    book.add_argument(
+        "--times",
+        choices=SOURCES,
+        help="where submission times come from (mtime only when nothing records them)",
+    )
+    book.add_argument(
+        "--from",
+        dest="times_from",
+        type=Path,
+        metavar="PATH",
+        help="for --times: the submissions folder, nbgrader's submitted/ folder, or the CSV",
+    )
+    book.add_argument(
+        "--extensions",
+        type=Path,
+        help="per-student extensions, CSV or TOML (default: the "
+        "course configuration's gradebook.extensions)",
+    )
+    book.add_argument(
+        "--overrides",
+        type=Path,
+        help="score overrides with reason and author, CSV or TOML (default: gradebook.overrides)",
+    )
+    book.add_argument(
+        "--missing",
+        choices=MISSING,
+        help="a roster student without a submission (default: gradebook.missing, else zero)",
+    )
+    book.add_argument(
+        "--moodle-key",
+        default="email",
+        choices=tuple(MOODLE_KEYS),
+        help="the column Moodle matches students by (default: email)",
+    )
+    book.add_argument(
+        "--dest",
+        type=Path,
+        help="where the gradebook and audit.json go (default: RESULTS/gradebook)",
+    )
+    book.add_argument("--config", type=Path, default=None, help="course configuration")
+    book.set_defaults(func=_gradebook)
     return parser
 
 

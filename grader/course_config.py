@@ -20,6 +20,9 @@ calibrated recipes); a file only replaces what it names. The shape::
     noise_threshold = 25                # shortest match counted (filtered characters, k)
     guarantee_threshold = 25            # a match this long is always found (window = g - k + 1)
     report_pairs = 50                   # pairs shown side by side in the HTML report
+    [tool.grader.gradebook]             # grader gradebook: the late policy (see the README)
+    timezone = "America/New_York"
+    due = 2026-03-06T23:59:00           # local time in timezone, or with an offset
 
 A key or value that is not understood is an error that names the key and the file.
 Precedence: a command-line flag, then the file, then the defaults.
@@ -36,7 +39,7 @@ from grader.results import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
-TOP_LEVEL_KEYS = ("visibility", "exercises", "tests", "devices", "similarity")
+TOP_LEVEL_KEYS = ("visibility", "exercises", "tests", "devices", "similarity", "gradebook")
 
 
 class CourseConfigError(ValueError):
@@ -149,6 +152,21 @@ def load_similarity(path: Path | None = None, *, search: Path | None = None) -> 
     read = _Reader(source, prefix)
     read.table(data, "", TOP_LEVEL_KEYS)
     return _similarity(data.get("similarity", {}), read)
+
+
+def load_gradebook(path: Path | None = None, *, search: Path | None = None):
+    """Only the ``gradebook`` table (due date, late penalty, extensions, overrides, roster) of
+    the file :func:`load` reads, as a :class:`grader.gradebook.policy.Policy`; its errors name
+    the file and the line (``grader.toml:7: gradebook.due: ... has no time zone``)."""
+    from grader.gradebook.policy import Policy
+    from grader.gradebook.settings import parse
+
+    found = _course_table(path, search)
+    if found is None:
+        return Policy()
+    data, source, prefix = found
+    _Reader(source, prefix).table(data, "", TOP_LEVEL_KEYS)
+    return parse(data.get("gradebook", {}), source=source, prefix=prefix)
 
 
 def _course_table(path: Path | None, search: Path | None) -> tuple[dict, str, str] | None:

@@ -42,6 +42,7 @@ EXCLUDED = [
     r"core/ReplaceBinaryOperator_(BitAnd|BitOr|BitXor|LShift|RShift|Mod|FloorDiv)_\w+",
 ]
 EQUIVALENT = REPO / "bench" / "mutation" / "equivalent.toml"
+NOT_SAMPLED = "not in the sample"
 TIMEOUT_S = 300
 
 
@@ -76,7 +77,7 @@ def sample(session: Path, count: int, seed: int) -> None:
         for item in pending:
             if item.job_id not in keep:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
-                                                      output="not in the sample"))  # fmt: skip
+                                                      output=NOT_SAMPLED))  # fmt: skip
 
 
 def equivalents() -> list[dict]:
@@ -129,12 +130,14 @@ def run_exercise(exercise: str, scratch: Path, args) -> dict:
 
     lines = target.read_text().splitlines()
     known = equivalents()
-    counts = {"killed": 0, "survived": 0, "equivalent": 0, "incompetent": 0, "skipped": 0}
+    counts = {"killed": 0, "survived": 0, "equivalent": 0, "incompetent": 0}
+    left_out = {"excluded": 0, "not_sampled": 0}
     survivors, equivalent = [], []
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
             if result.worker_outcome == WorkerOutcome.SKIPPED:
-                counts["skipped"] += 1
+                sampled_out = result.output == NOT_SAMPLED
+                left_out["not_sampled" if sampled_out else "excluded"] += 1
                 continue
             if result.test_outcome == TestOutcome.KILLED:
                 counts["killed"] += 1
@@ -153,8 +156,9 @@ def run_exercise(exercise: str, scratch: Path, args) -> dict:
     tested = counts["killed"] + counts["survived"]
     return {
         "exercise": exercise,
-        "mutants": sum(counts.values()) - counts["skipped"],
+        "mutants": sum(counts.values()),
         **counts,
+        **left_out,
         "killed_share": round(counts["killed"] / tested, 4) if tested else None,
         "wall_s": round(wall, 1),
         "survivors": survivors,
@@ -177,7 +181,9 @@ def main(argv=None) -> None:
             print(
                 f"{result['exercise']}: {result['mutants']} mutants, {result['killed']} killed, "
                 f"{result['survived']} survived, {result['equivalent']} equivalent, "
-                f"{result['incompetent']} incompetent, in {result['wall_s']} s",
+                f"{result['incompetent']} incompetent, in {result['wall_s']} s "
+                f"({result['excluded']} excluded by operator, {result['not_sampled']} not "
+                "in the sample)",
                 flush=True,
             )
             for mutant in result["survivors"]:

@@ -270,6 +270,11 @@ BUGS = [
     ),
     Bug("bug_accuracy_percentage", "ex5", {"test_overall_accuracy": "percentage"}),
     Bug(
+        "bug_accuracy_counts_predictions_below_label",
+        "ex5",
+        {"test_overall_accuracy": "(predicted == labels)"},
+    ),
+    Bug(
         "bug_per_class_divided_by_total",
         "ex5",
         {"test_per_class_accuracy": "divided by the total number of samples"},
@@ -300,6 +305,11 @@ BUGS = [
     ),
     Bug("bug_ex1_fit_sine_in_torch", "ex1", {"test_fit_sine_matches_reference": "NumPy only"}),
     Bug("bug_fit_sine_default_steps", "ex1", {"test_fit_sine_defaults": "keep the defaults"}),
+    Bug(
+        "bug_fit_sine_default_steps_one_short",
+        "ex1",
+        {"test_fit_sine_defaults": "keep the defaults"},
+    ),
     Bug("bug_build_transform_default_train", "ex3", {"test_eval_transform_normalises": "default"}),
     Bug(
         "bug_train_loader_ignores_num_workers",
@@ -319,6 +329,11 @@ BUGS = [
     ),
     Bug(
         "bug_fit_sine_autograd_default_lr",
+        "ex2",
+        {"test_fit_sine_autograd_matches_reference": "keep the defaults"},
+    ),
+    Bug(
+        "bug_fit_sine_autograd_default_steps_one_short",
         "ex2",
         {"test_fit_sine_autograd_matches_reference": "keep the defaults"},
     ),

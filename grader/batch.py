@@ -26,9 +26,10 @@ from pathlib import Path
 from grader import course_config
 from grader.config import EXERCISES
 from grader.files import atomic_write
-from grader.grading import SuiteOptions
+from grader.grading import grade_staged
 from grader.results import SubmissionResult
 from grader.submission import Submission, stage
+from grader.suite_runner import SuiteOptions
 
 CHILD_STOP_TIMEOUT_S = 15.0
 
@@ -65,8 +66,6 @@ class Plan:
         notes=(),
     ) -> SubmissionResult:
         """Grade one staged submission and write its result to ``out`` (raises GradingError)."""
-        from grader.run import grade_staged
-
         result = grade_staged(
             submission_id,
             staged,

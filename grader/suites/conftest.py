@@ -13,9 +13,9 @@ import pytest
 
 from grader.config import EXERCISES, PROBE_TIMEOUT_S, WORKER_START_TIMEOUT_S
 from grader.errors import ProbeFailure
-from grader.grading import NOTES
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
+from grader.suite_runner import NOTES
 
 
 def pytest_addoption(parser):

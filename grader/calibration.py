@@ -24,15 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from grader.errors import CalibrationError
 from grader.files import atomic_write
 
 FILE = "calibration.json"
 COST_FIELDS = ("optimizer", "batch_size", "epochs", "num_workers", "threads", "schedule")
 """Recipe fields that change how much work training is (not its threshold or limit)."""
-
-
-class CalibrationError(RuntimeError):
-    """The reference's training could not be measured here."""
 
 
 def cpu_model() -> str:

@@ -27,14 +27,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from grader.config import EXERCISES, PROBE_TIMEOUT_S
+from grader.errors import CourseConfigError
 from grader.results import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
-
-
-class CourseConfigError(ValueError):
-    """A course configuration file holds a key or value the grader does not understand."""
 
 
 @dataclass(frozen=True)

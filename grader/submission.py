@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.config import EXERCISES
+from grader.errors import SubmissionError
 
 EXPECTED = {e.module: e for e in EXERCISES.values()}
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -41,10 +42,6 @@ SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _file_limit(name: str) -> int:
     return MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_SOURCE_BYTES
-
-
-class SubmissionError(ValueError):
-    """A path that cannot be read as a submission at all."""
 
 
 @dataclass

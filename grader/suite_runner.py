@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.config import PROBE_TIMEOUT_S, SUITES_DIR, Exercise
-from grader.errors import GradingError, ProbeFailure
+from grader.errors import ProbeFailure, SuiteError
 from grader.results import TestResult
 
 
@@ -146,5 +146,5 @@ def run_suite(
         raise KeyboardInterrupt
     if collector.errors or (not collector.results and code != pytest.ExitCode.OK):
         detail = "\n".join(collector.errors) or out.getvalue()[-2000:]
-        raise GradingError(f"the hidden suite for {exercise.key} did not run:\n{detail}")
+        raise SuiteError(f"the hidden suite for {exercise.key} did not run:\n{detail}")
     return collector.results, collector.notes

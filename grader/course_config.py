@@ -1,7 +1,10 @@
-"""The course configuration: ``[tool.grader]`` of a pyproject, or a ``grader.toml``.
+"""The values a course may set (points, visibility, the gate's limits) and their defaults.
 
-Every default lives in :func:`defaults` (built from :mod:`grader.config` and the gate's
-calibrated recipes); a file only replaces what it names. The shape::
+A course sets them in ``[tool.grader]`` of a pyproject or in a ``grader.toml``; what the kit
+fixes whatever the course (folders, exercises) is :mod:`grader.kit`. Every default is here:
+:func:`defaults` (the SPEC's points from :mod:`grader.kit`, the gate's threshold and time
+factor from its calibrated recipes in :mod:`grader.gate`) and the constants below; a file
+only replaces what it names. The shape::
 
     [tool.grader]                       # in grader.toml the same keys sit at the top level
     visibility = "public"               # every test's default: public, hidden, after_due_date
@@ -26,12 +29,19 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from grader.config import EXERCISES, PROBE_TIMEOUT_S
 from grader.errors import CourseConfigError
+from grader.kit import EXERCISES
 from grader.results import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
+
+PROBE_TIMEOUT_S = 30.0
+"""Time limit of one probe call (the gate's training has its own)."""
+
+FALLBACK_TIME_LIMIT_S = {"cpu": 900.0, "cuda": 180.0}
+"""The gate's absolute wall seconds per device where the reference's cost could not be
+measured on the grading machine (and no ``time_limit_s`` is set)."""
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader import __version__, course_config
-from grader.config import Exercise, gate_recipe
-from grader.results import SubmissionResult, TestResult
+from grader.kit import Exercise, gate_recipe
+from grader.results import GradedTest, SubmissionResult
 from grader.sandbox import cpus, policy
 from grader.sandbox.limits import Limits
 from grader.suite_runner import SuiteOptions, run_suite
@@ -25,8 +25,8 @@ REDUCED_ISOLATION = (
 
 
 def _apply_course(
-    tests: list[TestResult], exercise: Exercise, course: course_config.CourseConfig
-) -> list[TestResult]:
+    tests: list[GradedTest], exercise: Exercise, course: course_config.CourseConfig
+) -> list[GradedTest]:
     """Scale the suite's points to the course's total for ``exercise``; set visibility."""
     suite_total = sum(t.max_score for t in tests)
     factor = course.points[exercise.key] / suite_total if suite_total else 1.0
@@ -56,7 +56,7 @@ def grade_staged(
     ``notes`` (e.g. a renamed duplicate id) go into the result's warnings.
     """
     start = time.monotonic()
-    tests: list[TestResult] = []
+    tests: list[GradedTest] = []
     messages = {}
     if error or staged is None:
         messages = {e.key: f"not graded: {error}" for e in exercises}

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grader.config import EXERCISES, EXERCISES_DIR, SOLUTIONS_DIR
 from grader.errors import ReleaseError
+from grader.kit import EXERCISES, EXERCISES_DIR, SOLUTIONS_DIR
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"

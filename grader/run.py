@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from grader import batch, calibration, course_config, formats
-from grader.config import REPO_ROOT, SOLUTIONS_DIR, SUITES_DIR, gate_recipe, select_exercises
 from grader.errors import GraderError
 from grader.grading import gate_cores
+from grader.kit import REPO_ROOT, SOLUTIONS_DIR, SUITES_DIR, gate_recipe, select_exercises
 from grader.results import SubmissionResult
 from grader.sandbox import cpus, policy
 from grader.submission import Submission, discover, load

@@ -2,7 +2,7 @@
 
 The suites are ordinary pytest files in :mod:`grader.suites`; they run in this
 (trusted) process and reach student code only through the sandboxed worker.
-A small plugin turns pytest's reports into :class:`~grader.results.TestResult`.
+A small plugin turns pytest's reports into :class:`~grader.results.GradedTest`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.config import PROBE_TIMEOUT_S, SUITES_DIR, Exercise
+from grader.course_config import PROBE_TIMEOUT_S
 from grader.errors import ProbeFailure, SuiteError
-from grader.results import TestResult
+from grader.kit import SUITES_DIR, Exercise
+from grader.results import GradedTest
 
 
 @dataclass
@@ -41,12 +42,12 @@ NOTES = pytest.StashKey[list]()
 
 
 class Collector:
-    """pytest plugin: one TestResult per test, with points from ``@pytest.mark.points``, and
+    """pytest plugin: one GradedTest per test, with points from ``@pytest.mark.points``, and
     the suite's notes for the result's warnings."""
 
     def __init__(self, exercise: str):
         self.exercise = exercise
-        self.results: list[TestResult] = []
+        self.results: list[GradedTest] = []
         self.errors: list[str] = []
         self.notes: list[str] = []
         self._spent: dict[str, float] = {}
@@ -71,11 +72,11 @@ class Collector:
         if report.failed:
             self.errors.append(str(report.longrepr))
 
-    def _result(self, item, call, report, spent: float) -> TestResult:
+    def _result(self, item, call, report, spent: float) -> GradedTest:
         marker = item.get_closest_marker("points")
         points = marker.args[0] if marker else 0
         status, feedback = _outcome(call, report)
-        return TestResult(
+        return GradedTest(
             name=item.name,
             exercise=self.exercise,
             score=points if status == "passed" else 0,
@@ -105,7 +106,7 @@ def _outcome(call, report) -> tuple[str, str]:
 
 def run_suite(
     exercise: Exercise, submission: Path, options: SuiteOptions
-) -> tuple[list[TestResult], list[str]]:
+) -> tuple[list[GradedTest], list[str]]:
     """Grade ``exercise`` of the staged submission folder: one result per hidden test, and
     the notes the suite left for the result's warnings."""
     collector = Collector(exercise.key)

@@ -29,7 +29,7 @@ import fixture_edits
 import pytest
 from conftest import FIXTURES, REPO, describe, fixture_submission, full_marks
 
-from grader.submission import notebook_to_source
+from grader.notebooks import notebook_to_source
 
 SOLUTIONS = REPO / "solutions"
 SUITES = REPO / "grader" / "suites"

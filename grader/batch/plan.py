@@ -8,8 +8,8 @@ from pathlib import Path
 
 from grader import course_config
 from grader.batch.store import write_result
-from grader.config import EXERCISES
 from grader.grading import grade_staged
+from grader.kit import EXERCISES
 from grader.results import SubmissionResult
 from grader.submission import Submission, stage
 from grader.suite_runner import SuiteOptions

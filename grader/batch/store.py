@@ -1,5 +1,7 @@
-"""The results folder (``--out``): one ``<submission>.json`` each, written atomically, and
-read back on a rerun only if the grader itself wrote it."""
+"""The results folder (``--out``): one ``<submission>.json`` each, written atomically.
+
+A stored result is read back on a rerun only if the grader itself wrote it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import stat
 from pathlib import Path
 
 from grader.files import atomic_write
-from grader.formats import to_json_line
+from grader.formats.jsonl import to_json_line
 from grader.results import SubmissionResult
 
 

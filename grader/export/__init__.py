@@ -1,7 +1,7 @@
 """``grader export nbgrader|gradescope|github DEST``: the kit for the platforms courses use.
 
 Each target is a module of its own; the Gradescope zip and the GitHub workflow both carry
-the kit's source (:mod:`grader.export.kit`).
+the kit's source (:mod:`grader.export.bundle`).
 """
 
 from __future__ import annotations

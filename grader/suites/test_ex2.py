@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from grader import reference
-from grader.checks import (
+from grader.suites.assertions import (
     as_array,
     as_bool,
     as_dict,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.checks import (
+from grader.suites.assertions import (
     as_array,
     as_dict,
     as_int_lists,

@@ -1,5 +1,7 @@
-"""The kit's own source as the exports carry it: the package, its hidden suites and the
-reference solutions the trusted side uses as answer keys (:func:`copy_kit` is the one list).
+"""The kit's own source as the Gradescope and GitHub exports carry it.
+
+The package, its hidden suites and the reference solutions the trusted side uses as answer
+keys: :data:`KIT_FILES` is the one list of what that is.
 """
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader.config import REPO_ROOT
+from grader.kit import REPO_ROOT
 
 KIT_FILES = ("pyproject.toml", "README.md", "grader", "solutions")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "tests")

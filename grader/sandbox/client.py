@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 
-from grader import channel
+from grader import channel, contract
 from grader.errors import ProbeError, ProbeFailure, ProbeTimeout, SandboxError, WorkerDied
 from grader.sandbox import cgroups, identity, launch
 from grader.sandbox.launch import WorkerSpec
@@ -73,10 +73,10 @@ class WorkerClient:
             raise SandboxError(f"could not prepare the worker: {exc}") from exc
         read_fd, write_fd = os.pipe()
         os.set_inheritable(write_fd, True)
-        env["GRADER_RESPONSE_FD"] = str(write_fd)
+        env[contract.RESPONSE_FD_ENV] = str(write_fd)
         if self.spec.isolation == "bwrap":
             at = cmd.index("--")
-            cmd[at:at] = ["--setenv", "GRADER_RESPONSE_FD", str(write_fd)]
+            cmd[at:at] = ["--setenv", contract.RESPONSE_FD_ENV, str(write_fd)]
         try:
             self.process = subprocess.Popen(
                 cmd,
@@ -103,7 +103,7 @@ class WorkerClient:
         self._output = OutputTail(self.process.stdout, self.spec.limits.output_bytes)
         self._output.start()
         ready = self._read_message(self.start_timeout_s, what="start")
-        if not ready.get("ready"):
+        if not ready.get(contract.READY):
             raise SandboxError(f"worker sent {ready!r} instead of its ready message")
 
     def _prepare(self) -> None:
@@ -210,7 +210,13 @@ class WorkerClient:
             self.start()
         timeout_s = max(0.1, timeout_s - (time.monotonic() - started))
         request_id = secrets.token_hex(8)
-        message = channel.dumps({"id": request_id, "probe": probe, "args": args})
+        message = channel.dumps(
+            {
+                contract.REQUEST_ID: request_id,
+                contract.REQUEST_PROBE: probe,
+                contract.REQUEST_ARGS: args,
+            }
+        )
         deadline = time.monotonic() + timeout_s
         try:
             self._write(message, deadline, budgeted)
@@ -224,21 +230,24 @@ class WorkerClient:
                     f"the worker was stopped during {probe.rpartition('.')[2]}"
                 )
             raise
-        if response.get("id") != request_id:
+        if response.get(contract.REPLY_ID) != request_id:
             self.close()
             raise ProbeFailure(
                 "the worker answered out of turn: its reply channel was tampered with"
             )
-        if response.get("ok"):
-            return clean_data(response.get("value"))
-        kind, text = response.get("kind"), clean(response.get("message"), TEXT_LIMIT)
-        if kind == "grader":
+        if response.get(contract.REPLY_OK):
+            return clean_data(response.get(contract.REPLY_VALUE))
+        kind, text = (
+            response.get(contract.REPLY_KIND),
+            clean(response.get(contract.REPLY_MESSAGE), TEXT_LIMIT),
+        )
+        if kind == contract.KIND_GRADER:
             raise ProbeError(f"the grader's probe {probe} failed: {text}")
-        if kind == "bad_return":
+        if kind == contract.KIND_BAD_RETURN:
             raise ProbeFailure(f"returned something that is not plain data: {text}")
         raise ProbeFailure(
-            f"{clean(response.get('type'), 100)}: {text}",
-            where=clean(response.get("where"), TEXT_LIMIT),
+            f"{clean(response.get(contract.REPLY_TYPE), 100)}: {text}",
+            where=clean(response.get(contract.REPLY_WHERE), TEXT_LIMIT),
             output=self.output(),
         )
 

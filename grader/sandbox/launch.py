@@ -15,6 +15,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.contract import (
+    DEVICE_ENV,
+    SUBMISSION_ENV,
+    TRAIN_DATA_ENV,
+    WORKER_GID_ENV,
+    WORKER_UID_ENV,
+)
 from grader.sandbox import bwrap, cgroups, identity
 from grader.sandbox.limits import Limits
 from grader.sandbox.processes import KEEPER, apply_limits, drop_to, rlimits
@@ -69,8 +76,8 @@ def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict
         "USER": "student",
         "LOGNAME": "student",
         "MPLBACKEND": "Agg",
-        "GRADER_SUBMISSION": bwrap.SANDBOX_SUBMISSION if sandboxed else str(workdir.submission),
-        "GRADER_DEVICE": spec.device,
+        SUBMISSION_ENV: bwrap.SANDBOX_SUBMISSION if sandboxed else str(workdir.submission),
+        DEVICE_ENV: spec.device,
         "OMP_NUM_THREADS": str(len(spec.cores))
         if spec.cores
         else os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)),
@@ -78,7 +85,7 @@ def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict
     if not sandboxed:
         env["TMPDIR"] = str(workdir.tmp)
     if workdir.train is not None:
-        env["GRADER_TRAIN_DATA"] = bwrap.SANDBOX_TRAIN_DATA if sandboxed else str(workdir.train)
+        env[TRAIN_DATA_ENV] = bwrap.SANDBOX_TRAIN_DATA if sandboxed else str(workdir.train)
     if spec.device != "cuda":
         env["CUDA_VISIBLE_DEVICES"] = ""
     env.update(spec.env)
@@ -116,7 +123,7 @@ def command(spec: WorkerSpec, ident: identity.Identity, workdir: WorkerDir, grou
     cmd = [*boot, KEEPER.format(path=str(PACKAGE_DIR.parent))]
     cmd += [*boot, BOOT.format(path=str(workdir.lib))]
     if ident.own:
-        env["GRADER_WORKER_UID"], env["GRADER_WORKER_GID"] = str(ident.uid), str(ident.gid)
+        env[WORKER_UID_ENV], env[WORKER_GID_ENV] = str(ident.uid), str(ident.gid)
     network = private_network()
     preexec = _preexec(joins, limits, cores, niceness, _unshare_network if network else None)
     return cmd, preexec, env, str(workdir.tmp)

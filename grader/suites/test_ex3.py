@@ -198,14 +198,21 @@ def test_train_loader_reshuffles(loaders):
     )
     expect(
         len(set(epochs[0])) == len(epochs[0]) and len(epochs[0]) >= 48,
-        "the train loader does not give every training image once per epoch",
+        f"in one epoch the train loader gave {len(epochs[0])} images, "
+        f"{len(set(epochs[0]))} of them different, from a training set of 50: each image "
+        "should come once per epoch (only a last partial batch may be dropped); is it "
+        "built on train_set with a sampler or a subset of its own?",
     )
     expect(
         epochs[0] != sorted(epochs[0]),
         "the train loader keeps the data set's order: "
         "pass shuffle=True so each epoch sees a new order",
     )
-    expect(epochs[0] != epochs[1], "the train loader gives the same order every epoch")
+    expect(
+        epochs[0] != epochs[1],
+        f"the train loader gave the same order in both epochs (it starts {epochs[0][:5]}): "
+        "a fixed permutation or a generator seeded anew each epoch? shuffle=True reshuffles",
+    )
     _expect_settings(loaders["settings"][0], loaders["settings"][2], "train")
 
 
@@ -233,9 +240,12 @@ def test_test_loader_keeps_order(loaders):
         "last partial batch (drop_last=False)",
     )
     labels = [label for batch in loaders["test_labels"] for label in batch]
+    wrong = sum(label != index % 10 for label, index in zip(labels, order, strict=False))
     expect(
         labels == [index % 10 for index in order],
-        "the test loader's labels do not match its images",
+        f"the test loader's labels do not match its images: {wrong} of {len(labels)} differ "
+        f"and {len(labels)} labels came with {len(order)} images; "
+        "is it built on test_set, as given?",
     )
     _expect_settings(loaders["settings"][1], loaders["settings"][3], "test")
 
@@ -243,4 +253,8 @@ def test_test_loader_keeps_order(loaders):
 def test_classes_are_given(probe):
     """Is CIFAR10_CLASSES still the ten names in torchvision's order (worth no points)?"""
     names = probe("classes")
-    expect(isinstance(names, list) and len(names) == 10, "CIFAR10_CLASSES must list 10 names")
+    expect(
+        isinstance(names, list) and len(names) == 10,
+        f"CIFAR10_CLASSES must list the 10 class names as given in the stub; it is "
+        f"{describe(names)}" + (f" of {len(names)}" if isinstance(names, list) else ""),
+    )

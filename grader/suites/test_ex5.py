@@ -310,7 +310,11 @@ def _weights_like(shapes: dict, seed: int) -> dict:
         entry = as_dict(entry, f"the shape of {name}", ("shape", "float"))
         (size,) = as_int_lists([entry["shape"]], f"the shape of {name}")
         elements += math.prod(size)
-        expect(elements <= MAX_NET_ELEMENTS, "the Net is far too large")
+        expect(
+            elements <= MAX_NET_ELEMENTS,
+            f"the Net holds more than {MAX_NET_ELEMENTS:,} numbers (up to {name}: "
+            f"{elements:,}); the course's Net has 62,006 parameters: keep ex4's __init__",
+        )
         if as_bool(entry["float"], "float"):
             weights[name] = torch.randn(size, generator=generator)
         else:

@@ -193,6 +193,11 @@ BUGS = [
         "ex3",
         {"test_train_transform_crops_and_flips": "add RandomHorizontalFlip()"},
     ),
+    Bug(
+        "bug_no_random_crop",
+        "ex3",
+        {"test_train_transform_crops_at_random_places": "add RandomCrop(32, padding=4)"},
+    ),
     Bug("bug_train_loader_not_shuffled", "ex3", {"test_train_loader_reshuffles": "shuffle=True"}),
     Bug("bug_test_loader_shuffled", "ex3", {"test_test_loader_keeps_order": "shuffle=False"}),
     Bug("bug_test_loader_drop_last", "ex3", {"test_test_loader_keeps_order": "drop_last=False"}),

@@ -124,7 +124,7 @@ def _crop_of(got: np.ndarray, image: np.ndarray):
     return None
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_train_transform_crops_and_flips(probe, images):
     """With train=True, is each output a padded random crop, sometimes flipped, normalised as
     with train=False? (Whether that normalisation is the right one is the eval test's.)"""
@@ -167,6 +167,31 @@ def test_train_transform_crops_and_flips(probe, images):
         any(flip for flip, _, _ in seen),
         "no output was ever flipped in 16 tries: add RandomHorizontalFlip()",
     )
+
+
+@pytest.mark.points(1)
+def test_train_transform_crops_at_random_places(probe, images):
+    """With train=True, does the crop move from image to image, not only the flip?
+
+    Only outputs that are crops of the padded image count: what is not a crop at all is the
+    crop-and-flip test's to charge.
+    """
+    image = images[5]
+    out = probe("transform", images=[image] * 16, mean=MEAN, std=STD, train=True, seed=2)
+    matches = [
+        _crop_of(as_array(tensor, "the augmented image", shape=(3, 32, 32)), image)
+        for tensor in as_list(out, "the augmented images", length=16)
+    ]
+    places = {(top, left) for _, top, left, _ in filter(None, matches)}
+    if len(places) == 1:
+        ((top, left),) = places
+        crops = sum(match is not None for match in matches)
+        where = "not cropped at all" if (top, left) == (4, 4) else f"top {top}, left {left}"
+        fail(
+            f"with train=True all {crops} crops were taken at the same place ({where}, in the "
+            "image padded by 4): add RandomCrop(32, padding=4) before the flip, so each epoch "
+            "sees shifted images"
+        )
 
 
 @pytest.fixture(scope="module")

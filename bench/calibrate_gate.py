@@ -2,7 +2,7 @@
 
 Each seed runs ``grader.gate.train_gate`` with the reference solutions and the device's recipe
 (``grader.gate.RECIPES``, optionally overridden with ``--set``) and is scored by
-``grader.gate.evaluate``. Writes per-seed accuracy and train_s plus min/median/max as JSON.
+``grader.gate_eval.evaluate``. Writes per-seed accuracy and train_s plus min/median/max as JSON.
 
     python bench/calibrate_gate.py [--device cpu] [--seeds 5] [--first-seed 0] [--out PATH]
                                    [--set epochs=8]
@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import torch  # noqa: E402
 from gate_recipe import parse_overrides, reference_modules  # noqa: E402
 
-from grader import data, gate  # noqa: E402
+from grader import data, gate, gate_eval  # noqa: E402
 
 
 def spread(values: list[float]) -> dict:
@@ -58,7 +58,7 @@ def main(argv=None) -> None:
         trained = gate.train_gate(
             ex3, ex4, ex5, data.split_dir(root, "train"), {**recipe, "seed": seed}, args.device
         )
-        scores = gate.evaluate(trained["state_dict"], trained["mean"], trained["std"],
+        scores = gate_eval.evaluate(trained["state_dict"], trained["mean"], trained["std"],
                                test_images, test_labels, args.device, ex4.Net,
                                flip=recipe.get("flip_eval", False))  # fmt: skip
         runs.append(

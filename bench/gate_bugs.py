@@ -10,7 +10,7 @@ Each bug is the reference solutions with its fixture's edits applied
     bug_train_loader_not_shuffled   make_loaders builds the training loader with shuffle=False
 
 Each runs ``grader.gate.train_gate`` (the code the sandboxed ``gate`` probe runs) with the
-device's recipe and is scored by ``grader.gate.evaluate``, one training at a time. Writes
+device's recipe and is scored by ``grader.gate_eval.evaluate``, one training at a time. Writes
 bench/results/gate-bugs-<device>.json and prints a table.
 
     python bench/gate_bugs.py [--device cpu] [--bugs bug_no_zero_grad,...] [--seed 0]
@@ -38,7 +38,7 @@ import fixture_edits  # noqa: E402
 import torch  # noqa: E402
 from gate_recipe import parse_overrides, reference_modules  # noqa: E402
 
-from grader import data, gate  # noqa: E402
+from grader import data, gate, gate_eval  # noqa: E402
 
 BUGS = {
     "bug_no_zero_grad": "no optimizer.zero_grad() in train_one_epoch",
@@ -68,7 +68,7 @@ def train_bug(bug: str, recipe: dict, device: str, root: Path, test_split) -> di
     with tempfile.TemporaryDirectory() as scratch:
         ex3, ex4, ex5 = bug_modules(bug, Path(scratch))
     trained = gate.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
-    scores = gate.evaluate(trained["state_dict"], trained["mean"], trained["std"],
+    scores = gate_eval.evaluate(trained["state_dict"], trained["mean"], trained["std"],
                            *test_split, device, reference_modules()[1].Net,
                            flip=recipe.get("flip_eval", False))  # fmt: skip
     passes = scores["accuracy"] >= recipe["threshold"] and not trained["timed_out"]

@@ -2,7 +2,7 @@
 
 Both run through ``grader.gate.train_gate`` with the reference solutions (the student pipeline:
 PIL transforms, the solution's DataLoaders, ``train_one_epoch``) and are scored by
-``grader.gate.evaluate`` on the test split. Prints figures; asserts nothing.
+``grader.gate_eval.evaluate`` on the test split. Prints figures; asserts nothing.
 
     python bench/gate_recipe.py [--device cpu] [--skip-tutorial] [--seeds 0,1]
                                 [--set lr=0.05 --set epochs=6 ...] [--threads N]
@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from grader import data, gate  # noqa: E402
+from grader import data, gate, gate_eval  # noqa: E402
 
 TUTORIAL = {
     "optimizer": "sgd",
@@ -64,7 +64,7 @@ def run(name: str, recipe: dict, device: str, root: Path, modules) -> dict:
     ex3, ex4, ex5 = modules
     out = gate.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
     images, labels = data.load_split(root, "test")
-    scores = gate.evaluate(out["state_dict"], out["mean"], out["std"], images, labels, device,
+    scores = gate_eval.evaluate(out["state_dict"], out["mean"], out["std"], images, labels, device,
                            ex4.Net, flip=recipe.get("flip_eval", False))  # fmt: skip
     losses = " ".join(f"{x:.3f}" for x in out["epoch_losses"])
     print(

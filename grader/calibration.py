@@ -24,15 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from grader.errors import CalibrationError
 from grader.files import atomic_write
 
 FILE = "calibration.json"
 COST_FIELDS = ("optimizer", "batch_size", "epochs", "num_workers", "threads", "schedule")
 """Recipe fields that change how much work training is (not its threshold or limit)."""
-
-
-class CalibrationError(RuntimeError):
-    """The reference's training could not be measured here."""
 
 
 def cpu_model() -> str:
@@ -108,9 +105,9 @@ def measure(
 ) -> dict:
     """Train the reference's pipeline ``repeats`` times, as the gate trains a submission's;
     store and return the median cost (``cpu_s``, ``wall_s``) with what it depends on."""
-    from grader import data, gate, gate_trial, reference
-    from grader.config import SOLUTIONS_DIR
+    from grader import data, gate_eval, gate_trial, reference
     from grader.errors import ProbeFailure, SandboxError
+    from grader.kit import SOLUTIONS_DIR
     from grader.sandbox.client import WorkerClient, WorkerSpec
     from grader.submission import load, stage
 
@@ -144,7 +141,7 @@ def measure(
                 peak = worker.memory_peak()
             if trial.weights is None:
                 raise CalibrationError(f"the reference's training was stopped: {trial.stopped}")
-            scores = gate.evaluate(
+            scores = gate_eval.evaluate(
                 trial.weights["state_dict"], trial.prepared["mean"], trial.prepared["std"],
                 test_images, test_labels, device, reference.load("ex4_net").Net,
                 flip=recipe["flip_eval"],

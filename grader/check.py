@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.config import EXERCISES, EXERCISES_DIR
+from grader.kit import EXERCISES, EXERCISES_DIR
 from grader.submission import SubmissionError, discover, stage
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.config import PROBE_TIMEOUT_S
+from grader.course_config import PROBE_TIMEOUT_S
 from grader.export import TARGETS
 from grader.formats import FORMATS
 from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
@@ -15,8 +15,8 @@ from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES
 
 def _gate_overrides(args) -> dict:
     """``--gate-set KEY=VALUE`` pairs, typed; a bad one is the command's error."""
-    from grader.config import parse_overrides
     from grader.errors import GraderError
+    from grader.kit import parse_overrides
 
     try:
         return parse_overrides(args.gate_set)

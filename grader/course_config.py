@@ -1,7 +1,10 @@
-"""The course configuration: ``[tool.grader]`` of a pyproject, or a ``grader.toml``.
+"""The values a course may set (points, visibility, the gate's limits) and their defaults.
 
-Every default lives in :func:`defaults` (built from :mod:`grader.config` and the gate's
-calibrated recipes); a file only replaces what it names. The shape::
+A course sets them in ``[tool.grader]`` of a pyproject or in a ``grader.toml``; what the kit
+fixes whatever the course (folders, exercises) is :mod:`grader.kit`. Every default is here:
+:func:`defaults` (the SPEC's points from :mod:`grader.kit`, the gate's threshold and time
+factor from its calibrated recipes in :mod:`grader.gate`) and the constants below; a file
+only replaces what it names. The shape::
 
     [tool.grader]                       # in grader.toml the same keys sit at the top level
     visibility = "public"               # every test's default: public, hidden, after_due_date
@@ -34,16 +37,20 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from grader.config import EXERCISES, PROBE_TIMEOUT_S
+from grader.errors import CourseConfigError
+from grader.kit import EXERCISES
 from grader.results import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
 TOP_LEVEL_KEYS = ("visibility", "exercises", "tests", "devices", "similarity", "gradebook")
 
+PROBE_TIMEOUT_S = 30.0
+"""Time limit of one probe call (the gate's training has its own)."""
 
-class CourseConfigError(ValueError):
-    """A course configuration file holds a key or value the grader does not understand."""
+FALLBACK_TIME_LIMIT_S = {"cpu": 900.0, "cuda": 180.0}
+"""The gate's absolute wall seconds per device where the reference's cost could not be
+measured on the grading machine (and no ``time_limit_s`` is set)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +141,7 @@ def find(start: Path | None = None) -> Path | None:
 
 def load(path: Path | None = None, *, search: Path | None = None) -> CourseConfig:
     """Read ``path`` (or the file :func:`find` finds), on top of :func:`defaults`."""
-    found = _course_table(path, search)
+    found = course_table(path, search)
     if found is None:
         return defaults()
     data, source, prefix = found
@@ -145,7 +152,7 @@ def load_similarity(path: Path | None = None, *, search: Path | None = None) -> 
     """Only the ``similarity`` table of the file :func:`load` reads (the rest of the
     course's defaults import the gate, and with it torch, which comparing code never needs).
     """
-    found = _course_table(path, search)
+    found = course_table(path, search)
     if found is None:
         return SimilaritySettings()
     data, source, prefix = found
@@ -154,22 +161,7 @@ def load_similarity(path: Path | None = None, *, search: Path | None = None) -> 
     return _similarity(data.get("similarity", {}), read)
 
 
-def load_gradebook(path: Path | None = None, *, search: Path | None = None):
-    """Only the ``gradebook`` table (due date, late penalty, extensions, overrides, roster) of
-    the file :func:`load` reads, as a :class:`grader.gradebook.policy.Policy`; its errors name
-    the file and the line (``grader.toml:7: gradebook.due: ... has no time zone``)."""
-    from grader.gradebook.policy import Policy
-    from grader.gradebook.settings import parse
-
-    found = _course_table(path, search)
-    if found is None:
-        return Policy()
-    data, source, prefix = found
-    _Reader(source, prefix).table(data, "", TOP_LEVEL_KEYS)
-    return parse(data.get("gradebook", {}), source=source, prefix=prefix)
-
-
-def _course_table(path: Path | None, search: Path | None) -> tuple[dict, str, str] | None:
+def course_table(path: Path | None, search: Path | None) -> tuple[dict, str, str] | None:
     """The course's table of ``path`` (or of the file :func:`find` finds), the file's name
     and the prefix of its keys; ``None`` where there is no file."""
     path = Path(path) if path is not None else find(search)

@@ -12,9 +12,9 @@ import html
 import math
 from pathlib import Path
 
-from grader.config import CLASS_NAMES
 from grader.files import atomic_write
-from grader.results import SubmissionResult, TestResult
+from grader.kit import CLASS_NAMES
+from grader.results import GradedTest, SubmissionResult
 
 STATUS_COLOUR = {
     "passed": "#2e7d32",
@@ -71,7 +71,7 @@ def _score_table(result: SubmissionResult) -> Markup:
     return el("table", *rows)
 
 
-def _group_row(group: list[TestResult]) -> Markup:
+def _group_row(group: list[GradedTest]) -> Markup:
     """One row for the tests of an exercise that failed for the same reason."""
     first = group[0]
     colour = STATUS_COLOUR.get(first.status, "#222")

@@ -1,150 +1,104 @@
-"""Run the hidden suite of one exercise against one staged submission.
+"""Grade one staged submission: each exercise's hidden suite in its own worker, the points
+scaled to the course's totals, one :class:`~grader.results.SubmissionResult`.
 
-The suites are ordinary pytest files in :mod:`grader.suites`; they run in this
-(trusted) process and reach student code only through the sandboxed worker.
-A small plugin turns pytest's reports into :class:`~grader.results.TestResult`.
+Both ``grader run`` (inline) and a batch child process (:mod:`grader.batch`) call
+:func:`grade_staged`; it holds the machine's cores a gate trains with while that suite runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-from dataclasses import dataclass, field
+import time
+from dataclasses import replace
 from pathlib import Path
 
-import pytest
+from grader import __version__, course_config
+from grader.kit import Exercise, gate_recipe
+from grader.results import GradedTest, SubmissionResult
+from grader.sandbox import cpus, policy
+from grader.sandbox.limits import Limits
+from grader.suite_runner import SuiteOptions, run_suite
 
-from grader.config import PROBE_TIMEOUT_S, SUITES_DIR, Exercise
-from grader.errors import GradingError, ProbeFailure
-from grader.results import TestResult
-
-
-@dataclass
-class SuiteOptions:
-    device: str = "cpu"
-    isolation: str = "bwrap"
-    gate: bool = True
-    data_root: Path | None = None
-    gate_overrides: dict = field(default_factory=dict)
-    gate_reference: dict = field(default_factory=dict)
-    """The reference's training cost on this machine (grader.calibration), or {"error": why}."""
-    probe_timeout_s: float = PROBE_TIMEOUT_S
-    cores: list[int] = field(default_factory=list)
-    """The cores this exercise's worker holds (grader.sandbox.cpus)."""
-    background: bool = False
-    """Run the worker at the lowest scheduling priority (it holds no cores)."""
+REDUCED_ISOLATION = (
+    "isolation was reduced (--isolation process): student code ran as a plain process of "
+    "its own user with resource limits, not inside bubblewrap"
+)
 
 
-NOTES = pytest.StashKey[list]()
-"""Where a suite leaves what the result's warnings should say (a notebook cell skipped)."""
+def _apply_course(
+    tests: list[GradedTest], exercise: Exercise, course: course_config.CourseConfig
+) -> list[GradedTest]:
+    """Scale the suite's points to the course's total for ``exercise``; set visibility."""
+    suite_total = sum(t.max_score for t in tests)
+    factor = course.points[exercise.key] / suite_total if suite_total else 1.0
+    scaled = []
+    for t in tests:
+        t = replace(t, visibility=course.visibility_of(exercise.key, t.name))
+        if factor != 1.0:
+            t = replace(
+                t, score=round(t.score * factor, 4), max_score=round(t.max_score * factor, 4)
+            )
+        scaled.append(t)
+    return scaled
 
 
-class Collector:
-    """pytest plugin: one TestResult per test, with points from ``@pytest.mark.points``, and
-    the suite's notes for the result's warnings."""
+def grade_staged(
+    submission_id: str,
+    staged: Path | None,
+    *,
+    exercises: list[Exercise],
+    options: SuiteOptions,
+    course: course_config.CourseConfig,
+    error: str = "",
+    notes: list[str] | tuple[str, ...] = (),
+) -> SubmissionResult:
+    """Grade a staged submission folder (``None`` with ``error``: it could not be read).
 
-    def __init__(self, exercise: str):
-        self.exercise = exercise
-        self.results: list[TestResult] = []
-        self.errors: list[str] = []
-        self.notes: list[str] = []
-        self._spent: dict[str, float] = {}
-
-    def pytest_configure(self, config):
-        config.stash[NOTES] = self.notes
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        """One result per test; its duration counts setup, call and teardown (the fixtures
-        that start workers and run probes belong to the test that needs them)."""
-        outcome = yield
-        report = outcome.get_result()
-        spent = self._spent.get(item.nodeid, 0.0) + report.duration
-        self._spent[item.nodeid] = spent
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.results.append(self._result(item, call, report, spent))
-        elif report.when == "teardown" and self.results and self.results[-1].name == item.name:
-            self.results[-1].duration_s = round(spent, 3)
-
-    def pytest_collectreport(self, report):
-        if report.failed:
-            self.errors.append(str(report.longrepr))
-
-    def _result(self, item, call, report, spent: float) -> TestResult:
-        marker = item.get_closest_marker("points")
-        points = marker.args[0] if marker else 0
-        status, feedback = _outcome(call, report)
-        return TestResult(
-            name=item.name,
-            exercise=self.exercise,
-            score=points if status == "passed" else 0,
-            max_score=points,
-            status=status,
-            feedback=feedback,
-            duration_s=round(spent, 3),
-            metrics=dict(report.user_properties),
-        )
-
-
-def _outcome(call, report) -> tuple[str, str]:
-    if report.passed:
-        return "passed", ""
-    if report.skipped:
-        longrepr = report.longrepr
-        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        return "skipped", reason.removeprefix("Skipped: ")
-    exc = call.excinfo.value if call.excinfo else None
-    if isinstance(exc, ProbeFailure):
-        return exc.status, exc.feedback()
-    if isinstance(exc, AssertionError | pytest.fail.Exception):
-        message = str(exc).split("\nassert ")[0].strip()
-        return "failed", message or "the check failed"
-    return "error", f"the grader could not check this result ({type(exc).__name__}: {exc})"
+    ``notes`` (e.g. a renamed duplicate id) go into the result's warnings.
+    """
+    start = time.monotonic()
+    tests: list[GradedTest] = []
+    messages = {}
+    if error or staged is None:
+        messages = {e.key: f"not graded: {error}" for e in exercises}
+    else:
+        slots = cpus.Slots()
+        for exercise in exercises:
+            with slots.hold(cores_for(exercise, options)) as cores:
+                exercise_options = replace(options, cores=cores, background=not cores)
+                graded, suite_notes = run_suite(exercise, staged, exercise_options)
+            tests.extend(_apply_course(graded, exercise, course))
+            notes = [*notes, *suite_notes]
+    warnings = list(notes)
+    if options.gate and options.gate_reference.get("error"):
+        warnings.append(options.gate_reference["error"])
+    if error:
+        warnings.append(f"the submission could not be read: {error}")
+    if options.isolation != "bwrap":
+        warnings.append(REDUCED_ISOLATION)
+    return SubmissionResult.build(
+        submission_id,
+        tests,
+        {e.key: course.points[e.key] for e in exercises},
+        messages=messages,
+        device=options.device,
+        isolation=options.isolation,
+        grader_version=__version__,
+        duration_s=round(time.monotonic() - start, 2),
+        warnings=warnings,
+        sandbox=policy.record(options.isolation, Limits(), options.device),
+    )
 
 
-def run_suite(
-    exercise: Exercise, submission: Path, options: SuiteOptions
-) -> tuple[list[TestResult], list[str]]:
-    """Grade ``exercise`` of the staged submission folder: one result per hidden test, and
-    the notes the suite left for the result's warnings."""
-    collector = Collector(exercise.key)
-    args = [
-        str(exercise.suite),
-        "-c",
-        str(SUITES_DIR / "pytest.ini"),
-        "--rootdir",
-        str(SUITES_DIR),
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--submission",
-        str(submission),
-        "--device",
-        options.device,
-        "--isolation",
-        options.isolation,
-        "--probe-timeout",
-        str(options.probe_timeout_s),
-    ]
-    if options.gate_overrides:
-        args += ["--gate-overrides", json.dumps(options.gate_overrides)]
-    if options.gate_reference:
-        args += ["--gate-reference", json.dumps(options.gate_reference)]
-    if options.cores:
-        args += ["--cores", ",".join(map(str, options.cores))]
-    if options.background:
-        args.append("--background")
-    if not options.gate:
-        args.append("--no-gate")
-    if options.data_root is not None:
-        args += ["--data-root", str(options.data_root)]
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        code = pytest.main(args, plugins=[collector])
-    if code == pytest.ExitCode.INTERRUPTED:
-        # Ctrl-C inside pytest: the results so far are partial and must never be written.
-        raise KeyboardInterrupt
-    if collector.errors or (not collector.results and code != pytest.ExitCode.OK):
-        detail = "\n".join(collector.errors) or out.getvalue()[-2000:]
-        raise GradingError(f"the hidden suite for {exercise.key} did not run:\n{detail}")
-    return collector.results, collector.notes
+def gate_cores(recipe: dict, device: str) -> int:
+    """The cores a gate trains with: its torch threads and loader workers (all, on a GPU)."""
+    if device == "cuda" or not recipe.get("threads"):
+        return len(cpus.available())
+    return int(recipe["threads"]) + int(recipe["num_workers"])
+
+
+def cores_for(exercise: Exercise, options: SuiteOptions) -> int:
+    """The cores an exercise holds: the gate's, where it trains; none elsewhere (those
+    workers run at the lowest priority on whatever cores no gate holds)."""
+    if exercise.key == "ex5" and options.gate:
+        return gate_cores(gate_recipe(options.device, options.gate_overrides), options.device)
+    return 0

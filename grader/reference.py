@@ -15,7 +15,7 @@ import sys
 import threading
 from types import ModuleType
 
-from grader.config import EXERCISES, SOLUTIONS_DIR
+from grader.kit import EXERCISES, SOLUTIONS_DIR
 
 PREFIX = "grader._reference."
 _MODULES = {e.module for e in EXERCISES.values()}

@@ -12,16 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grader.config import EXERCISES, EXERCISES_DIR, SOLUTIONS_DIR
+from grader.errors import ReleaseError
+from grader.kit import EXERCISES, EXERCISES_DIR, SOLUTIONS_DIR
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 HINT = re.compile(r"#\s*hint:\s*(?P<text>.+)$", re.IGNORECASE)
 DEF = re.compile(r"^\s*(?:async\s+)?def\s+(?P<name>\w+)")
-
-
-class ReleaseError(ValueError):
-    pass
 
 
 def strip_solutions(source: str, filename: str = "<source>") -> str:

@@ -16,7 +16,7 @@ VISIBILITIES = ("public", "hidden", "after_due_date")
 
 
 @dataclass
-class TestResult:
+class GradedTest:
     name: str
     exercise: str
     score: float
@@ -58,7 +58,7 @@ class SubmissionResult:
     score: float
     max_score: float
     exercises: dict[str, ExerciseResult]
-    tests: list[TestResult]
+    tests: list[GradedTest]
     device: str
     isolation: str
     grader_version: str
@@ -75,7 +75,7 @@ class SubmissionResult:
     def build(
         cls,
         submission: str,
-        tests: list[TestResult],
+        tests: list[GradedTest],
         max_points: dict[str, float],
         *,
         messages: dict[str, str] | None = None,
@@ -109,7 +109,7 @@ class SubmissionResult:
     def from_dict(cls, data: dict) -> SubmissionResult:
         data = dict(data)
         data["exercises"] = {k: ExerciseResult(**v) for k, v in data["exercises"].items()}
-        data["tests"] = [TestResult(**t) for t in data["tests"]]
+        data["tests"] = [GradedTest(**t) for t in data["tests"]]
         return cls(**data)
 
     def gate_metrics(self) -> dict:
@@ -119,13 +119,13 @@ class SubmissionResult:
                 return test.metrics
         return {}
 
-    def failed_tests(self) -> list[TestResult]:
+    def failed_tests(self) -> list[GradedTest]:
         return [t for t in self.tests if t.status not in ("passed", "skipped")]
 
-    def failure_groups(self) -> list[list[TestResult]]:
+    def failure_groups(self) -> list[list[GradedTest]]:
         """The failed tests, those of one exercise that failed for the same reason together
         (an import error is said once, not once per test), in the order they ran."""
-        groups: dict[tuple[str, str], list[TestResult]] = {}
+        groups: dict[tuple[str, str], list[GradedTest]] = {}
         for test in self.failed_tests():
             groups.setdefault((test.exercise, test.feedback), []).append(test)
         return list(groups.values())

@@ -1,37 +1,23 @@
 """``grader run``: grade submissions, one sandboxed worker per exercise.
 
 :func:`run` resolves the options (flag, then course configuration, then defaults),
-hands the submissions to :mod:`grader.batch` and renders the results. :func:`grade_staged`
-grades one staged submission folder; it is what a batch child process calls.
+hands the submissions to :mod:`grader.batch` and renders the results; ``grader calibrate``
+measures the gate's reference cost here.
 """
 
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
-from grader import __version__, calibration, course_config
-from grader.config import (
-    REPO_ROOT,
-    SOLUTIONS_DIR,
-    SUITES_DIR,
-    Exercise,
-    gate_recipe,
-    select_exercises,
-)
+from grader import batch, calibration, course_config, formats
 from grader.errors import GraderError
-from grader.grading import SuiteOptions, run_suite
-from grader.results import SubmissionResult, TestResult
+from grader.grading import gate_cores
+from grader.kit import REPO_ROOT, SOLUTIONS_DIR, SUITES_DIR, gate_recipe, select_exercises
+from grader.results import SubmissionResult
 from grader.sandbox import cpus, policy
-from grader.sandbox.limits import Limits
 from grader.submission import Submission, discover, load
-
-REDUCED_ISOLATION = (
-    "isolation was reduced (--isolation process): student code ran as a plain process of "
-    "its own user with resource limits, not inside bubblewrap"
-)
+from grader.suite_runner import SuiteOptions
 
 
 def resolve_device(device: str) -> str:
@@ -44,71 +30,6 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise GraderError("--device cuda was asked for, but no CUDA device is available")
     return device
-
-
-def _apply_course(
-    tests: list[TestResult], exercise: Exercise, course: course_config.CourseConfig
-) -> list[TestResult]:
-    """Scale the suite's points to the course's total for ``exercise``; set visibility."""
-    suite_total = sum(t.max_score for t in tests)
-    factor = course.points[exercise.key] / suite_total if suite_total else 1.0
-    scaled = []
-    for t in tests:
-        t = replace(t, visibility=course.visibility_of(exercise.key, t.name))
-        if factor != 1.0:
-            t = replace(
-                t, score=round(t.score * factor, 4), max_score=round(t.max_score * factor, 4)
-            )
-        scaled.append(t)
-    return scaled
-
-
-def grade_staged(
-    submission_id: str,
-    staged: Path | None,
-    *,
-    exercises: list[Exercise],
-    options: SuiteOptions,
-    course: course_config.CourseConfig,
-    error: str = "",
-    notes: list[str] | tuple[str, ...] = (),
-) -> SubmissionResult:
-    """Grade a staged submission folder (``None`` with ``error``: it could not be read).
-
-    ``notes`` (e.g. a renamed duplicate id) go into the result's warnings.
-    """
-    start = time.monotonic()
-    tests: list[TestResult] = []
-    messages = {}
-    if error or staged is None:
-        messages = {e.key: f"not graded: {error}" for e in exercises}
-    else:
-        slots = cpus.Slots()
-        for exercise in exercises:
-            with slots.hold(cores_for(exercise, options)) as cores:
-                exercise_options = replace(options, cores=cores, background=not cores)
-                graded, suite_notes = run_suite(exercise, staged, exercise_options)
-            tests.extend(_apply_course(graded, exercise, course))
-            notes = [*notes, *suite_notes]
-    warnings = list(notes)
-    if options.gate and options.gate_reference.get("error"):
-        warnings.append(options.gate_reference["error"])
-    if error:
-        warnings.append(f"the submission could not be read: {error}")
-    if options.isolation != "bwrap":
-        warnings.append(REDUCED_ISOLATION)
-    return SubmissionResult.build(
-        submission_id,
-        tests,
-        {e.key: course.points[e.key] for e in exercises},
-        messages=messages,
-        device=options.device,
-        isolation=options.isolation,
-        grader_version=__version__,
-        duration_s=round(time.monotonic() - start, 2),
-        warnings=warnings,
-        sandbox=policy.record(options.isolation, Limits(), options.device),
-    )
 
 
 def run(
@@ -132,8 +53,6 @@ def run(
     stderr=None,
 ) -> list[SubmissionResult]:
     """Grade every submission under ``paths`` and print the results in ``fmt``."""
-    from grader import batch, formats
-
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     if fmt not in formats.FORMATS:
@@ -291,21 +210,6 @@ def _isolation(requested: str, required: bool, stderr) -> str:
             file=stderr,
         )
     return chosen
-
-
-def gate_cores(recipe: dict, device: str) -> int:
-    """The cores a gate trains with: its torch threads and loader workers (all, on a GPU)."""
-    if device == "cuda" or not recipe.get("threads"):
-        return len(cpus.available())
-    return int(recipe["threads"]) + int(recipe["num_workers"])
-
-
-def cores_for(exercise: Exercise, options: SuiteOptions) -> int:
-    """The cores an exercise holds: the gate's, where it trains; none elsewhere (those
-    workers run at the lowest priority on whatever cores no gate holds)."""
-    if exercise.key == "ex5" and options.gate:
-        return gate_cores(gate_recipe(options.device, options.gate_overrides), options.device)
-    return 0
 
 
 def _gate_reference(options: SuiteOptions, stderr, *, force: bool = False) -> dict:

@@ -11,20 +11,18 @@ This module never imports the hidden suites, and the suites never import it.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 import traceback
 
-from grader import channel
-
-SUBMISSION_ENV = "GRADER_SUBMISSION"
-RESPONSE_FD_ENV = "GRADER_RESPONSE_FD"
+from grader import channel, contract
 
 
 def _student_frames(tb) -> str:
     """The traceback lines that point into the submission (a file of it, or a notebook's
     cell: "ex3_data.ipynb, cell 4, line 2"), most recent last."""
-    root = os.environ.get(SUBMISSION_ENV, "/submission")
+    root = os.environ.get(contract.SUBMISSION_ENV, "/submission")
     frames = [
         f
         for f in traceback.extract_tb(tb)
@@ -34,18 +32,18 @@ def _student_frames(tb) -> str:
     return " -> ".join(lines[-4:])
 
 
-def _error(exc: BaseException, kind: str = "exception") -> dict:
+def _error(exc: BaseException, kind: str = contract.KIND_STUDENT) -> dict:
     message = str(exc)
     if isinstance(exc, SystemExit):
         message = f"the code called sys.exit({exc.code!r})"
     elif isinstance(exc, SyntaxError):
         message = f"{exc.msg} ({os.path.basename(exc.filename or '?')}, line {exc.lineno})"
     return {
-        "ok": False,
-        "kind": kind,
-        "type": type(exc).__name__,
-        "message": message[:2000],
-        "where": _student_frames(exc.__traceback__),
+        contract.REPLY_OK: False,
+        contract.REPLY_KIND: kind,
+        contract.REPLY_TYPE: type(exc).__name__,
+        contract.REPLY_MESSAGE: message[:2000],
+        contract.REPLY_WHERE: _student_frames(exc.__traceback__),
     }
 
 
@@ -62,48 +60,53 @@ def _resolve(name: str):
 
 
 def handle(request: dict) -> dict:
+    """Run the probe a request names. What goes wrong before student code can run (no such
+    probe, arguments the probe does not take) is the grader's fault, ``contract.KIND_GRADER``."""
     try:
-        func = _resolve(str(request.get("probe")))
-    except (LookupError, ImportError) as exc:
-        return _error(exc, kind="grader")
+        func = _resolve(str(request.get(contract.REQUEST_PROBE)))
+        args = request.get(contract.REQUEST_ARGS, {})
+        inspect.signature(func).bind(**args)
+    except (LookupError, ImportError, TypeError) as exc:
+        return _error(exc, kind=contract.KIND_GRADER)
     try:
-        value = func(**request.get("args", {}))
+        value = func(**args)
     except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit too
         return _error(exc)
     try:
-        return {"ok": True, "value": channel.encode(value)}
+        return {contract.REPLY_OK: True, contract.REPLY_VALUE: channel.encode(value)}
     except channel.ChannelError as exc:
-        return _error(exc, kind="bad_return")
+        return _error(exc, kind=contract.KIND_BAD_RETURN)
 
 
 def main() -> None:
-    response_fd = int(os.environ.pop(RESPONSE_FD_ENV))
+    response_fd = int(os.environ.pop(contract.RESPONSE_FD_ENV))
     requests = os.fdopen(os.dup(0), "rb")
     responses = os.fdopen(os.dup(response_fd), "wb")
     os.close(response_fd)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    sys.path.insert(0, os.environ.get(SUBMISSION_ENV, "/submission"))
+    sys.path.insert(0, os.environ.get(contract.SUBMISSION_ENV, "/submission"))
     sys.dont_write_bytecode = True
 
-    responses.write(channel.dumps({"ready": True, "pid": os.getpid()}))
+    responses.write(channel.dumps({contract.READY: True, contract.READY_PID: os.getpid()}))
     responses.flush()
     for line in requests:
         try:
             request = channel.loads(line)
         except channel.ChannelError as exc:
-            response = _error(exc, kind="grader")
+            response = _error(exc, kind=contract.KIND_GRADER)
             request = {}
         else:
             response = handle(request)
-        response["id"] = request.get("id")
+        response[contract.REPLY_ID] = request.get(contract.REQUEST_ID)
         sys.stdout.flush()
         sys.stderr.flush()
         try:
             payload = channel.dumps(response)
         except (channel.ChannelError, ValueError, TypeError) as exc:
-            payload = channel.dumps(dict(_error(exc, kind="bad_return"), id=request.get("id")))
+            error = _error(exc, kind=contract.KIND_BAD_RETURN)
+            payload = channel.dumps({**error, contract.REPLY_ID: request.get(contract.REQUEST_ID)})
         responses.write(payload)
         responses.flush()
 

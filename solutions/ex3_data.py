@@ -47,8 +47,10 @@ def make_loaders(
 ) -> tuple[DataLoader, DataLoader]:
     """Return ``(train_loader, test_loader)``, both with ``batch_size`` and ``num_workers``.
 
-    The train loader reshuffles every epoch (it may drop a last partial batch); the test
-    loader keeps the order and drops nothing.
+    Pass ``batch_size`` and ``num_workers`` on to both DataLoaders, whatever values come in
+    (the grader's training calls this with its own). The train loader reshuffles every
+    epoch (it may drop a last partial batch); the test loader keeps the order and drops
+    nothing.
     """
     ### BEGIN SOLUTION
     # Worker processes that outlive an epoch save restarting them at every epoch.

@@ -5,13 +5,17 @@ import signal
 import subprocess
 import time
 
+import pytest
 from conftest import GRADER, REPO, grader, json_results, write_notebook
 
 ONE = ("--exercises", "ex1", "--format", "json")
+SLOW_IMPORT_S = 15
+FIRST_RESULT_S = 900
 
 
-def make_class(root, names, bad=()):
-    """A folder of submissions: ex1 of the reference, or with a sign bug for names in bad."""
+def make_class(root, names, bad=(), slow=()):
+    """A folder of submissions: ex1 of the reference, or with a sign bug for names in bad;
+    those in slow take SLOW_IMPORT_S longer to import (and grade the same)."""
     source = (REPO / "solutions" / "ex1_gradients.py").read_text()
     for name in names:
         folder = root / name
@@ -19,6 +23,8 @@ def make_class(root, names, bad=()):
         text = (
             source.replace("coeffs - lr * grads", "coeffs + lr * grads") if name in bad else source
         )
+        if name in slow:
+            text = f"import time\ntime.sleep({SLOW_IMPORT_S})\n" + text
         (folder / "ex1_gradients.py").write_text(text)
     return root
 
@@ -48,7 +54,9 @@ def test_sigint_midway_then_rerun_loses_nothing(tmp_path):
     """Interrupted by SIGINT midway, are the finished results intact and does a rerun
     finish the rest without grading anything twice, to the same final results?"""
     names = ["s1", "s2", "s3", "s4", "s5"]
-    batch = make_class(tmp_path / "class", names, bad={"s2", "s5"})
+    # s5 is graded last and takes SLOW_IMPORT_S longer than any other: when the first result
+    # lands it cannot have finished, however fast or loaded the machine is.
+    batch = make_class(tmp_path / "class", names, bad={"s2", "s5"}, slow={"s5"})
     out = tmp_path / "out"
     process = subprocess.Popen(
         [*GRADER, "run", batch, *ONE, "--jobs", "2", "--out", out],
@@ -57,8 +65,12 @@ def test_sigint_midway_then_rerun_loses_nothing(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*.json")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + FIRST_RESULT_S
+    while not list(out.glob("*.json")):
+        assert process.poll() is None, "the run ended before the interrupt"
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no result within {FIRST_RESULT_S} s: nothing to interrupt midway")
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)

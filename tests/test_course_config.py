@@ -4,7 +4,7 @@ import pytest
 from conftest import grader, json_results
 
 from grader import course_config
-from grader.config import EXERCISES
+from grader.kit import EXERCISES
 
 
 def test_no_file_means_the_defaults(tmp_path):

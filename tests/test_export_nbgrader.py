@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import grader
 
-from grader.config import EXERCISES
+from grader.kit import EXERCISES
 
 NBGRADER = [str(Path(sys.executable).parent / "nbgrader")]
 

@@ -29,7 +29,7 @@ import fixture_edits
 import pytest
 from conftest import FIXTURES, REPO, describe, fixture_submission, full_marks
 
-from grader.submission import notebook_to_source
+from grader.notebooks import notebook_to_source
 
 SOLUTIONS = REPO / "solutions"
 SUITES = REPO / "grader" / "suites"
@@ -197,6 +197,11 @@ BUGS = [
         "bug_crop_padding_too_small",
         "ex3",
         {"test_train_transform_crops_and_flips": "RandomCrop(32, padding=4)"},
+    ),
+    Bug(
+        "bug_no_random_crop",
+        "ex3",
+        {"test_train_transform_crops_at_random_places": "add RandomCrop(32, padding=4)"},
     ),
     Bug("bug_train_loader_not_shuffled", "ex3", {"test_train_loader_reshuffles": "shuffle=True"}),
     Bug("bug_test_loader_shuffled", "ex3", {"test_test_loader_keeps_order": "shuffle=False"}),

@@ -12,8 +12,7 @@ from conftest import REPO, grader, json_results
 
 from grader import feedback_page
 from grader.formats import gradescope, render
-from grader.results import SubmissionResult
-from grader.results import TestResult as Case  # not a pytest class
+from grader.results import GradedTest, SubmissionResult
 
 # Gradescope's documented results.json (gradescope-autograders.readthedocs.io, "specs"):
 # every field optional except that a score must be given at the top or on each test.
@@ -95,7 +94,7 @@ def rendered(batch, fmt, env=None) -> str:
 def hand_made(feedback="wrong sign", accuracy=0.61) -> SubmissionResult:
     """A result with the gate's metrics, as the suite records them."""
     confusion = [[90 if i == j else 1 for j in range(10)] for i in range(10)]
-    gate = Case(
+    gate = GradedTest(
         "test_accuracy_gate",
         "ex5",
         8,
@@ -111,7 +110,7 @@ def hand_made(feedback="wrong sign", accuracy=0.61) -> SubmissionResult:
             "confusion": confusion,
         },
     )
-    wrong = Case(
+    wrong = GradedTest(
         "test_sse_grads", "ex1", 0, 5, "failed", feedback, 0.01, visibility="after_due_date"
     )
     tests = [wrong, gate]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader import gate
+from grader import gate, gate_eval
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 
@@ -44,7 +44,7 @@ def test_evaluate_matches_the_tutorial_pipeline(reference, weights):
     ex3, ex4, _ = reference
     state, net = weights
     images, labels = _test_split()
-    result = gate.evaluate(state, MEAN, STD, images, labels, "cpu", ex4.Net, batch_size=16)
+    result = gate_eval.evaluate(state, MEAN, STD, images, labels, "cpu", ex4.Net, batch_size=16)
     transform = ex3.build_transform(MEAN, STD, train=False)
     from PIL import Image
 
@@ -63,7 +63,7 @@ def test_per_class_is_nan_for_an_absent_class(reference, weights):
     state, _ = weights
     images, labels = _test_split()
     labels[labels == 3] = 4
-    result = gate.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
+    result = gate_eval.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
     assert np.isnan(result["per_class"][3])
     assert not np.isnan(result["per_class"][4])
 
@@ -86,7 +86,7 @@ def test_bad_state_dict_is_rejected(reference, weights, damage, message):
     damage(state)
     images, labels = _test_split()
     with pytest.raises(ValueError, match=message):
-        gate.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
+        gate_eval.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_bad_normalisation_is_rejected(reference, weights, mean, std, message):
     state, _ = weights
     images, labels = _test_split()
     with pytest.raises(ValueError, match=message):
-        gate.evaluate(state, mean, std, images, labels, "cpu", reference[1].Net)
+        gate_eval.evaluate(state, mean, std, images, labels, "cpu", reference[1].Net)
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_train_gate_returns_plain_data(reference, tiny_train_root):
     assert result["train_s"] > 0 and result["timed_out"] is False
     assert result["steps"] == 10  # ceil(300 / 32) batches, the solution keeps the last one
     images, labels = _test_split()
-    gate.evaluate(
+    gate_eval.evaluate(
         result["state_dict"], result["mean"], result["std"], images, labels, "cpu",
         reference[1].Net,
     )  # fmt: skip

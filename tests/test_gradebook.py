@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from grader import course_config, results
-from grader.gradebook import book, lms, students, times
+from grader import results
+from grader.gradebook import book, lms, settings, students, times
 from grader.gradebook.policy import (
     GradebookError,
     LatePenalty,
@@ -132,7 +132,7 @@ def test_a_local_time_the_clocks_skip_is_an_error():
 
 
 def course(tmp_path, text, name="grader.toml"):
-    return course_config.load_gradebook(write(tmp_path / name, text))
+    return settings.load(write(tmp_path / name, text))
 
 
 def test_policy_is_read_from_grader_toml(tmp_path):
@@ -310,8 +310,8 @@ def test_mtime_only_when_asked(tmp_path):
 
 def stored(name: str, ex1: float, ex2: float) -> results.SubmissionResult:
     tests = [
-        results.TestResult("test_a", "ex1", ex1, 20, "passed" if ex1 == 20 else "failed"),
-        results.TestResult("test_b", "ex2", ex2, 20, "passed" if ex2 == 20 else "failed"),
+        results.GradedTest("test_a", "ex1", ex1, 20, "passed" if ex1 == 20 else "failed"),
+        results.GradedTest("test_b", "ex2", ex2, 20, "passed" if ex2 == 20 else "failed"),
     ]
     return results.SubmissionResult.build(
         name, tests, {"ex1": 20, "ex2": 20}, device="cpu", isolation="bwrap",

@@ -33,26 +33,42 @@ from grader.sandbox.policy import bwrap_works, unreadable_python
 HOSTILE = sorted(p.name for p in FIXTURES.glob("hostile_*") if p.is_dir())
 
 
+WRONG_ANSWER = "<an ordinary wrong answer>"
+"""Expected feedback: a plain failure (status ``failed``: not a timeout, a crash of the worker
+or a grader error), whatever its words; what a cheat that returns wrong values earns."""
+
+
 @dataclass(frozen=True)
 class Attack:
     exercise: str
     """The exercise whose file attacks."""
-    feedback: str = ""
-    """A word of every pointed test's feedback there ("": the ordinary wrong-answer feedback)."""
+    feedback: str | None = WRONG_ANSWER
+    """A word of every failed pointed test's feedback there, or WRONG_ANSWER (None: the
+    failures differ in kind, and ``shown`` says what one of them must say)."""
     score: float = 0
     """What the attacked exercise still earns (checks the attack does not touch)."""
     fallback: str | None = None
-    """The word without bubblewrap, where the attack is also graded that way (None: not)."""
+    """The same for the run without bubblewrap, where the attack is also graded that way
+    (None: not graded that way)."""
+    shown: str = ""
+    """A word that at least one failed test's feedback holds: the attack's own symptom."""
+
+
+def says(test: dict, expected: str) -> bool:
+    """Does ``test``'s outcome say what ``expected`` asks (a word, or WRONG_ANSWER)?"""
+    if expected == WRONG_ANSWER:
+        return test["status"] == "failed" and bool(test["feedback"])
+    return expected in test["feedback"]
 
 
 ATTACKS = {
-    "hostile_constant_test_functions": Attack("ex2", score=16),
-    "hostile_daemon_setsid": Attack("ex1", fallback=""),
-    "hostile_fake_results": Attack("ex1", fallback=""),
+    "hostile_constant_test_functions": Attack("ex2", score=16, shown="got 0"),
+    "hostile_daemon_setsid": Attack("ex1", fallback=WRONG_ANSWER),
+    "hostile_fake_results": Attack("ex1", fallback=WRONG_ANSWER),
     "hostile_fill_tmpfs": Attack("ex1", "No space left"),
     "hostile_forged_pickle_reply": Attack("ex1", "malformed data", fallback="malformed data"),
     "hostile_fork_many": Attack("ex1", "more than 64 processes", fallback="more than 64"),
-    "hostile_forward_ignores_input": Attack("ex4", score=5),
+    "hostile_forward_ignores_input": Attack("ex4", score=5, shown="no gradient reaches"),
     "hostile_hang_at_import": Attack("ex1", "no answer within"),
     "hostile_memory_hog": Attack("ex1", "MemoryError", fallback="MemoryError"),
     "hostile_monkeypatch_ex1": Attack("ex1"),
@@ -61,9 +77,9 @@ ATTACKS = {
     "hostile_reach_the_grader": Attack("ex1", "done: []", fallback="done: []"),
     "hostile_remount_escape": Attack("ex1", "escaped: []", fallback="escaped: []"),
     "hostile_snoop_filesystem": Attack("ex1", "found: []"),
-    "hostile_stops_reading": Attack("ex3"),
+    "hostile_stops_reading": Attack("ex3", None, shown="stopped reading its requests"),
     "hostile_sys_exit_in_function": Attack("ex1", "sys.exit(0)"),
-    "hostile_terminal_escapes": Attack("ex1"),
+    "hostile_terminal_escapes": Attack("ex1", shown="\\x1b[2J"),
     "hostile_thread_bomb": Attack("ex1", "can't start new thread", fallback="can't start"),
 }
 FALLBACK = sorted(name for name, attack in ATTACKS.items() if attack.fallback is not None)
@@ -216,7 +232,10 @@ def test_attack_scores_nothing_it_should_not(runs, name):
     assert result["exercises"][attack.exercise]["score"] == attack.score, describe(result)
     failed = [t for t in tests if t["status"] != "passed"]
     assert failed and all(t["feedback"] for t in failed)
-    assert all(attack.feedback in t["feedback"] for t in failed), describe(result)
+    if attack.feedback is not None:
+        assert all(says(t, attack.feedback) for t in failed), describe(result)
+    if attack.shown:
+        assert any(attack.shown in t["feedback"] for t in failed), describe(result)
     for key in GRADED.split(","):
         exercise = result["exercises"][key]
         if key != attack.exercise:
@@ -229,7 +248,7 @@ def test_fallback_attack_scores_zero(runs, name):
     result = run_of(runs, "process").results[name]
     ex1 = pointed(result, "ex1")
     assert result["exercises"]["ex1"]["score"] == 0 and ex1
-    assert all(ATTACKS[name].fallback in t["feedback"] for t in ex1), describe(result)
+    assert all(says(t, ATTACKS[name].fallback) for t in ex1), describe(result)
     assert any("reduced" in w for w in result["warnings"])
 
 

@@ -5,7 +5,7 @@ import ast
 import pytest
 
 from grader import release
-from grader.config import EXERCISES, SOLUTIONS_DIR
+from grader.kit import EXERCISES, SOLUTIONS_DIR
 
 
 def test_exercises_folder_is_up_to_date():

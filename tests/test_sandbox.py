@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, fixture_submission, grader, index_tests, json_results
 
+from grader.contract import DEVICE_ENV, SUBMISSION_ENV
 from grader.sandbox.limits import Limits
 from grader.sandbox.policy import bwrap_works
 from grader.sandbox.processes import descendants, kill_tree, rlimits
@@ -164,6 +165,7 @@ def test_worker_environment_limits_and_mounts(make_submission):
     feedback = index_tests(json_results(completed)[0])["test_predict_is_the_cubic"]["feedback"]
     report = json.loads(feedback.split("REPORT", 1)[1].rsplit(" (at ", 1)[0])
     assert "SECRET_TOKEN" not in report["env"]
+    assert {"PATH", "HOME", SUBMISSION_ENV, DEVICE_ENV} <= set(report["env"])
     assert set(report["env"]) <= {
         "PATH",
         "HOME",
@@ -171,8 +173,8 @@ def test_worker_environment_limits_and_mounts(make_submission):
         "USER",
         "LOGNAME",
         "MPLBACKEND",
-        "GRADER_SUBMISSION",
-        "GRADER_DEVICE",
+        SUBMISSION_ENV,
+        DEVICE_ENV,
         "OMP_NUM_THREADS",
         "CUDA_VISIBLE_DEVICES",
         "LC_CTYPE",
@@ -190,8 +192,8 @@ def test_worker_environment_limits_and_mounts(make_submission):
     # /tmp is a fresh tmpfs: it holds nothing but the mount points of the read-only Python
     # roots where those live under /tmp (a checkout cloned there brings its .venv)
     roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
-    allowed = {r.relative_to("/tmp").parts[0] for r in roots if r.is_relative_to("/tmp")}
-    assert set(report["tmp"]) <= allowed
+    mount_points = {r.relative_to("/tmp").parts[0] for r in roots if r.is_relative_to("/tmp")}
+    assert set(report["tmp"]) == mount_points
 
 
 def test_no_address_space_limit_on_cuda():

@@ -12,9 +12,9 @@ import similarity_corpus as corpus
 from conftest import REPO, grader
 from copydetect import compare_files
 
-from grader.config import EXERCISES_DIR
 from grader.course_config import CourseConfigError, SimilaritySettings, load, load_similarity
 from grader.errors import GraderError
+from grader.kit import EXERCISES_DIR
 from grader.similarity import compare, similarity
 from grader.submission import discover
 

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.errors import DataError
+
 CLASSES = tuple("airplane automobile bird cat deer dog frog horse ship truck".split())
 SPLITS = ("train", "test")
 IMAGE_SHAPE = (32, 32, 3)
 _TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-
-
-class DataError(Exception):
-    """The CIFAR-10 source or cache is missing or not what it should be."""
 
 
 @dataclass

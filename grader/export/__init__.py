@@ -1,16 +1,15 @@
 """``grader export nbgrader|gradescope|github DEST``: the kit for the platforms courses use.
 
-The Gradescope zip and the GitHub workflow both grade with this kit itself, so they need
-its source (the package, its hidden suites and the reference solutions that the trusted
-side uses as answer keys): :func:`copy_kit` is the one list of what that is.
+Each target is a module of its own; the Gradescope zip and the GitHub workflow both carry
+the kit's source (:mod:`grader.export.bundle`).
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from grader.config import REPO_ROOT
+from grader import course_config
+from grader.errors import GraderError
 
 TARGETS = ("nbgrader", "gradescope", "github")
 NEXT_STEPS = {
@@ -21,31 +20,10 @@ NEXT_STEPS = {
     "nbgrader": "",
 }
 """What the person exporting does next, said after the export."""
-KIT_FILES = ("pyproject.toml", "README.md", "grader", "solutions")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "tests")
-
-
-class ExportError(RuntimeError):
-    """The export could not be written (the destination is unusable)."""
-
-
-def copy_kit(dest: Path) -> Path:
-    """Copy the kit's source into ``dest`` (a folder ``pip install -e`` accepts)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in KIT_FILES:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=IGNORED, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, dest / name)
-    return dest
 
 
 def export(target: str, dest: Path, *, config: Path | None = None) -> Path:
     """Write the ``target`` platform's files under ``dest``; return the main file or folder."""
-    from grader import course_config
-    from grader.errors import GraderError
-
     try:
         course = course_config.load(config)
     except ValueError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.export import copy_kit
+from grader.export.bundle import copy_kit
 
 WORKFLOW = """\
 # Written by `grader export github`: grades every student repository of an assignment.

@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from grader.export import copy_kit
+from grader.export.bundle import copy_kit
 from grader.files import atomic_write
 
 SETUP_SH = """\

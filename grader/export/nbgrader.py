@@ -15,7 +15,7 @@ import ast
 import json
 from pathlib import Path
 
-from grader.config import EXERCISES, EXERCISES_DIR, SOLUTIONS_DIR, Exercise
+from grader.kit import EXERCISES, EXERCISES_DIR, SOLUTIONS_DIR, Exercise
 
 ASSIGNMENT = "pytorch"
 GIVEN_BY_STUB = {"test_parameter_count"}

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from grader.formats import github, gradebook, gradescope, junit
-from grader.report import table, to_json_line
+from grader.formats.jsonl import to_json_line
+from grader.formats.table import table
 from grader.results import SubmissionResult
 
 FORMATS = ("table", "json", "csv", "junit", "gradescope", "github")

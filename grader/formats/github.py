@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grader.config import EXERCISES
-from grader.report import exercise_cells, ungraded_note
+from grader.formats.table import exercise_cells, ungraded_note
+from grader.kit import EXERCISES
 from grader.results import SubmissionResult
 
 

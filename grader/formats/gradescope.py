@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 
-from grader.results import SubmissionResult, TestResult
+from grader.results import GradedTest, SubmissionResult
 
 VISIBILITY = {"public": "visible", "hidden": "hidden", "after_due_date": "after_due_date"}
 
 
-def _output(test: TestResult) -> str:
+def _output(test: GradedTest) -> str:
     if test.status == "passed":
         return ""
     if test.status == "skipped":
@@ -28,7 +28,7 @@ def _finite(value):
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
-def _test(test: TestResult, number: str) -> dict:
+def _test(test: GradedTest, number: str) -> dict:
     return {
         "score": test.score,
         "max_score": test.max_score,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from grader.results import SubmissionResult, TestResult
+from grader.results import GradedTest, SubmissionResult
 
 # Our statuses as JUnit elements: a wrong answer or a timeout is a failure, a grader
 # problem an error, a test left out (the gate under --no-gate) is skipped.
 ELEMENT = {"failed": "failure", "timeout": "failure", "error": "error", "skipped": "skipped"}
 
 
-def _case(suite: ET.Element, classname: str, test: TestResult) -> None:
+def _case(suite: ET.Element, classname: str, test: GradedTest) -> None:
     case = ET.SubElement(
         suite, "testcase", classname=classname, name=test.name, time=f"{test.duration_s:.3f}"
     )

@@ -45,8 +45,7 @@ def gradebook(
     naming the file and line."""
     from dataclasses import replace
 
-    from grader import course_config
-    from grader.gradebook import book, lms, students
+    from grader.gradebook import book, lms, settings, students
     from grader.gradebook.times import read_times
 
     results, roster = Path(results), Path(roster)
@@ -56,7 +55,7 @@ def gradebook(
     with _as_grader_error():
         if fmt not in FORMATS:
             raise GradebookError(f"unknown gradebook format {fmt!r}: use {', '.join(FORMATS)}")
-        policy = course_config.load_gradebook(config)
+        policy = settings.load(config)
         if missing is not None:
             policy = replace(policy, missing=missing)
         stored = read_results(results)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from grader.course_config import _Reader
+from grader.course_config import TOP_LEVEL_KEYS, _Reader, course_table
 from grader.gradebook.policy import (
     KEYS,
     LATE_KEYS,
@@ -101,3 +101,15 @@ def parse(table, *, source: str | None, prefix: str = "") -> Policy:
         overrides=path("overrides"),
         source=source,
     )
+
+
+def load(path: Path | None = None, *, search: Path | None = None) -> Policy:
+    """Only the ``gradebook`` table (due date, late penalty, extensions, overrides, roster) of
+    the course file :func:`grader.course_config.load` reads, as a :class:`Policy`; its errors
+    name the file and the line (``grader.toml:7: gradebook.due: ... has no time zone``)."""
+    found = course_table(path, search)
+    if found is None:
+        return Policy()
+    data, source, prefix = found
+    _Reader(source, prefix).table(data, "", TOP_LEVEL_KEYS)
+    return parse(data.get("gradebook", {}), source=source, prefix=prefix)

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-SUBMISSION_ENV = "GRADER_SUBMISSION"
+from grader.contract import SUBMISSION_ENV
 
 
 def probe(func):
@@ -21,7 +21,7 @@ def probe(func):
 
 
 class MissingFile(ImportError):
-    pass
+    """The exercise file a probe needs is not in the submission."""
 
 
 def student(module_name: str):

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from grader.contract import DEVICE_ENV, TRAIN_DATA_ENV
 from grader.probes import as_tensor, probe, student
 
 
@@ -140,9 +141,9 @@ def gate_prepare(recipe):
         student("ex3_data"),
         student("ex4_net"),
         _ex5(),
-        os.environ["GRADER_TRAIN_DATA"],
+        os.environ[TRAIN_DATA_ENV],
         recipe,
-        os.environ.get("GRADER_DEVICE", "cpu"),
+        os.environ.get(DEVICE_ENV, "cpu"),
     )
 
 

@@ -2,133 +2,40 @@
 
 A :class:`WorkerClient` starts the worker (:mod:`grader.worker`) in its private folder
 (:mod:`grader.sandbox.workdir`), as its own uid (:mod:`grader.sandbox.identity`), in its
-own control group (:mod:`grader.sandbox.cgroups`), under bubblewrap
-(:mod:`grader.sandbox.bwrap`) or, where chosen explicitly, as a plain process below a
-root-owned keeper. Every write to and read from the worker has a deadline; every exercise
-has a wall-clock budget; replies are untrusted data, cleaned of unsafe text here and
-validated by the suites (:mod:`grader.checks`). When it closes, every process the worker
+own control group (:mod:`grader.sandbox.cgroups`), by the command that
+:mod:`grader.sandbox.launch` builds (bubblewrap, or a plain process below a root-owned
+keeper). Every write to and read from the worker has a deadline; every exercise has a
+wall-clock budget; replies are untrusted data, cleaned of unsafe text here and validated by
+the suites (:mod:`grader.suites.assertions`). When it closes, every process the worker
 started is frozen and killed, whatever it did to escape (setsid, double forks, threads).
 """
 
 from __future__ import annotations
 
-import collections
-import ctypes
 import dataclasses
-import functools
 import os
 import secrets
 import selectors
 import signal
 import subprocess
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from grader import channel
+from grader import channel, contract
 from grader.errors import ProbeError, ProbeFailure, ProbeTimeout, SandboxError, WorkerDied
-from grader.sandbox import bwrap, cgroups, identity
-from grader.sandbox.limits import Limits
+from grader.sandbox import cgroups, identity, launch
+from grader.sandbox.launch import WorkerSpec
+from grader.sandbox.output import OutputTail
 from grader.sandbox.processes import (
-    KEEPER,
-    apply_limits,
     cpu_seconds,
     descendants,
-    drop_to,
     kill_session,
     kill_tree,
-    rlimits,
     task_count,
 )
-from grader.sandbox.workdir import PACKAGE_DIR, WorkerDir
+from grader.sandbox.workdir import WorkerDir
 from grader.text import clean, clean_data
 
-BOOT = "import sys; sys.path.insert(0, {path!r}); from grader.worker import main; main()"
 TEXT_LIMIT = 2000
-CLONE_NEWNET = 0x40000000
-CLONE_NEWIPC = 0x08000000
-
-
-@dataclass
-class WorkerSpec:
-    submission: Path
-    """The staged submission folder (copied into the worker's private folder)."""
-    train_images: Path | None = None
-    train_labels: object = None
-    """For the gate: the training images file and the labels the trusted side chose."""
-    device: str = "cpu"
-    isolation: str = "bwrap"
-    limits: Limits = field(default_factory=Limits)
-    env: dict = field(default_factory=dict)
-    cores: list[int] | None = None
-    """The cores the worker is pinned to, and limited to the CPU time of (None: all)."""
-    background: bool = False
-    """At the lowest scheduling priority (nice 19)."""
-
-
-@functools.cache
-def private_network() -> bool:
-    """Can a plain worker get a network namespace of its own (root with CAP_SYS_ADMIN)?"""
-    if os.geteuid() != 0:
-        return False
-    pid = os.fork()
-    if pid == 0:
-        ok = ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0
-        os._exit(0 if ok else 1)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
-
-
-def _unshare_network() -> None:
-    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET | CLONE_NEWIPC) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
-
-
-def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict[str, str]:
-    """The worker's whole environment: short, and nothing of the grader's."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": bwrap.SANDBOX_HOME if sandboxed else str(workdir.home),
-        "LANG": "C.UTF-8",
-        "USER": "student",
-        "LOGNAME": "student",
-        "MPLBACKEND": "Agg",
-        "GRADER_SUBMISSION": bwrap.SANDBOX_SUBMISSION if sandboxed else str(workdir.submission),
-        "GRADER_DEVICE": spec.device,
-        "OMP_NUM_THREADS": str(len(spec.cores))
-        if spec.cores
-        else os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)),
-    }
-    if not sandboxed:
-        env["TMPDIR"] = str(workdir.tmp)
-    if workdir.train is not None:
-        env["GRADER_TRAIN_DATA"] = bwrap.SANDBOX_TRAIN_DATA if sandboxed else str(workdir.train)
-    if spec.device != "cuda":
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    env.update(spec.env)
-    return env
-
-
-class _OutputTail(threading.Thread):
-    """Drains the worker's stdout/stderr, keeping only the last ``limit`` bytes."""
-
-    def __init__(self, stream, limit: int):
-        super().__init__(daemon=True)
-        self.stream, self.limit = stream, limit
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.size = 0
-
-    def run(self) -> None:
-        for chunk in iter(lambda: self.stream.read1(65536), b""):
-            self.chunks.append(chunk)
-            self.size += len(chunk)
-            while self.size > self.limit and len(self.chunks) > 1:
-                self.size -= len(self.chunks.popleft())
-
-    def text(self) -> str:
-        return clean(b"".join(self.chunks)[-self.limit :].decode("utf-8", "replace"))
 
 
 class WorkerClient:
@@ -149,7 +56,7 @@ class WorkerClient:
         self.starts = 0
         self._responses = None
         self._buffer = b""
-        self._output: _OutputTail | None = None
+        self._output: OutputTail | None = None
         self._identity: identity.Identity | None = None
         self._dir: WorkerDir | None = None
         self._group: cgroups.WorkerGroup | None = None
@@ -158,16 +65,18 @@ class WorkerClient:
     def start(self) -> None:
         try:
             self._prepare()
-            cmd, preexec, env, cwd = self._command()
+            cmd, preexec, env, cwd = launch.command(
+                self.spec, self._identity, self._dir, self._group
+            )
         except OSError as exc:
             self.close()
             raise SandboxError(f"could not prepare the worker: {exc}") from exc
         read_fd, write_fd = os.pipe()
         os.set_inheritable(write_fd, True)
-        env["GRADER_RESPONSE_FD"] = str(write_fd)
+        env[contract.RESPONSE_FD_ENV] = str(write_fd)
         if self.spec.isolation == "bwrap":
             at = cmd.index("--")
-            cmd[at:at] = ["--setenv", "GRADER_RESPONSE_FD", str(write_fd)]
+            cmd[at:at] = ["--setenv", contract.RESPONSE_FD_ENV, str(write_fd)]
         try:
             self.process = subprocess.Popen(
                 cmd,
@@ -191,10 +100,10 @@ class WorkerClient:
         self._responses = os.fdopen(read_fd, "rb", buffering=0)
         os.set_blocking(read_fd, False)
         self._buffer = b""
-        self._output = _OutputTail(self.process.stdout, self.spec.limits.output_bytes)
+        self._output = OutputTail(self.process.stdout, self.spec.limits.output_bytes)
         self._output.start()
         ready = self._read_message(self.start_timeout_s, what="start")
-        if not ready.get("ready"):
+        if not ready.get(contract.READY):
             raise SandboxError(f"worker sent {ready!r} instead of its ready message")
 
     def _prepare(self) -> None:
@@ -209,60 +118,6 @@ class WorkerClient:
             if self.spec.cores:
                 limits = dataclasses.replace(limits, cpus=float(len(self.spec.cores)))
             self._group = cgroups.WorkerGroup(support, limits, "worker")
-
-    def _command(self):
-        spec, ident, workdir = self.spec, self._identity, self._dir
-        limits = rlimits(spec.limits, spec.device, own_uid=ident.own)
-        joins = self._group.procs_files() if self._group else []
-        cores = spec.cores
-        niceness = 19 if spec.background else 0
-        sandboxed = spec.isolation == "bwrap"
-        env = worker_env(spec, workdir, sandboxed=sandboxed)
-        boot = [sys.executable, "-I", "-c"]
-        if sandboxed:
-            launch, why = bwrap.launch_mode()
-            if launch is None:
-                raise OSError(why)
-            cmd = bwrap.command(
-                workdir=workdir,
-                limits=spec.limits,
-                device=spec.device,
-                env=env,
-                launch=launch,
-                uid=ident.uid,
-                gid=ident.gid,
-            )
-            cmd += ["--", *boot, BOOT.format(path=bwrap.SANDBOX_GRADER)]
-            switch = launch == "host" and ident.own
-
-            def preexec():
-                cgroups.join(joins)
-                apply_limits(limits)
-                if cores:
-                    os.sched_setaffinity(0, cores)
-                if niceness:
-                    os.nice(niceness)
-                if switch:
-                    drop_to(ident.uid, ident.gid)
-
-            return cmd, preexec, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, "/"
-        cmd = [*boot, KEEPER.format(path=str(PACKAGE_DIR.parent))]
-        cmd += [*boot, BOOT.format(path=str(workdir.lib))]
-        if ident.own:
-            env["GRADER_WORKER_UID"], env["GRADER_WORKER_GID"] = str(ident.uid), str(ident.gid)
-        network = private_network()
-
-        def preexec():
-            cgroups.join(joins)
-            apply_limits(limits)
-            if cores:
-                os.sched_setaffinity(0, cores)
-            if niceness:
-                os.nice(niceness)
-            if network:
-                _unshare_network()
-
-        return cmd, preexec, env, str(workdir.tmp)
 
     def close(self) -> None:
         if self._group is not None:
@@ -355,11 +210,19 @@ class WorkerClient:
             self.start()
         timeout_s = max(0.1, timeout_s - (time.monotonic() - started))
         request_id = secrets.token_hex(8)
-        message = channel.dumps({"id": request_id, "probe": probe, "args": args})
+        message = channel.dumps(
+            {
+                contract.REQUEST_ID: request_id,
+                contract.REQUEST_PROBE: probe,
+                contract.REQUEST_ARGS: args,
+            }
+        )
         deadline = time.monotonic() + timeout_s
         try:
             self._write(message, deadline, budgeted)
-            response = self._read_message(deadline - time.monotonic(), what=probe, limit_s=limit_s)
+            response = self._read_message(
+                deadline - time.monotonic(), what=probe, limit_s=limit_s, watch=watch
+            )
         except ProbeTimeout as exc:
             if budgeted:
                 exc.message = (
@@ -367,21 +230,24 @@ class WorkerClient:
                     f"the worker was stopped during {probe.rpartition('.')[2]}"
                 )
             raise
-        if response.get("id") != request_id:
+        if response.get(contract.REPLY_ID) != request_id:
             self.close()
             raise ProbeFailure(
                 "the worker answered out of turn: its reply channel was tampered with"
             )
-        if response.get("ok"):
-            return clean_data(response.get("value"))
-        kind, text = response.get("kind"), clean(response.get("message"), TEXT_LIMIT)
-        if kind == "grader":
+        if response.get(contract.REPLY_OK):
+            return clean_data(response.get(contract.REPLY_VALUE))
+        kind, text = (
+            response.get(contract.REPLY_KIND),
+            clean(response.get(contract.REPLY_MESSAGE), TEXT_LIMIT),
+        )
+        if kind == contract.KIND_GRADER:
             raise ProbeError(f"the grader's probe {probe} failed: {text}")
-        if kind == "bad_return":
+        if kind == contract.KIND_BAD_RETURN:
             raise ProbeFailure(f"returned something that is not plain data: {text}")
         raise ProbeFailure(
-            f"{clean(response.get('type'), 100)}: {text}",
-            where=clean(response.get("where"), TEXT_LIMIT),
+            f"{clean(response.get(contract.REPLY_TYPE), 100)}: {text}",
+            where=clean(response.get(contract.REPLY_WHERE), TEXT_LIMIT),
             output=self.output(),
         )
 

@@ -132,7 +132,7 @@ def protect(kit_root: Path, secrets: list[Path], extra: list[Path], stderr=None)
 
 def record(isolation: str, limits: Limits, device: str) -> dict:
     """What held for a worker on this machine (``SubmissionResult.sandbox``)."""
-    from grader.sandbox.client import private_network
+    from grader.sandbox.launch import private_network
 
     support = cgroups.detect()
     root = os.geteuid() == 0

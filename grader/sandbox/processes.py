@@ -18,7 +18,7 @@ import time
 from grader.sandbox.limits import Limits
 
 # The fallback's keeper: stays root, parent of the worker, adopts its orphans; starts the
-# worker as the uid in GRADER_WORKER_UID (when set) with no way back to root; when the worker
+# worker as the uid in $GRADER_WORKER_UID (when set) with no way back to root; when the worker
 # ends it kills whatever the worker left behind and ends the same way (exit status or signal).
 KEEPER = """
 import ctypes, os, signal, subprocess, sys
@@ -26,13 +26,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the worker come here
 libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
 sys.path.insert(0, {path!r})
+from grader.contract import RESPONSE_FD_ENV, WORKER_GID_ENV, WORKER_UID_ENV
 from grader.sandbox.processes import drop_to, kill_tree
-uid = int(os.environ.pop("GRADER_WORKER_UID", "-1"))
-gid = int(os.environ.pop("GRADER_WORKER_GID", "-1"))
+uid = int(os.environ.pop(WORKER_UID_ENV, "-1"))
+gid = int(os.environ.pop(WORKER_GID_ENV, "-1"))
 worker = subprocess.Popen(
     sys.argv[1:], close_fds=False, preexec_fn=(lambda: drop_to(uid, gid)) if uid >= 0 else None
 ).pid
-os.close(int(os.environ["GRADER_RESPONSE_FD"]))
+os.close(int(os.environ[RESPONSE_FD_ENV]))
 null = os.open(os.devnull, os.O_RDWR)
 for fd in (0, 1, 2):
     os.dup2(null, fd)

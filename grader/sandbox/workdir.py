@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-WORKER_MODULES = ("__init__.py", "channel.py", "worker.py", "gate.py", "probes")
-"""What of the grader package the worker gets: the channel, the worker loop, the gate's
-training driver and the probes. Never the suites, the checks or anything trusted."""
+WORKER_MODULES = ("__init__.py", "channel.py", "contract.py", "worker.py", "gate.py", "probes")
+"""What of the grader package the worker gets: the channel and the names both sides agree
+on, the worker loop, the gate's training driver and the probes. Never the suites or anything
+trusted; ``tests/test_probe_contract.py`` checks that this covers what they import."""
 
 
 def readable_by(path: Path, uid: int, gid: int) -> bool:

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from grader import course_config
-from grader.config import select_exercises
 from grader.errors import GraderError
+from grader.kit import select_exercises
 from grader.submission import SubmissionError, discover, safe_id
 
 

@@ -28,9 +28,10 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import filter_code, get_token_coverage
 
-from grader.config import EXERCISES, EXERCISES_DIR
 from grader.course_config import SimilaritySettings
-from grader.submission import Submission, notebook_cells, shown
+from grader.kit import EXERCISES, EXERCISES_DIR
+from grader.notebooks import notebook_cells
+from grader.submission import Submission, shown
 
 
 @dataclass

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.config import EXERCISES, PROBE_TIMEOUT_S, WORKER_START_TIMEOUT_S
+from grader.course_config import PROBE_TIMEOUT_S
 from grader.errors import ProbeFailure
-from grader.grading import NOTES
+from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
+from grader.suite_runner import NOTES
 
 
 def pytest_addoption(parser):

@@ -5,7 +5,7 @@ import pytest
 
 from grader import reference
 from grader.channel import Tensor
-from grader.checks import (
+from grader.suites.assertions import (
     as_array,
     as_dict,
     as_float,

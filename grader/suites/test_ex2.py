@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from grader import reference
-from grader.checks import (
+from grader.suites.assertions import (
     as_array,
     as_bool,
     as_dict,
@@ -52,7 +52,7 @@ def test_chain_rule(probe):
     out = probe("chain_rule", w=w, x=x)
     expect(
         isinstance(out, list) and len(out) == 2,
-        f"chain_rule returned {type(out).__name__}; expected a pair (dy_dw, dy_dx)",
+        f"chain_rule returned {describe(out)}; expected a pair (dy_dw, dy_dx)",
     )
     dy_dw, dy_dx = as_float(out[0], "dy_dw"), as_float(out[1], "dy_dx")
     expect_close(

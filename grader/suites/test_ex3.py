@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.checks import (
+from grader.suites.assertions import (
     as_array,
     as_dict,
     as_int_lists,
@@ -129,7 +129,7 @@ DRAWS = 64
 that none reaches the padding's edge is below 1e-13)."""
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_train_transform_crops_and_flips(probe, images):
     """With train=True, is each output a padded random crop, sometimes flipped, normalised as
     with train=False? (Whether that normalisation is the right one is the eval test's.)"""
@@ -173,11 +173,38 @@ def test_train_transform_crops_and_flips(probe, images):
         f"no output was ever flipped in {DRAWS} tries: add RandomHorizontalFlip()",
     )
     # a crop reaches the padding's edge in 40% of the draws with padding 4, never with less
+    # (a crop that never moves is the next test's to charge)
+    places = {(top, left) for _, top, left in seen}
     expect(
-        any(0 in (top, left) or 8 in (top, left) for _, top, left in seen),
+        len(places) == 1 or any(0 in place or 8 in place for place in places),
         f"in {DRAWS} tries no crop reached the edge of a 4-pixel padding: the padding is "
         "smaller than RandomCrop(32, padding=4)'s",
     )
+
+
+@pytest.mark.points(1)
+def test_train_transform_crops_at_random_places(probe, images):
+    """With train=True, does the crop move from image to image, not only the flip?
+
+    Only outputs that are crops of the padded image count: what is not a crop at all is the
+    crop-and-flip test's to charge.
+    """
+    image = images[5]
+    out = probe("transform", images=[image] * 16, mean=MEAN, std=STD, train=True, seed=2)
+    matches = [
+        _crop_of(as_array(tensor, "the augmented image", shape=(3, 32, 32)), image)
+        for tensor in as_list(out, "the augmented images", length=16)
+    ]
+    places = {(top, left) for _, top, left, _ in filter(None, matches)}
+    if len(places) == 1:
+        ((top, left),) = places
+        crops = sum(match is not None for match in matches)
+        where = "not cropped at all" if (top, left) == (4, 4) else f"top {top}, left {left}"
+        fail(
+            f"with train=True all {crops} crops were taken at the same place ({where}, in the "
+            "image padded by 4): add RandomCrop(32, padding=4) before the flip, so each epoch "
+            "sees shifted images"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +236,21 @@ def test_train_loader_reshuffles(loaders):
     )
     expect(
         len(set(epochs[0])) == len(epochs[0]) and len(epochs[0]) >= 48,
-        "the train loader does not give every training image once per epoch",
+        f"in one epoch the train loader gave {len(epochs[0])} images, "
+        f"{len(set(epochs[0]))} of them different, from a training set of 50: each image "
+        "should come once per epoch (only a last partial batch may be dropped); is it "
+        "built on train_set with a sampler or a subset of its own?",
     )
     expect(
         epochs[0] != sorted(epochs[0]),
         "the train loader keeps the data set's order: "
         "pass shuffle=True so each epoch sees a new order",
     )
-    expect(epochs[0] != epochs[1], "the train loader gives the same order every epoch")
+    expect(
+        epochs[0] != epochs[1],
+        f"the train loader gave the same order in both epochs (it starts {epochs[0][:5]}): "
+        "a fixed permutation or a generator seeded anew each epoch? shuffle=True reshuffles",
+    )
     _expect_settings(loaders["settings"][0], loaders["settings"][2], "train")
 
 
@@ -244,9 +278,12 @@ def test_test_loader_keeps_order(loaders):
         "last partial batch (drop_last=False)",
     )
     labels = [label for batch in loaders["test_labels"] for label in batch]
+    wrong = sum(label != index % 10 for label, index in zip(labels, order, strict=False))
     expect(
         labels == [index % 10 for index in order],
-        "the test loader's labels do not match its images",
+        f"the test loader's labels do not match its images: {wrong} of {len(labels)} differ "
+        f"and {len(labels)} labels came with {len(order)} images; "
+        "is it built on test_set, as given?",
     )
     _expect_settings(loaders["settings"][1], loaders["settings"][3], "test")
 
@@ -254,4 +291,8 @@ def test_test_loader_keeps_order(loaders):
 def test_classes_are_given(probe):
     """Is CIFAR10_CLASSES still the ten names in torchvision's order (worth no points)?"""
     names = probe("classes")
-    expect(isinstance(names, list) and len(names) == 10, "CIFAR10_CLASSES must list 10 names")
+    expect(
+        isinstance(names, list) and len(names) == 10,
+        f"CIFAR10_CLASSES must list the 10 class names as given in the stub; it is "
+        f"{describe(names)}" + (f" of {len(names)}" if isinstance(names, list) else ""),
+    )

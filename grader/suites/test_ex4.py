@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import reference
-from grader.checks import as_array, as_dict, expect, expect_close, fail
+from grader.suites.assertions import as_array, as_dict, expect, expect_close, fail
 
 EXERCISE = "ex4"
 PARAMETERS = 62006

@@ -11,7 +11,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader import gate_trial, reference
-from grader.checks import (
+from grader.errors import ProbeFailure
+from grader.kit import CLASS_NAMES
+from grader.probes.ex5 import small_model
+from grader.suites.assertions import (
     as_array,
     as_bool,
     as_dict,
@@ -23,9 +26,12 @@ from grader.checks import (
     expect_close,
     fail,
 )
-from grader.config import CLASS_NAMES
-from grader.errors import ProbeFailure
-from grader.probes.ex5 import small_model
+from grader.suites.gate_diagnosis import (
+    accuracy_diagnosis,
+    eval_normalisation,
+    time_feedback,
+    time_limit,
+)
 
 EXERCISE = "ex5"
 NEEDS_TRAIN_DATA = True
@@ -304,7 +310,11 @@ def _weights_like(shapes: dict, seed: int) -> dict:
         entry = as_dict(entry, f"the shape of {name}", ("shape", "float"))
         (size,) = as_int_lists([entry["shape"]], f"the shape of {name}")
         elements += math.prod(size)
-        expect(elements <= MAX_NET_ELEMENTS, "the Net is far too large")
+        expect(
+            elements <= MAX_NET_ELEMENTS,
+            f"the Net holds more than {MAX_NET_ELEMENTS:,} numbers (up to {name}: "
+            f"{elements:,}); the course's Net has 62,006 parameters: keep ex4's __init__",
+        )
         if as_bool(entry["float"], "float"):
             weights[name] = torch.randn(size, generator=generator)
         else:
@@ -369,108 +379,15 @@ def test_save_and_load_round_trip(probe):
 
 
 GATE_POINTS = 8
-WALL_CAP_FACTOR = 4.0
-"""Under a CPU-time limit, training is also stopped after this many times the limit's wall
-time (the reference's wall time times the factor): a pipeline that sleeps."""
-
-
-def _normalisation(prepared: dict) -> tuple[list, list, str]:
-    """What the eval transform applies, else (with a note) channel_stats' numbers."""
-    measured = prepared.get("eval")
-    if isinstance(measured, dict) and "mean" in measured and "std" in measured:
-        return measured["mean"], measured["std"], ""
-    why = measured.get("error") if isinstance(measured, dict) else None
-    note = f" ({why}: evaluated with channel_stats' mean and std instead)" if why else ""
-    return prepared.get("mean"), prepared.get("std"), note
-
-
-def _limit(recipe: dict, reference: dict, device: str) -> tuple[gate_trial.Limit, dict]:
-    """The training's limit and the metrics that say how it was set."""
-    if recipe.get("time_limit_s") is not None or not reference.get("wall_s"):
-        seconds = recipe.get("time_limit_s") or FALLBACK_LIMIT_S[device]
-        metrics = {"time_basis": "wall", "time_limit_s": seconds}
-        return gate_trial.Limit("wall", seconds, seconds), metrics
-    basis = "cpu" if device == "cpu" and reference.get("cpu_s") else "wall"
-    factor = recipe["time_factor"]
-    seconds = factor * reference[f"{basis}_s"]
-    metrics = {
-        "time_basis": basis,
-        "time_factor": factor,
-        "reference_s": reference[f"{basis}_s"],
-        "time_limit_s": round(seconds, 2),
-    }
-    wall_cap = WALL_CAP_FACTOR * factor * reference["wall_s"]
-    return gate_trial.Limit(basis, seconds, wall_cap), metrics
-
-
-FALLBACK_LIMIT_S = {"cpu": 900.0, "cuda": 180.0}
-"""Absolute wall seconds where the reference's cost could not be measured here."""
-
-
-def _time_feedback(trial, limit: gate_trial.Limit, metrics: dict, device: str) -> str:
-    if metrics.get("time_factor"):
-        kind = "CPU time" if limit.basis == "cpu" else "time"
-        cost = trial.cost(limit.basis)
-        ratio = f"{cost / metrics['reference_s']:.1f}x" if cost is not None else "more than"
-        how = "was stopped at" if trial.stopped else "took"
-        return (
-            f"training {how} {ratio} the reference's {kind} on this machine (limit "
-            f"{metrics['time_factor']:g}x). The reference's make_loaders, build_transform and "
-            "train_one_epoch do no work per sample in Python beyond the transforms: compare yours"
-        )
-    return (
-        f"training took {trial.wall_s:.3g} s, over the course's limit of {limit.seconds:g} s "
-        f"on {device}" + (" (stopped)" if trial.stopped else "")
-    )
-
-
-def _accuracy_diagnosis(scores: dict, prepared: dict, trained: dict) -> str:
-    """What the evidence says about a low accuracy (else what to check)."""
-    found = []
-    train, test = prepared.get("train"), prepared.get("eval")
-    if isinstance(train, dict) and isinstance(test, dict) and "mean" in train and "mean" in test:
-        same = np.allclose(train["mean"], test["mean"], atol=1e-3) and np.allclose(
-            train["std"], test["std"], atol=1e-3
-        )
-        if not same:
-            found.append(
-                "your training and evaluation transforms normalise differently (train mean "
-                f"{np.round(train['mean'], 3).tolist()}, std {np.round(train['std'], 3).tolist()}"
-                f"; eval mean {np.round(test['mean'], 3).tolist()}, std "
-                f"{np.round(test['std'], 3).tolist()}): the network sees other numbers at test "
-                "time than it learned from"
-            )
-    confusion = np.asarray(scores["confusion"], dtype=float)
-    share = confusion.sum(axis=0) / max(1.0, confusion.sum())
-    if share.max() > 0.5:
-        name = CLASS_NAMES[int(share.argmax())]
-        found.append(
-            f"the network answers '{name}' for {share.max():.0%} of the test images: a "
-            "training loader that keeps the data set's order (sorted by class) ends on one "
-            "class; updates that never happen or pile up (zero_grad, step) learn nothing"
-        )
-    losses = [v for v in trained.get("epoch_losses", []) if isinstance(v, int | float)]
-    if len(losses) >= 2 and all(math.isfinite(v) for v in losses) and losses[-1] > 0.95 * losses[0]:
-        found.append(
-            f"the training loss hardly went down ({losses[0]:.3f} to {losses[-1]:.3f}): "
-            "check that the gradients are zeroed and optimizer.step() comes after backward()"
-        )
-    if found:
-        return "What the run shows: " + "; ".join(found) + "."
-    return (
-        "Check the training pipeline against the exercises: gradients zeroed every batch, "
-        "the step after backward, a shuffled training loader, the same Normalize for "
-        "training and evaluation, and the forward of ex4."
-    )
 
 
 @pytest.mark.points(GATE_POINTS)
 def test_accuracy_gate(probe, worker, options, device_recipe, gate_labels, record_property):
     """Trained with your pipeline on CIFAR-10, does the Net reach the course's accuracy in time?"""
-    from grader import data, gate, reference
+    from grader import data, gate_eval, reference
 
     recipe, device = device_recipe, options["device"]
-    limit, limit_metrics = _limit(recipe, options["gate_reference"], device)
+    limit, limit_metrics = time_limit(recipe, options["gate_reference"], device)
     record_property("threshold", recipe["threshold"])
     for key, value in limit_metrics.items():
         record_property(key, value)
@@ -488,13 +405,13 @@ def test_accuracy_gate(probe, worker, options, device_recipe, gate_labels, recor
         record_property("time_ratio", round(cost / limit_metrics["reference_s"], 3))
     if trial.stopped or cost is None or cost > limit.seconds:
         record_property("accuracy", None)
-        fail(_time_feedback(trial, limit, limit_metrics, device))
+        fail(time_feedback(trial, limit, limit_metrics, device))
     prepared = as_dict(trial.prepared, "the gate's preparation", ("mean", "std", "eval"))
-    mean, std, note = _normalisation(prepared)
+    mean, std, note = eval_normalisation(prepared)
     out = as_dict(trial.weights, "the gate's training report", ("state_dict",))
     images, labels = data.load_split(options["data_root"], "test")
     try:
-        scores = gate.evaluate(
+        scores = gate_eval.evaluate(
             out["state_dict"],
             mean,
             std,
@@ -517,7 +434,7 @@ def test_accuracy_gate(probe, worker, options, device_recipe, gate_labels, recor
         )
         fail(
             f"test accuracy {accuracy:.1%} is below the required {recipe['threshold']:.0%} "
-            f"(per class: {per_class}){note}. " + _accuracy_diagnosis(scores, prepared, out)
+            f"(per class: {per_class}){note}. " + accuracy_diagnosis(scores, prepared, out)
         )
 
 
@@ -530,6 +447,6 @@ def device_recipe(options):
         )
     if options["data_root"] is None:
         pytest.skip("the CIFAR-10 accuracy gate needs prepared data (grader data prepare)")
-    from grader.config import gate_recipe
+    from grader.kit import gate_recipe
 
     return gate_recipe(options["device"], options["gate_overrides"])

@@ -1,4 +1,9 @@
-"""Course configuration: the exercises, their points and the grading limits, in one place."""
+"""What the kit fixes, whatever the course: its folders, the exercises and their SPEC points.
+
+Also the names of CIFAR-10's classes and the gate recipe's fields with their types (a
+course sets values through :mod:`grader.course_config`; this module says what a value may
+be). The values a course may change, and their defaults, are in :mod:`grader.course_config`.
+"""
 
 from __future__ import annotations
 
@@ -40,10 +45,8 @@ EXERCISES: dict[str, Exercise] = {
     )
 }
 
-PROBE_TIMEOUT_S = 30.0
-"""Time limit of one probe call (the gate has its own, per device)."""
-
 WORKER_START_TIMEOUT_S = 60.0
+"""Time a worker may take to start and answer its first request."""
 
 CLASS_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 """CIFAR-10's classes in label order, by the short names the course uses in feedback."""

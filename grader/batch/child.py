@@ -1,0 +1,41 @@
+"""A batch child process: grade each staged submission named on stdin, answer on stdout.
+
+Started by :mod:`grader.batch.pool` as ``python -P -m grader.batch.child PLAN_JSON``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from grader import course_config
+from grader.batch.plan import Plan
+from grader.errors import SuiteError
+
+
+def main(plan_json: str) -> int:
+    """A batch child: grade each staged submission named on stdin; answer on stdout."""
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything else printed goes to the log, never into the answers
+    sys.stdout = sys.stderr
+    plan = Plan.from_json(plan_json)
+    course = course_config.load(Path(plan.config)) if plan.config else course_config.defaults()
+    try:
+        for line in sys.stdin:
+            task = json.loads(line)
+            answer = {"id": task["id"]}
+            staged = Path(task["staged"]) if task["staged"] else None
+            try:
+                plan.grade(course, task["id"], staged, task["error"], task.get("notes", []))
+            except SuiteError as exc:
+                answer["error"] = str(exc)
+            answers.write(json.dumps(answer) + "\n")
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

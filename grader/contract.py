@@ -1,0 +1,39 @@
+"""The names the trusted side and the worker agree on: environment variables, message keys.
+
+Both sides import this module (it is one of the modules copied into every worker, see
+:data:`grader.sandbox.workdir.WORKER_MODULES`), so a name is spelled once. The wire format
+itself (JSON, arrays as ``.npy``) is :mod:`grader.channel`.
+"""
+
+from __future__ import annotations
+
+# Environment of the worker, set by grader.sandbox.launch (and the keeper).
+SUBMISSION_ENV = "GRADER_SUBMISSION"
+"""The folder of the staged exercise files (``/submission`` under bubblewrap)."""
+TRAIN_DATA_ENV = "GRADER_TRAIN_DATA"
+"""For the gate: the folder of the training split and the labels the trusted side chose."""
+DEVICE_ENV = "GRADER_DEVICE"
+"""``cpu`` or ``cuda``."""
+RESPONSE_FD_ENV = "GRADER_RESPONSE_FD"
+"""The file descriptor of the private pipe the worker answers on (never stdout)."""
+WORKER_UID_ENV = "GRADER_WORKER_UID"
+WORKER_GID_ENV = "GRADER_WORKER_GID"
+"""Without bubblewrap: the uid and gid the keeper starts the worker as."""
+
+# A request: {"id": ..., "probe": "ex1.sse_grads", "args": {...}}.
+REQUEST_ID, REQUEST_PROBE, REQUEST_ARGS = "id", "probe", "args"
+
+# The first message of a worker: {"ready": true, "pid": ...}.
+READY, READY_PID = "ready", "pid"
+
+# A reply: {"id": ..., "ok": true, "value": ...} or
+# {"id": ..., "ok": false, "kind": ..., "type": ..., "message": ..., "where": ...}.
+REPLY_ID, REPLY_OK, REPLY_VALUE = "id", "ok", "value"
+REPLY_KIND, REPLY_TYPE, REPLY_MESSAGE, REPLY_WHERE = "kind", "type", "message", "where"
+
+KIND_STUDENT = "exception"
+"""The student's code raised (or exited): the test fails."""
+KIND_GRADER = "grader"
+"""The grader's own side failed (no such probe, a call its probe does not take): ``error``."""
+KIND_BAD_RETURN = "bad_return"
+"""The probe's value is not plain data the channel can carry: the test fails."""

@@ -1,0 +1,151 @@
+"""Run one exercise's hidden suite (pytest, in this process) against a staged submission.
+
+The suites are ordinary pytest files in :mod:`grader.suites`; they run in this
+(trusted) process and reach student code only through the sandboxed worker.
+A small plugin turns pytest's reports into :class:`~grader.results.GradedTest`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from grader.course_config import PROBE_TIMEOUT_S
+from grader.errors import ProbeFailure, SuiteError
+from grader.kit import SUITES_DIR, Exercise
+from grader.results import GradedTest
+
+
+@dataclass
+class SuiteOptions:
+    device: str = "cpu"
+    isolation: str = "bwrap"
+    gate: bool = True
+    data_root: Path | None = None
+    gate_overrides: dict = field(default_factory=dict)
+    gate_reference: dict = field(default_factory=dict)
+    """The reference's training cost on this machine (grader.calibration), or {"error": why}."""
+    probe_timeout_s: float = PROBE_TIMEOUT_S
+    cores: list[int] = field(default_factory=list)
+    """The cores this exercise's worker holds (grader.sandbox.cpus)."""
+    background: bool = False
+    """Run the worker at the lowest scheduling priority (it holds no cores)."""
+
+
+NOTES = pytest.StashKey[list]()
+"""Where a suite leaves what the result's warnings should say (a notebook cell skipped)."""
+
+
+class Collector:
+    """pytest plugin: one GradedTest per test, with points from ``@pytest.mark.points``, and
+    the suite's notes for the result's warnings."""
+
+    def __init__(self, exercise: str):
+        self.exercise = exercise
+        self.results: list[GradedTest] = []
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        self._spent: dict[str, float] = {}
+
+    def pytest_configure(self, config):
+        config.stash[NOTES] = self.notes
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """One result per test; its duration counts setup, call and teardown (the fixtures
+        that start workers and run probes belong to the test that needs them)."""
+        outcome = yield
+        report = outcome.get_result()
+        spent = self._spent.get(item.nodeid, 0.0) + report.duration
+        self._spent[item.nodeid] = spent
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.results.append(self._result(item, call, report, spent))
+        elif report.when == "teardown" and self.results and self.results[-1].name == item.name:
+            self.results[-1].duration_s = round(spent, 3)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append(str(report.longrepr))
+
+    def _result(self, item, call, report, spent: float) -> GradedTest:
+        marker = item.get_closest_marker("points")
+        points = marker.args[0] if marker else 0
+        status, feedback = _outcome(call, report)
+        return GradedTest(
+            name=item.name,
+            exercise=self.exercise,
+            score=points if status == "passed" else 0,
+            max_score=points,
+            status=status,
+            feedback=feedback,
+            duration_s=round(spent, 3),
+            metrics=dict(report.user_properties),
+        )
+
+
+def _outcome(call, report) -> tuple[str, str]:
+    if report.passed:
+        return "passed", ""
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return "skipped", reason.removeprefix("Skipped: ")
+    exc = call.excinfo.value if call.excinfo else None
+    if isinstance(exc, ProbeFailure):
+        return exc.status, exc.feedback()
+    if isinstance(exc, AssertionError | pytest.fail.Exception):
+        message = str(exc).split("\nassert ")[0].strip()
+        return "failed", message or "the check failed"
+    return "error", f"the grader could not check this result ({type(exc).__name__}: {exc})"
+
+
+def run_suite(
+    exercise: Exercise, submission: Path, options: SuiteOptions
+) -> tuple[list[GradedTest], list[str]]:
+    """Grade ``exercise`` of the staged submission folder: one result per hidden test, and
+    the notes the suite left for the result's warnings."""
+    collector = Collector(exercise.key)
+    args = [
+        str(exercise.suite),
+        "-c",
+        str(SUITES_DIR / "pytest.ini"),
+        "--rootdir",
+        str(SUITES_DIR),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--submission",
+        str(submission),
+        "--device",
+        options.device,
+        "--isolation",
+        options.isolation,
+        "--probe-timeout",
+        str(options.probe_timeout_s),
+    ]
+    if options.gate_overrides:
+        args += ["--gate-overrides", json.dumps(options.gate_overrides)]
+    if options.gate_reference:
+        args += ["--gate-reference", json.dumps(options.gate_reference)]
+    if options.cores:
+        args += ["--cores", ",".join(map(str, options.cores))]
+    if options.background:
+        args.append("--background")
+    if not options.gate:
+        args.append("--no-gate")
+    if options.data_root is not None:
+        args += ["--data-root", str(options.data_root)]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = pytest.main(args, plugins=[collector])
+    if code == pytest.ExitCode.INTERRUPTED:
+        # Ctrl-C inside pytest: the results so far are partial and must never be written.
+        raise KeyboardInterrupt
+    if collector.errors or (not collector.results and code != pytest.ExitCode.OK):
+        detail = "\n".join(collector.errors) or out.getvalue()[-2000:]
+        raise SuiteError(f"the hidden suite for {exercise.key} did not run:\n{detail}")
+    return collector.results, collector.notes

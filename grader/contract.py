@@ -19,6 +19,10 @@ RESPONSE_FD_ENV = "GRADER_RESPONSE_FD"
 WORKER_UID_ENV = "GRADER_WORKER_UID"
 WORKER_GID_ENV = "GRADER_WORKER_GID"
 """Without bubblewrap: the uid and gid the keeper starts the worker as."""
+CONTROL_FD_ENV = "GRADER_CONTROL_FD"
+"""The fork server's socket to the trusted side (grader.forkserver)."""
+FORKSERVER_SANDBOXED_ENV = "GRADER_SANDBOXED"
+"""``1`` under bubblewrap: /tmp and /dev/shm are the sandbox's own, emptied between workers."""
 
 # A request: {"id": ..., "probe": "ex1.sse_grads", "args": {...}}.
 REQUEST_ID, REQUEST_PROBE, REQUEST_ARGS = "id", "probe", "args"
@@ -37,3 +41,7 @@ KIND_GRADER = "grader"
 """The grader's own side failed (no such probe, a call its probe does not take): ``error``."""
 KIND_BAD_RETURN = "bad_return"
 """The probe's value is not plain data the channel can carry: the test fails."""
+
+# The fork server's requests ({"op": ...}, with descriptors for "spawn") and replies.
+FORK_OP, FORK_SPAWN, FORK_REAP, FORK_RESET = "op", "spawn", "reap", "reset"
+FORK_STATUS, FORK_LEFT, FORK_ERROR = "status", "left", "error"

@@ -7,17 +7,24 @@ Both ``grader run`` (inline) and a batch child process (:mod:`grader.batch`) cal
 
 from __future__ import annotations
 
+import atexit
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from grader import __version__, course_config
-from grader.kit import Exercise, gate_recipe
+from grader.kit import WORKER_START_TIMEOUT_S, Exercise, gate_recipe
 from grader.results import GradedTest, SubmissionResult
 from grader.sandbox import cpus, policy
+from grader.sandbox.forkserver import ForkServer
+from grader.sandbox.launch import WorkerSpec
 from grader.sandbox.limits import Limits
 from grader.suite_runner import SuiteOptions, run_suite
 
+WORKERS_ENV = "GRADER_WORKERS"
+"""``fork`` (the default): workers are forked from a fork server, which imports torch once
+per grading process; ``fresh``: each worker is a new Python (a fallback, and to compare)."""
 REDUCED_ISOLATION = (
     "isolation was reduced (--isolation process): student code ran as a plain process of "
     "its own user with resource limits, not inside bubblewrap"
@@ -62,9 +69,12 @@ def grade_staged(
         messages = {e.key: f"not graded: {error}" for e in exercises}
     else:
         slots = cpus.Slots()
+        server = forkserver_for(staged, options)
         for exercise in exercises:
             with slots.hold(cores_for(exercise, options)) as cores:
-                exercise_options = replace(options, cores=cores, background=not cores)
+                exercise_options = replace(
+                    options, cores=cores, background=not cores, forkserver=server
+                )
                 graded, suite_notes = run_suite(exercise, staged, exercise_options)
             tests.extend(_apply_course(graded, exercise, course))
             notes = [*notes, *suite_notes]
@@ -87,6 +97,38 @@ def grade_staged(
         warnings=warnings,
         sandbox=policy.record(options.isolation, Limits(), options.device),
     )
+
+
+_SERVERS: dict[tuple[str, str], ForkServer] = {}
+"""This process's fork servers, by (device, isolation), kept from one submission to the next."""
+
+
+def forkserver_for(staged: Path, options: SuiteOptions) -> ForkServer | None:
+    """The fork server that forks this submission's workers (started on the first worker it
+    forks, then kept for the next submission this process grades), or None where
+    ``GRADER_WORKERS=fresh`` asks for a new Python per worker."""
+    if os.environ.get(WORKERS_ENV, "fork") == "fresh":
+        return None
+    key = (options.device, options.isolation)
+    server = _SERVERS.get(key)
+    if server is None:
+        if not _SERVERS:
+            atexit.register(close_forkservers)
+        spec = WorkerSpec(
+            submission=Path(staged).resolve(),
+            device=options.device,
+            isolation=options.isolation,
+            background=True,
+        )
+        server = _SERVERS[key] = ForkServer(spec, start_timeout_s=WORKER_START_TIMEOUT_S)
+    server.take(staged)
+    return server
+
+
+def close_forkservers() -> None:
+    """End every fork server of this process (at exit)."""
+    while _SERVERS:
+        _SERVERS.popitem()[1].close()
 
 
 def gate_cores(recipe: dict, device: str) -> int:

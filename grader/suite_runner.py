@@ -19,6 +19,7 @@ from grader.course_config import PROBE_TIMEOUT_S
 from grader.errors import ProbeFailure, SuiteError
 from grader.kit import SUITES_DIR, Exercise
 from grader.results import GradedTest
+from grader.sandbox.forkserver import ForkServer
 
 
 @dataclass
@@ -35,10 +36,25 @@ class SuiteOptions:
     """The cores this exercise's worker holds (grader.sandbox.cpus)."""
     background: bool = False
     """Run the worker at the lowest scheduling priority (it holds no cores)."""
+    forkserver: ForkServer | None = field(default=None, compare=False, repr=False)
+    """The submission's fork server (grader.sandbox.forkserver): workers it can serve are
+    forked from it, the others start on their own."""
 
 
 NOTES = pytest.StashKey[list]()
 """Where a suite leaves what the result's warnings should say (a notebook cell skipped)."""
+FORKSERVER = pytest.StashKey[object]()
+"""Where the suite finds the submission's fork server (none: each worker starts on its own)."""
+
+
+class Shared:
+    """pytest plugin: hands the suite what the grading process holds (the fork server)."""
+
+    def __init__(self, forkserver):
+        self.forkserver = forkserver
+
+    def pytest_configure(self, config):
+        config.stash[FORKSERVER] = self.forkserver
 
 
 class Collector:
@@ -118,6 +134,12 @@ def run_suite(
         str(SUITES_DIR),
         "-p",
         "no:cacheprovider",
+        # these two run gc.collect() twice per session, which costs 0.2 s a time with torch
+        # loaded (1.7 s a submission); they report exceptions in __del__ and stray threads
+        "-p",
+        "no:unraisableexception",
+        "-p",
+        "no:threadexception",
         "-q",
         "--submission",
         str(submission),
@@ -141,7 +163,7 @@ def run_suite(
     if options.data_root is not None:
         args += ["--data-root", str(options.data_root)]
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        code = pytest.main(args, plugins=[collector])
+        code = pytest.main(args, plugins=[collector, Shared(options.forkserver)])
     if code == pytest.ExitCode.INTERRUPTED:
         # Ctrl-C inside pytest: the results so far are partial and must never be written.
         raise KeyboardInterrupt

@@ -1,9 +1,10 @@
 """The sandboxed worker: runs student code on request and sends back data only.
 
 Started by :mod:`grader.sandbox` as ``python -I -c <boot>``, inside bubblewrap where
-available. Requests arrive as JSON lines on stdin; each names a probe (a function of
-:mod:`grader.probes`) and its arguments. Responses go out as JSON lines on a private
-pipe, never on stdout, which belongs to the student's ``print`` calls.
+available, or forked by :mod:`grader.forkserver` with the same descriptors. Requests arrive
+as JSON lines on stdin; each names a probe (a function of :mod:`grader.probes`) and its
+arguments. Responses go out as JSON lines on a private pipe, never on stdout, which belongs
+to the student's ``print`` calls.
 
 This module never imports the hidden suites, and the suites never import it.
 """
@@ -78,17 +79,11 @@ def handle(request: dict) -> dict:
         return _error(exc, kind=contract.KIND_BAD_RETURN)
 
 
-def main() -> None:
-    response_fd = int(os.environ.pop(contract.RESPONSE_FD_ENV))
-    requests = os.fdopen(os.dup(0), "rb")
-    responses = os.fdopen(os.dup(response_fd), "wb")
-    os.close(response_fd)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
+def serve(requests, responses) -> None:
+    """Answer requests (JSON lines on ``requests``) on ``responses`` until the trusted side
+    closes its end: the ready message first, then one reply per request."""
     sys.path.insert(0, os.environ.get(contract.SUBMISSION_ENV, "/submission"))
     sys.dont_write_bytecode = True
-
     responses.write(channel.dumps({contract.READY: True, contract.READY_PID: os.getpid()}))
     responses.flush()
     for line in requests:
@@ -109,6 +104,23 @@ def main() -> None:
             payload = channel.dumps({**error, contract.REPLY_ID: request.get(contract.REQUEST_ID)})
         responses.write(payload)
         responses.flush()
+
+
+def open_channels(request_fd: int, response_fd: int):
+    """The request and response streams on private copies of the two descriptors; stdin
+    becomes /dev/null, so that student code reading input gets nothing."""
+    requests = os.fdopen(os.dup(request_fd), "rb")
+    responses = os.fdopen(os.dup(response_fd), "wb")
+    os.close(response_fd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return requests, responses
+
+
+def main() -> None:
+    """A worker of its own: requests on stdin, replies on the descriptor in the environment."""
+    serve(*open_channels(0, int(os.environ.pop(contract.RESPONSE_FD_ENV))))
 
 
 if __name__ == "__main__":

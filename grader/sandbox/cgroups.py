@@ -245,7 +245,12 @@ class WorkerGroup:
 
 def join(procs_files: list[str]) -> None:
     """In the child between fork and exec: move this process into the worker's group."""
-    pid = str(os.getpid())
+    move(procs_files, os.getpid())
+
+
+def move(procs_files: list[str], pid: int) -> None:
+    """Move process ``pid`` into a worker's group (a worker forked elsewhere, before it runs
+    anything)."""
     for path in procs_files:
         with open(path, "w") as handle:
-            handle.write(pid)
+            handle.write(str(pid))

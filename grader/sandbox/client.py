@@ -1,18 +1,16 @@
 """The trusted side's handle on one sandboxed worker: start it, call probes, kill it.
 
-A :class:`WorkerClient` starts the worker (:mod:`grader.worker`) in its private folder
-(:mod:`grader.sandbox.workdir`), as its own uid (:mod:`grader.sandbox.identity`), in its
-own control group (:mod:`grader.sandbox.cgroups`), by the command that
-:mod:`grader.sandbox.launch` builds (bubblewrap, or a plain process below a root-owned
-keeper). Every write to and read from the worker has a deadline; every exercise has a
-wall-clock budget; replies are untrusted data, cleaned of unsafe text here and validated by
-the suites (:mod:`grader.suites.assertions`). When it closes, every process the worker
-started is frozen and killed, whatever it did to escape (setsid, double forks, threads).
+A :class:`WorkerClient` has its worker (:mod:`grader.worker`) forked by the fork server of
+the grading process (:mod:`grader.sandbox.forkserver`) where one serves it, else started in a
+sandbox of its own (:mod:`grader.sandbox.box`); either way in a control group of its own.
+Every write to and read from the worker has a deadline; every exercise has a wall-clock
+budget; replies are untrusted data, cleaned of unsafe text here and validated by the suites
+(:mod:`grader.suites.assertions`). When it closes, every process the worker started is
+frozen and killed, whatever it did to escape (setsid, double forks, threads).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import selectors
@@ -22,7 +20,9 @@ import time
 
 from grader import channel, contract
 from grader.errors import ProbeError, ProbeFailure, ProbeTimeout, SandboxError, WorkerDied
-from grader.sandbox import cgroups, identity, launch
+from grader.sandbox import cgroups
+from grader.sandbox.box import Box, worker_group
+from grader.sandbox.forkserver import ForkServer
 from grader.sandbox.launch import WorkerSpec
 from grader.sandbox.output import OutputTail
 from grader.sandbox.processes import (
@@ -32,7 +32,6 @@ from grader.sandbox.processes import (
     kill_tree,
     task_count,
 )
-from grader.sandbox.workdir import WorkerDir
 from grader.text import clean, clean_data
 
 TEXT_LIMIT = 2000
@@ -47,8 +46,11 @@ class WorkerClient:
         *,
         start_timeout_s: float = 60.0,
         budget_s: float | None = None,
+        server: ForkServer | None = None,
     ):
         self.spec = spec
+        self.server = server if server is not None and server.serves(spec) else None
+        """Where workers are forked from, when the submission has a fork server that can."""
         self.start_timeout_s = start_timeout_s
         self.budget_s = budget_s
         self._deadline: float | None = None
@@ -57,44 +59,36 @@ class WorkerClient:
         self._responses = None
         self._buffer = b""
         self._output: OutputTail | None = None
-        self._identity: identity.Identity | None = None
-        self._dir: WorkerDir | None = None
+        self._box: Box | None = None
+        """The worker's own sandbox (None where it was forked by ``server``)."""
         self._group: cgroups.WorkerGroup | None = None
 
     # life cycle -------------------------------------------------------------
     def start(self) -> None:
-        try:
-            self._prepare()
-            cmd, preexec, env, cwd = launch.command(
-                self.spec, self._identity, self._dir, self._group
-            )
-        except OSError as exc:
-            self.close()
-            raise SandboxError(f"could not prepare the worker: {exc}") from exc
-        read_fd, write_fd = os.pipe()
-        os.set_inheritable(write_fd, True)
-        env[contract.RESPONSE_FD_ENV] = str(write_fd)
-        if self.spec.isolation == "bwrap":
-            at = cmd.index("--")
-            cmd[at:at] = ["--setenv", contract.RESPONSE_FD_ENV, str(write_fd)]
-        try:
-            self.process = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,),
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            os.close(read_fd)
-            self.close()
-            raise SandboxError(f"could not start the worker: {exc}") from exc
-        finally:
-            os.close(write_fd)
+        read_fd = None
+        if self.server is not None:
+            try:
+                self._group = worker_group(self.spec)
+                self.process, read_fd = self.server.spawn(self._group)
+            except (SandboxError, OSError):
+                self.server = None  # no fork server after all: a worker of its own
+                self._end_group()
+        if read_fd is None:
+            read_fd, write_fd = os.pipe()
+            os.set_inheritable(write_fd, True)
+            self._box = Box(self.spec, "worker")
+            try:
+                stdin = subprocess.PIPE
+                self.process = self._box.open(
+                    entry="worker", fd=write_fd, fd_env=contract.RESPONSE_FD_ENV, stdin=stdin
+                )
+            except SandboxError:
+                os.close(read_fd)
+                self.close()
+                raise
+            finally:
+                os.close(write_fd)
+            self._group = self._box.group
         self.starts += 1
         os.set_blocking(self.process.stdin.fileno(), False)
         self._responses = os.fdopen(read_fd, "rb", buffering=0)
@@ -106,43 +100,43 @@ class WorkerClient:
         if not ready.get(contract.READY):
             raise SandboxError(f"worker sent {ready!r} instead of its ready message")
 
-    def _prepare(self) -> None:
-        self._identity = identity.acquire()
-        self._dir = WorkerDir(self._identity.uid, self._identity.gid)
-        self._dir.add_submission(self.spec.submission)
-        if self.spec.train_images is not None:
-            self._dir.add_train_split(self.spec.train_images, self.spec.train_labels)
-        support = cgroups.detect()
-        if support.version:
-            limits = self.spec.limits
-            if self.spec.cores:
-                limits = dataclasses.replace(limits, cpus=float(len(self.spec.cores)))
-            self._group = cgroups.WorkerGroup(support, limits, "worker")
+    def _boot_server(self) -> None:
+        """Start the fork server, where it is to fork this worker and none runs."""
+        if self.server is None:
+            return
+        try:
+            self.server.boot()
+        except SandboxError:
+            self.server = None  # no fork server after all: workers of their own
 
-    def close(self) -> None:
+    def _end_group(self) -> None:
         if self._group is not None:
             self._group.kill()
-        if self.process is not None:
-            kill_tree(self.process.pid)
-            kill_session(self.process)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        if self._identity is not None:
-            self._identity.release()  # every process still running as the worker's uid dies
-            self._identity = None
+            self._group.remove()
+            self._group = None
+
+    def close(self) -> None:
+        """Kill the worker and everything it started; where it was forked, have the fork
+        server's sandbox recycled (every other process killed, the writable folders emptied)."""
+        process, forked = self.process, self._box is None and self.process is not None
+        if forked:
+            if self._group is not None:
+                self._group.kill()
+            kill_tree(process.pid)
+            kill_session(process)
+            self.server.recycle()
+        elif self._box is not None:
+            self._box.close()  # the group, the tree, every process of the uid, the folder
+            self._box = None
+            self._group = None
         if self._responses is not None:
             self._responses.close()
             self._responses = None
         if self._output is not None:
             self._output.join(timeout=2)
-        if self._group is not None:
-            self._group.remove()
-            self._group = None
-        if self._dir is not None:
-            self._dir.remove()
-            self._dir = None
+        if forked:
+            process.close()
+            self._end_group()
         self.process = None
 
     def __enter__(self):
@@ -199,14 +193,21 @@ class WorkerClient:
                 f"this exercise used up its time budget of {self.budget_s:g} s (earlier calls "
                 "hung or were far too slow), so this check was not run"
             )
+        if self._stray_data():
+            self.close()  # an extra reply (forged?) arrived since the last call: start afresh
+        fresh = self.process is None or self.process.poll() is not None
+        if fresh:
+            self.close()
+            # the fork server's start is the grader's, not the student's: outside the call's
+            # timeout (within the exercise's budget, which counts from its first call)
+            self._boot_server()
+            if remaining is not None:
+                remaining = max(0.1, self._remaining())
         budgeted = remaining is not None and remaining < timeout_s
         limit_s = timeout_s
         timeout_s = min(timeout_s, remaining) if budgeted else timeout_s
         started = time.monotonic()
-        if self._stray_data():
-            self.close()  # an extra reply (forged?) arrived since the last call: start afresh
-        if self.process is None or self.process.poll() is not None:
-            self.close()
+        if fresh:
             self.start()
         timeout_s = max(0.1, timeout_s - (time.monotonic() - started))
         request_id = secrets.token_hex(8)
@@ -338,7 +339,8 @@ class WorkerClient:
         limits = self.spec.limits
         below = descendants(self.process.pid)
         too_many = len(below) > limits.processes
-        if not too_many and self._group is None and not self._identity.own:
+        ident = self._box.identity if self._box is not None else self.server.identity
+        if not too_many and self._group is None and not (ident and ident.own):
             too_many = task_count(below) > limits.tasks
         if too_many:
             output = self.output()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grader.contract import (
     DEVICE_ENV,
+    FORKSERVER_SANDBOXED_ENV,
     SUBMISSION_ENV,
     TRAIN_DATA_ENV,
     WORKER_GID_ENV,
@@ -27,7 +28,7 @@ from grader.sandbox.limits import Limits
 from grader.sandbox.processes import KEEPER, apply_limits, drop_to, rlimits
 from grader.sandbox.workdir import PACKAGE_DIR, WorkerDir
 
-BOOT = "import sys; sys.path.insert(0, {path!r}); from grader.worker import main; main()"
+BOOT = "import sys; sys.path.insert(0, {path!r}); from grader.{entry} import main; main()"
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 
@@ -84,6 +85,8 @@ def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict
     }
     if not sandboxed:
         env["TMPDIR"] = str(workdir.tmp)
+    if sandboxed:
+        env[FORKSERVER_SANDBOXED_ENV] = "1"
     if workdir.train is not None:
         env[TRAIN_DATA_ENV] = bwrap.SANDBOX_TRAIN_DATA if sandboxed else str(workdir.train)
     if spec.device != "cuda":
@@ -92,9 +95,16 @@ def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict
     return env
 
 
-def command(spec: WorkerSpec, ident: identity.Identity, workdir: WorkerDir, group=None):
+def command(
+    spec: WorkerSpec,
+    ident: identity.Identity,
+    workdir: WorkerDir,
+    group=None,
+    entry: str = "worker",
+):
     """The worker's command line, the function its child runs before ``exec``, its
-    environment and its folder: under bubblewrap, or as a plain process below a keeper."""
+    environment and its folder: under bubblewrap, or as a plain process below a keeper.
+    ``entry`` is the module it runs: ``worker``, or ``forkserver`` (workers forked from it)."""
     limits = rlimits(spec.limits, spec.device, own_uid=ident.own)
     joins = group.procs_files() if group else []
     cores = spec.cores
@@ -115,13 +125,13 @@ def command(spec: WorkerSpec, ident: identity.Identity, workdir: WorkerDir, grou
             uid=ident.uid,
             gid=ident.gid,
         )
-        cmd += ["--", *boot, BOOT.format(path=bwrap.SANDBOX_GRADER)]
+        cmd += ["--", *boot, BOOT.format(path=bwrap.SANDBOX_GRADER, entry=entry)]
         switch = launch == "host" and ident.own
         last = functools.partial(drop_to, ident.uid, ident.gid) if switch else None
         preexec = _preexec(joins, limits, cores, niceness, last)
         return cmd, preexec, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, "/"
     cmd = [*boot, KEEPER.format(path=str(PACKAGE_DIR.parent))]
-    cmd += [*boot, BOOT.format(path=str(workdir.lib))]
+    cmd += [*boot, BOOT.format(path=str(workdir.lib), entry=entry)]
     if ident.own:
         env[WORKER_UID_ENV], env[WORKER_GID_ENV] = str(ident.uid), str(ident.gid)
     network = private_network()

@@ -26,14 +26,16 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the worker come here
 libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
 sys.path.insert(0, {path!r})
-from grader.contract import RESPONSE_FD_ENV, WORKER_GID_ENV, WORKER_UID_ENV
+from grader.contract import CONTROL_FD_ENV, RESPONSE_FD_ENV, WORKER_GID_ENV, WORKER_UID_ENV
 from grader.sandbox.processes import drop_to, kill_tree
 uid = int(os.environ.pop(WORKER_UID_ENV, "-1"))
 gid = int(os.environ.pop(WORKER_GID_ENV, "-1"))
 worker = subprocess.Popen(
     sys.argv[1:], close_fds=False, preexec_fn=(lambda: drop_to(uid, gid)) if uid >= 0 else None
 ).pid
-os.close(int(os.environ[RESPONSE_FD_ENV]))
+for key in (RESPONSE_FD_ENV, CONTROL_FD_ENV):  # the worker's channel (or the fork server's)
+    if key in os.environ:
+        os.close(int(os.environ[key]))
 null = os.open(os.devnull, os.O_RDWR)
 for fd in (0, 1, 2):
     os.dup2(null, fd)
@@ -101,6 +103,15 @@ def _proc_table() -> dict[int, tuple[int, str]]:
     return table
 
 
+def state_of(pid: int) -> str | None:
+    """A process's state letter (``R``, ``S``, ``T``, ``Z`` ...), None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rpartition(b")")[2].split()[0].decode()
+    except (OSError, IndexError):
+        return None
+
+
 def descendants(root: int, table: dict[int, tuple[int, str]] | None = None) -> list[int]:
     """Every live (not zombie) process below ``root``."""
     table = _proc_table() if table is None else table
@@ -114,6 +125,39 @@ def descendants(root: int, table: dict[int, tuple[int, str]] | None = None) -> l
         found.append(pid)
         todo.extend(children.get(pid, ()))
     return found
+
+
+def ns_pid_of(host_pid: int) -> int | None:
+    """The pid a process has in its own (innermost) pid namespace."""
+    try:
+        with open(f"/proc/{host_pid}/status") as handle:
+            for line in handle:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def host_pid_of(ns_pid: int, below: int) -> int | None:
+    """The host pid of the process below ``below`` whose own namespace calls it ``ns_pid``."""
+    for pid in descendants(below):
+        if ns_pid_of(pid) == ns_pid:
+            return pid
+    return None
+
+
+def ancestors(pid: int, up_to: int) -> set[int]:
+    """``pid`` and its parents up to and including ``up_to``."""
+    chain = {pid}
+    while pid not in (up_to, 0, 1):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                pid = int(handle.read().rpartition(b")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        chain.add(pid)
+    return chain
 
 
 def task_count(pids: list[int]) -> int:
@@ -164,7 +208,7 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def _freeze_and_kill(find) -> None:
+def freeze_and_kill(find) -> None:
     """Stop every process ``find()`` lists until none runs (so none can fork), then kill them."""
     for _ in range(200):
         table = _proc_table()
@@ -183,7 +227,7 @@ def kill_tree(root: int, *, root_too: bool = True) -> None:
 
     Orphans stay below ``root`` because root (bwrap's init, or the keeper) adopts them.
     """
-    _freeze_and_kill(lambda: descendants(root))
+    freeze_and_kill(lambda: descendants(root))
     if root_too:
         _signal(root, signal.SIGKILL)
 
@@ -192,7 +236,7 @@ def kill_user(uid: int) -> None:
     """Freeze and kill every process of ``uid`` (a worker's own uid: none of them may live on)."""
     if uid == 0 or uid == os.getuid():
         raise ValueError(f"refusing to kill every process of uid {uid}")
-    _freeze_and_kill(lambda: processes_of(uid))
+    freeze_and_kill(lambda: processes_of(uid))
 
 
 def kill_session(process: subprocess.Popen) -> None:

@@ -26,10 +26,19 @@ from pathlib import Path
 import numpy as np
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-WORKER_MODULES = ("__init__.py", "channel.py", "contract.py", "worker.py", "gate.py", "probes")
+WORKER_MODULES = (
+    "__init__.py",
+    "channel.py",
+    "contract.py",
+    "worker.py",
+    "forkserver.py",
+    "gate.py",
+    "probes",
+)
 """What of the grader package the worker gets: the channel and the names both sides agree
-on, the worker loop, the gate's training driver and the probes. Never the suites or anything
-trusted; ``tests/test_probe_contract.py`` checks that this covers what they import."""
+on, the worker loop and its fork server, the gate's training driver and the probes. Never
+the suites or anything trusted; ``tests/test_probe_contract.py`` checks that this covers
+what they import."""
 
 
 def readable_by(path: Path, uid: int, gid: int) -> bool:
@@ -92,6 +101,18 @@ class WorkerDir:
 
     def add_submission(self, staged: Path) -> None:
         shutil.copytree(staged, self.submission)
+        _publish(self.submission)
+
+    def replace_submission(self, staged: Path) -> None:
+        """Another submission's files in the same folder (a sandbox binds the folder itself,
+        so it stays; only what is in it changes)."""
+        os.chmod(self.submission, 0o755)
+        for entry in os.scandir(self.submission):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        shutil.copytree(staged, self.submission, dirs_exist_ok=True)
         _publish(self.submission)
 
     def add_train_split(self, images: Path, labels: np.ndarray) -> Path:

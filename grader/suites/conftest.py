@@ -16,7 +16,7 @@ from grader.errors import ProbeFailure
 from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
-from grader.suite_runner import NOTES
+from grader.suite_runner import FORKSERVER, NOTES
 
 
 def pytest_addoption(parser):
@@ -148,7 +148,7 @@ def gate_labels(request, options):
 
 
 @pytest.fixture(scope="module")
-def worker(options, gate_labels):
+def worker(request, options, gate_labels):
     spec = WorkerSpec(
         submission=options["submission"],
         device=options["device"],
@@ -161,7 +161,10 @@ def worker(options, gate_labels):
         spec.train_labels = gate_labels["train"]
     limits = Limits()
     worker = WorkerClient(
-        spec, start_timeout_s=WORKER_START_TIMEOUT_S, budget_s=limits.exercise_budget_s
+        spec,
+        start_timeout_s=WORKER_START_TIMEOUT_S,
+        budget_s=limits.exercise_budget_s,
+        server=request.config.stash.get(FORKSERVER, None),
     )
     yield worker
     worker.close()

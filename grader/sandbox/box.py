@@ -1,0 +1,100 @@
+"""One sandbox and the process at its root: made, started, and ended with all it holds.
+
+A :class:`Box` takes a uid of its own (:mod:`grader.sandbox.identity`), a private folder
+with the submission (and the gate's training split) in it (:mod:`grader.sandbox.workdir`)
+and a control group (:mod:`grader.sandbox.cgroups`), and starts in it, by the command
+:mod:`grader.sandbox.launch` builds, either a worker or a fork server, handing it one
+private descriptor. Ending it freezes and kills every process in it, whatever they did to
+escape (setsid, double forks, threads), gives the uid back and removes the folder and group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+
+from grader.errors import SandboxError
+from grader.sandbox import cgroups, identity, launch
+from grader.sandbox.launch import WorkerSpec
+from grader.sandbox.processes import kill_session, kill_tree
+from grader.sandbox.workdir import WorkerDir
+
+
+def worker_group(spec: WorkerSpec, tag: str = "worker") -> cgroups.WorkerGroup | None:
+    """A control group with ``spec``'s limits (its cores' CPU time), where groups can be made."""
+    support = cgroups.detect()
+    if not support.version:
+        return None
+    limits = spec.limits
+    if spec.cores:
+        limits = dataclasses.replace(limits, cpus=float(len(spec.cores)))
+    return cgroups.WorkerGroup(support, limits, tag)
+
+
+class Box:
+    """A sandbox for ``spec``: its uid, folder, group and root process (see the module)."""
+
+    def __init__(self, spec: WorkerSpec, tag: str = "worker"):
+        self.spec, self.tag = spec, tag
+        self.identity: identity.Identity | None = None
+        self.dir: WorkerDir | None = None
+        self.group: cgroups.WorkerGroup | None = None
+        self.process: subprocess.Popen | None = None
+
+    def open(self, *, entry: str, fd: int, fd_env: str, stdin) -> subprocess.Popen:
+        """Start ``grader.<entry>`` in the sandbox with descriptor ``fd`` (named to it by the
+        variable ``fd_env``) and ``stdin``; its stdout and stderr are one pipe."""
+        try:
+            self.identity = identity.acquire()
+            self.dir = WorkerDir(self.identity.uid, self.identity.gid)
+            self.dir.add_submission(self.spec.submission)
+            if self.spec.train_images is not None:
+                self.dir.add_train_split(self.spec.train_images, self.spec.train_labels)
+            self.group = worker_group(self.spec, self.tag)
+            cmd, preexec, env, cwd = launch.command(
+                self.spec, self.identity, self.dir, self.group, entry=entry
+            )
+        except OSError as exc:
+            self.close()
+            raise SandboxError(f"could not prepare the {self.tag}: {exc}") from exc
+        env[fd_env] = str(fd)
+        if self.spec.isolation == "bwrap":
+            at = cmd.index("--")
+            cmd[at:at] = ["--setenv", fd_env, str(fd)]
+        try:
+            self.process = subprocess.Popen(
+                cmd,
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(fd,),
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.close()
+            raise SandboxError(f"could not start the {self.tag}: {exc}") from exc
+        return self.process
+
+    def close(self) -> None:
+        if self.group is not None:
+            self.group.kill()
+        if self.process is not None:
+            kill_tree(self.process.pid)
+            kill_session(self.process)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            self.process = None
+        if self.identity is not None:
+            self.identity.release()  # every process still running as the sandbox's uid dies
+            self.identity = None
+        if self.group is not None:
+            self.group.remove()
+            self.group = None
+        if self.dir is not None:
+            self.dir.remove()
+            self.dir = None

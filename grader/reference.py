@@ -10,6 +10,7 @@ reference one, lent under the bare name only while it loads.
 from __future__ import annotations
 
 import ast
+import copy
 import importlib.util
 import sys
 import threading
@@ -20,6 +21,7 @@ from grader.kit import EXERCISES, SOLUTIONS_DIR
 PREFIX = "grader._reference."
 _MODULES = {e.module for e in EXERCISES.values()}
 _LOCK = threading.RLock()
+_ANSWERS: dict[tuple, object] = {}
 
 
 def _siblings(source: str) -> set[str]:
@@ -62,3 +64,14 @@ def load(module: str) -> ModuleType:
                 else:
                     sys.modules[m] = previous
         return loaded
+
+
+def once(func, *args):
+    """``func(*args)`` for an answer key that depends on nothing but its arguments (a
+    reference trajectory, say), computed once per grading process and handed out as a copy:
+    the suites need the same ones for every submission."""
+    key = (func.__module__, func.__qualname__, args)
+    with _LOCK:
+        if key not in _ANSWERS:
+            _ANSWERS[key] = func(*args)
+        return copy.deepcopy(_ANSWERS[key])

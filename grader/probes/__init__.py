@@ -8,6 +8,7 @@ every assertion happens on the trusted side.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 
@@ -52,3 +53,38 @@ def as_tensor(array, dtype=None):
 
     tensor = torch.from_numpy(np.array(array, copy=True))
     return tensor if dtype is None else tensor.to(dtype)
+
+
+def with_defaults(func, given: dict, other_call: dict | None = None) -> dict:
+    """``func()`` and ``func(**given)``, each as ``{"coeffs", "losses"}`` under ``defaults`` and
+    ``explicit`` (and ``func(**other_call)`` under ``other``).
+
+    Where ``func`` is a plain function whose defaults bind exactly ``given`` (the same values
+    of the same types), the two calls are the same call by the language's rules, and it runs
+    once; otherwise both run and the trusted side compares them.
+    """
+    results = {}
+    calls = [("defaults", {}), ("explicit", given)]
+    if _defaults_are(func, given):
+        calls = [("defaults", {})]
+    if other_call is not None:
+        calls.append(("other", other_call))
+    for name, kwargs in calls:
+        coeffs, losses = func(**kwargs)
+        results[name] = {"coeffs": coeffs, "losses": list(losses)}
+    results.setdefault("explicit", results["defaults"])
+    return results
+
+
+def _defaults_are(func, given: dict) -> bool:
+    if not inspect.isfunction(func) or hasattr(func, "__wrapped__"):
+        return False
+    try:
+        bound = inspect.signature(func).bind()
+    except (TypeError, ValueError):
+        return False
+    bound.apply_defaults()
+    values = bound.arguments
+    return set(values) == set(given) and all(
+        type(values[key]) is type(value) and values[key] == value for key, value in given.items()
+    )

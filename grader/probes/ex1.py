@@ -1,8 +1,8 @@
-"""Probes for ex1_gradients (NumPy only: this worker never imports torch)."""
+"""Probes for ex1_gradients (NumPy only: this module never imports torch)."""
 
 import numpy as np
 
-from grader.probes import probe, student
+from grader.probes import probe, student, with_defaults
 
 
 def _ex1():
@@ -40,14 +40,10 @@ def fit_sine(steps, lr, seed):
 
 @probe
 def fit_sine_defaults():
-    """fit_sine called with its default arguments, and with the values the exercise gives."""
-    results = {}
-    calls = (
-        ("defaults", {}),
-        ("explicit", {"steps": 5000, "lr": 1e-6, "seed": 0}),
-        ("other", {"steps": 300, "lr": 2e-6, "seed": 1}),
+    """fit_sine called with its default arguments, with the values the exercise gives, and
+    with others."""
+    return with_defaults(
+        _ex1().fit_sine,
+        {"steps": 5000, "lr": 1e-6, "seed": 0},
+        other_call={"steps": 300, "lr": 2e-6, "seed": 1},
     )
-    for name, kwargs in calls:
-        coeffs, losses = _ex1().fit_sine(**kwargs)
-        results[name] = {"coeffs": coeffs, "losses": list(losses)}
-    return results

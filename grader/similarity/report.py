@@ -16,7 +16,8 @@ from grader import __version__
 from grader.course_config import SimilaritySettings
 from grader.feedback_page import Markup, el
 from grader.files import atomic_write
-from grader.similarity.compare import Entry, Pair
+from grader.similarity.compare import Pair
+from grader.similarity.fingerprints import Entry
 
 SCHEMA_VERSION = 1
 TABLE_ROWS = 500

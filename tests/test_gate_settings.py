@@ -9,8 +9,7 @@ import pytest
 
 from grader import batch, cli, course_config, run
 from grader.batch.plan import Plan
-from grader.gate import RECIPES
-from grader.gate_settings import GateSettings
+from grader.gate_settings import RECIPES, GateSettings
 from grader.kit import EXERCISES
 from grader.suite_runner import Collector, SuiteOptions
 

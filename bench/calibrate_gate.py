@@ -1,7 +1,7 @@
 """Calibrate the accuracy gate: train the reference over several seeds and record the spread.
 
 Each seed runs ``grader.gate.train_gate`` with the reference solutions and the device's recipe
-(``grader.gate.RECIPES``, optionally overridden with ``--set``) and is scored by
+(``grader.gate_settings.RECIPES``, optionally overridden with ``--set``) and is scored by
 ``grader.gate_eval.evaluate``. Writes per-seed accuracy and train_s plus min/median/max as JSON.
 
     python bench/calibrate_gate.py [--device cpu] [--seeds 5] [--first-seed 0] [--out PATH]
@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import torch  # noqa: E402
 from gate_recipe import parse_overrides, reference_modules  # noqa: E402
 
-from grader import data, gate, gate_eval  # noqa: E402
+from grader import data, gate, gate_eval, gate_settings  # noqa: E402
 
 
 def spread(values: list[float]) -> dict:
@@ -47,7 +47,7 @@ def main(argv=None) -> None:
 
     kind = "cuda" if args.device.startswith("cuda") else "cpu"
     out = args.out or REPO / "bench" / "results" / f"calibration-{kind}.json"
-    recipe = {**gate.RECIPES[kind], **parse_overrides(args.set)}
+    recipe = {**gate_settings.RECIPES[kind], **parse_overrides(args.set)}
     root = args.root or data.ensure_prepared()
     ex3, ex4, ex5 = reference_modules()
     test_images, test_labels = data.load_split(root, "test")

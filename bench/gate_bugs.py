@@ -38,7 +38,7 @@ import fixture_edits  # noqa: E402
 import torch  # noqa: E402
 from gate_recipe import parse_overrides, reference_modules  # noqa: E402
 
-from grader import data, gate, gate_eval  # noqa: E402
+from grader import data, gate, gate_eval, gate_settings  # noqa: E402
 
 BUGS = {
     "bug_no_zero_grad": "no optimizer.zero_grad() in train_one_epoch",
@@ -101,7 +101,7 @@ def main(argv=None) -> None:
         parser.error(f"unknown bug(s) {unknown}; choose from {list(BUGS)}")
     kind = "cuda" if args.device.startswith("cuda") else "cpu"
     out = args.out or REPO / "bench" / "results" / f"gate-bugs-{kind}.json"
-    recipe = {**gate.RECIPES[kind], **parse_overrides(args.set), "seed": args.seed}
+    recipe = {**gate_settings.RECIPES[kind], **parse_overrides(args.set), "seed": args.seed}
     root = args.root or data.ensure_prepared()
     test_split = data.load_split(root, "test")
     print(f"device {args.device}, recipe {recipe}", flush=True)

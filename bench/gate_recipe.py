@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from grader import data, gate, gate_eval  # noqa: E402
+from grader import data, gate, gate_eval, gate_settings  # noqa: E402
 
 TUTORIAL = {
     "optimizer": "sgd",
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
     root = args.root or data.ensure_prepared()
     modules = reference_modules()
     device_kind = "cuda" if args.device.startswith("cuda") else "cpu"
-    recipe = {**gate.RECIPES[device_kind], **parse_overrides(args.set)}
+    recipe = {**gate_settings.RECIPES[device_kind], **parse_overrides(args.set)}
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, gate recipe {recipe}")
 
     default_threads = torch.get_num_threads()  # the tutorial runs with torch's default

@@ -16,7 +16,7 @@ from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES
 def _gate_overrides(args) -> dict:
     """``--gate-set KEY=VALUE`` pairs, typed; a bad one is the command's error."""
     from grader.errors import GraderError
-    from grader.kit import parse_overrides
+    from grader.gate_settings import parse_overrides
 
     try:
         return parse_overrides(args.gate_set)

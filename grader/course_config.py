@@ -3,7 +3,7 @@
 A course sets them in ``[tool.grader]`` of a pyproject or in a ``grader.toml``; what the kit
 fixes whatever the course (folders, exercises) is :mod:`grader.kit`. Every default is here:
 :func:`defaults` (the SPEC's points from :mod:`grader.kit`, the gate's threshold and time
-factor from its calibrated recipes in :mod:`grader.gate`) and the constants below; a file
+factor from its calibrated recipes in :mod:`grader.gate_settings`) and the constants below; a file
 only replaces what it names. The shape::
 
     [tool.grader]                       # in grader.toml the same keys sit at the top level
@@ -113,7 +113,7 @@ class CourseConfig:
 
 def defaults() -> CourseConfig:
     """The course as SPEC defines it: SPEC's points, everything public, the calibrated gate."""
-    from grader.gate import RECIPES
+    from grader.gate_settings import RECIPES
 
     return CourseConfig(
         points={key: e.points for key, e in EXERCISES.items()},
@@ -149,8 +149,8 @@ def load(path: Path | None = None, *, search: Path | None = None) -> CourseConfi
 
 
 def load_similarity(path: Path | None = None, *, search: Path | None = None) -> SimilaritySettings:
-    """Only the ``similarity`` table of the file :func:`load` reads (the rest of the
-    course's defaults import the gate, and with it torch, which comparing code never needs).
+    """Only the ``similarity`` table of the file :func:`load` reads (``grader
+    similarity`` needs nothing else of the course).
     """
     found = course_table(path, search)
     if found is None:

@@ -1,20 +1,21 @@
 """A feedback page per student (HTML): what failed and why; for the gate, two pictures.
 
-Built with :func:`el`, a tiny element builder: every text and attribute value is escaped
-unless it is :class:`Markup` that this module built itself, so nothing a submission
-prints or raises can inject markup. The gate's per-class accuracy (a bar chart) and its
-confusion matrix (a heat map) are inline SVG, drawn here without extra dependencies.
+The page is the template ``grader/templates/feedback.html``, rendered with autoescape on
+(:mod:`grader.pages`), so nothing a submission prints or raises can inject markup. The
+gate's per-class accuracy (a bar chart) and its confusion matrix (a heat map) are inline
+SVG, drawn here with :func:`grader.pages.el`, which escapes as well.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 
+from grader import pages
 from grader.files import atomic_write
 from grader.kit import CLASS_NAMES
-from grader.results import GradedTest, SubmissionResult
+from grader.pages import Markup, el
+from grader.results import SubmissionResult
 
 STATUS_COLOUR = {
     "passed": "#2e7d32",
@@ -23,27 +24,6 @@ STATUS_COLOUR = {
     "error": "#6a1b9a",
     "skipped": "#757575",
 }
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; }
-table { border-collapse: collapse; } td, th { padding: .25rem .6rem; border-bottom: 1px solid #ddd;
-text-align: left; } .status { font-weight: bold; } pre { white-space: pre-wrap; margin: 0; }
-figure { display: inline-block; margin: 1rem 1rem 0 0; vertical-align: top; }
-"""
-
-
-class Markup(str):
-    """Text that is already HTML (built by :func:`el`), inserted without escaping."""
-
-
-def el(tag: str, *children, **attrs) -> Markup:
-    """``<tag attrs>children</tag>``; strings are escaped, :class:`Markup` is not."""
-    attributes = "".join(
-        f' {name.rstrip("_").replace("_", "-")}="{html.escape(str(value), quote=True)}"'
-        for name, value in attrs.items()
-        if value is not None
-    )
-    inner = "".join(c if isinstance(c, Markup) else html.escape(str(c)) for c in children)
-    return Markup(f"<{tag}{attributes}>{inner}</{tag}>")
 
 
 def _fmt(value: float) -> str:
@@ -52,39 +32,6 @@ def _fmt(value: float) -> str:
 
 def _class_name(index: int) -> str:
     return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)
-
-
-def _score_table(result: SubmissionResult) -> Markup:
-    rows = [el("tr", el("th", "exercise"), el("th", "score"), el("th", "note"))]
-    for key, e in result.exercises.items():
-        note = e.message or (
-            f"{_fmt(e.ungraded_points)} points not graded" if e.ungraded_points else ""
-        )
-        rows.append(
-            el(
-                "tr",
-                el("td", key),
-                el("td", f"{_fmt(e.score)}/{_fmt(e.max_score)}"),
-                el("td", note),
-            )
-        )
-    return el("table", *rows)
-
-
-def _group_row(group: list[GradedTest]) -> Markup:
-    """One row for the tests of an exercise that failed for the same reason."""
-    first = group[0]
-    colour = STATUS_COLOUR.get(first.status, "#222")
-    names = [el("code", t.name) for t in group]
-    listed = [part for name in names for part in (name, Markup("<br>"))][:-1]
-    return el(
-        "tr",
-        el("td", first.exercise),
-        el("td", *listed),
-        el("td", first.status, class_="status", style=f"color: {colour}"),
-        el("td", f"{_fmt(sum(t.score for t in group))}/{_fmt(sum(t.max_score for t in group))}"),
-        el("td", el("pre", first.feedback)),
-    )
 
 
 def accuracy_chart(per_class: list, threshold: float | None) -> Markup:
@@ -224,53 +171,36 @@ def time_summary(metrics: dict) -> str:
     )
 
 
-def _gate_section(result: SubmissionResult) -> list[Markup]:
+def _gate(result: SubmissionResult) -> dict | None:
+    """The gate's summary and pictures, where it measured an accuracy."""
     metrics = result.gate_metrics()
     if metrics.get("accuracy") is None:
-        return []
+        return None
     summary = (
         f"Test accuracy {metrics['accuracy']:.1%} (required {metrics.get('threshold', 0):.0%}); "
         + time_summary(metrics)
     )
-    parts = [el("h2", "The CIFAR-10 accuracy gate"), el("p", summary)]
-    if metrics.get("per_class"):
-        chart = accuracy_chart(metrics["per_class"], metrics.get("threshold"))
-        parts.append(el("figure", chart, el("figcaption", "accuracy per class")))
-    if metrics.get("confusion"):
-        chart = confusion_chart(metrics["confusion"])
-        parts.append(el("figure", chart, el("figcaption", "confusion matrix (rows: true)")))
-    return parts
+    per_class, confusion = metrics.get("per_class"), metrics.get("confusion")
+    return {
+        "summary": summary,
+        "accuracy_chart": accuracy_chart(per_class, metrics.get("threshold"))
+        if per_class
+        else None,
+        "confusion_chart": confusion_chart(confusion) if confusion else None,
+    }
 
 
 def render(result: SubmissionResult) -> str:
     """The whole page for one submission."""
-    failed = [t for t in result.tests if t.status != "passed"]
-    skipped = [[t] for t in failed if t.status == "skipped"]
-    body = [
-        el("h1", f"Feedback for {result.submission}"),
-        el(
-            "p",
-            el("strong", f"{_fmt(result.score)}/{_fmt(result.max_score)} points"),
-            f" (graded on {result.device}, grader {result.grader_version})",
-        ),
-        _score_table(result),
-        *[el("p", f"warning: {w}") for w in result.warnings],
-        el("h2", "What did not pass, and why" if failed else "Every test passed"),
-    ]
-    if failed:
-        header = el(
-            "tr", *[el("th", h) for h in ("exercise", "test", "status", "points", "feedback")]
-        )
-        rows = [_group_row(g) for g in [*result.failure_groups(), *skipped]]
-        body.append(el("table", header, *rows))
-    body.extend(_gate_section(result))
-    head = el(
-        "head",
-        Markup('<meta charset="utf-8">'),
-        el("title", f"{result.submission}: feedback"),
-        el("style", Markup(STYLE)),
+    skipped = [[t] for t in result.tests if t.status == "skipped"]
+    return pages.render(
+        "feedback.html",
+        result=result,
+        groups=[*result.failure_groups(), *skipped],
+        gate=_gate(result),
+        points=_fmt,
+        colours=STATUS_COLOUR,
     )
-    return "<!DOCTYPE html>\n" + el("html", head, el("body", *body), lang="en") + "\n"
 
 
 def write_all(results: list[SubmissionResult], folder: Path) -> list[Path]:

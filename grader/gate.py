@@ -1,13 +1,13 @@
-"""The CIFAR-10 accuracy gate's recipes and its training, which runs in the worker.
+"""The CIFAR-10 accuracy gate's training, which runs in the worker.
 
 Public API::
 
-    RECIPES: dict[str, dict]                     # "cpu" / "cuda": the course-fixed recipe
     prepare(ex3, ex4, ex5, train_root, recipe, device) -> dict   # UNTRUSTED side (worker)
     train() -> dict                                              # UNTRUSTED side (worker)
     train_gate(ex3, ex4, ex5, train_root, recipe, device) -> dict  # both, timed (benchmarks)
 
-The trusted side's evaluation of what comes back is :mod:`grader.gate_eval`.
+The recipe it trains with is :mod:`grader.gate_settings`'s; the trusted side's evaluation
+of what comes back is :mod:`grader.gate_eval`.
 
 ``prepare`` and ``train`` run inside the sandboxed worker with the student's own modules and
 see only the training split, with labels the trusted side relabelled by a secret permutation
@@ -18,7 +18,6 @@ of the classes. They return plain data (numpy arrays, floats, lists). The truste
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -27,61 +26,6 @@ import torch
 from PIL import Image
 from torch import nn
 from torchvision.datasets import VisionDataset
-
-# The course-fixed recipe per device, calibrated with bench/calibrate_gate.py (raw figures and
-# the reasoning in bench/results/GATE.md). ``optimizer``: "adam" or "sgd" (``momentum``,
-# ``nesterov`` apply to sgd). ``schedule``: "constant", or "onecycle" (linear warm-up over the
-# first ``warmup`` fraction of the steps, then linear decay to zero), stepped after every
-# optimizer step. ``threads``: torch.set_num_threads in the worker (None leaves it); on 2 cores
-# one thread plus one loader worker beats two threads (which oversubscribe with the worker).
-# ``label_smoothing``: of the cross-entropy loss the gate hands train_one_epoch. ``ema``: the
-# decay of a moving average of the weights, which is then what is evaluated (0: none).
-# ``flip_eval``: the trusted evaluation averages each test image's logits with its mirror's.
-# ``threshold``: minimum test accuracy. ``time_factor``: training may cost at most this many
-# times what the reference's costs on the grading machine (CPU seconds on cpu, wall seconds on
-# cuda; grader.calibration); ``time_limit_s``, when set, replaces it by absolute wall seconds.
-RECIPES: dict[str, dict] = {
-    "cpu": {
-        "optimizer": "adam",
-        "lr": 0.003,
-        "momentum": 0.0,
-        "nesterov": False,
-        "weight_decay": 5e-4,
-        "schedule": "onecycle",
-        "warmup": 0.2,
-        "batch_size": 64,
-        "epochs": 3,
-        "num_workers": 1,
-        "threads": 1,
-        "seed": 0,
-        "label_smoothing": 0.1,
-        "ema": 0.0,
-        "flip_eval": True,
-        "threshold": 0.56,
-        "time_factor": 2.5,
-        "time_limit_s": None,
-    },
-    "cuda": {
-        "optimizer": "adam",
-        "lr": 0.003,
-        "momentum": 0.0,
-        "nesterov": False,
-        "weight_decay": 5e-4,
-        "schedule": "onecycle",
-        "warmup": 0.2,
-        "batch_size": 128,
-        "epochs": 8,
-        "num_workers": max(1, (os.cpu_count() or 2) - 1),
-        "threads": None,
-        "seed": 0,
-        "label_smoothing": 0.0,
-        "ema": 0.0,
-        "flip_eval": True,
-        "threshold": 0.60,
-        "time_factor": 2.5,
-        "time_limit_s": None,
-    },
-}
 
 EVAL_SUBSET = 512  # training images the worker passes to make_loaders as its small "test" set
 

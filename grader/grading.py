@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader import __version__, course_config
-from grader.kit import WORKER_START_TIMEOUT_S, Exercise, gate_recipe
+from grader.kit import WORKER_START_TIMEOUT_S, Exercise
 from grader.results import GradedTest, SubmissionResult
 from grader.sandbox import cpus, policy
 from grader.sandbox.forkserver import ForkServer
@@ -79,8 +79,8 @@ def grade_staged(
             tests.extend(_apply_course(graded, exercise, course))
             notes = [*notes, *suite_notes]
     warnings = list(notes)
-    if options.gate and options.gate_reference.get("error"):
-        warnings.append(options.gate_reference["error"])
+    if options.gate and options.gate.reference_error:
+        warnings.append(options.gate.reference_error)
     if error:
         warnings.append(f"the submission could not be read: {error}")
     if options.isolation != "bwrap":
@@ -142,5 +142,5 @@ def cores_for(exercise: Exercise, options: SuiteOptions) -> int:
     """The cores an exercise holds: the gate's, where it trains; none elsewhere (those
     workers run at the lowest priority on whatever cores no gate holds)."""
     if exercise.key == "ex5" and options.gate:
-        return gate_cores(gate_recipe(options.device, options.gate_overrides), options.device)
+        return gate_cores(options.gate.recipe, options.device)
     return 0

@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from grader import batch, calibration, course_config, formats
+from grader import batch, calibration, course_config, formats, gate_settings
 from grader.errors import GraderError
+from grader.gate_settings import GateSettings
 from grader.grading import gate_cores
-from grader.kit import REPO_ROOT, SOLUTIONS_DIR, SUITES_DIR, gate_recipe, select_exercises
+from grader.kit import REPO_ROOT, SOLUTIONS_DIR, SUITES_DIR, select_exercises
 from grader.results import SubmissionResult
 from grader.sandbox import cpus, policy
 from grader.submission import Submission, discover, load
@@ -69,13 +70,12 @@ def run(
         course,
         device=resolve_device(device),
         isolation=_isolation(isolation, require_isolation, stderr),
-        gate=gate and any(e.key == "ex5" for e in selected),
-        gate_overrides=gate_overrides,
         probe_timeout_s=probe_timeout_s,
     )
-    if options.gate:
+    recipe = _recipe(course, options.device, gate_overrides)
+    if gate and any(e.key == "ex5" for e in selected):
         options.data_root = _gate_data(data_root, stderr)
-        options.gate_reference = _gate_reference(options, stderr)
+        options.gate = GateSettings(recipe, _gate_reference(recipe, options, stderr))
     if options.isolation == "process":
         extra = list(paths or [])
         if out is not None:
@@ -141,12 +141,10 @@ def calibrate(
         course,
         device=resolve_device(device),
         isolation=_isolation(isolation, False, stderr),
-        gate=True,
-        gate_overrides={**(gate_overrides or {}), "time_limit_s": None},
         probe_timeout_s=None,
     )
+    recipe = {**_recipe(course, options.device, gate_overrides), "time_limit_s": None}
     options.data_root = _gate_data(data_root, stderr)
-    recipe = gate_recipe(options.device, options.gate_overrides)
     with cpus.Slots().hold(gate_cores(recipe, options.device)) as cores:
         try:
             entry = calibration.measure(
@@ -183,22 +181,25 @@ def _submissions(paths: list[Path] | None, reference: bool) -> list[Submission]:
         raise GraderError(str(exc)) from None
 
 
-def _options(course, *, device, isolation, gate, gate_overrides, probe_timeout_s) -> SuiteOptions:
-    """Course configuration for ``device`` first, then the command line's values over it."""
-    overrides = course.gate_overrides(device) | dict(gate_overrides or {})
-    try:
-        gate_recipe(device, overrides)
-    except ValueError as exc:
-        raise GraderError(str(exc)) from None
+def _options(course, *, device, isolation, probe_timeout_s) -> SuiteOptions:
+    """The command line's values, else the course configuration's for ``device``."""
     if probe_timeout_s is None:
         probe_timeout_s = course.devices[device].probe_timeout_s
-    return SuiteOptions(
-        device=device,
-        isolation=isolation,
-        gate=gate,
-        gate_overrides=overrides,
-        probe_timeout_s=probe_timeout_s,
-    )
+    return SuiteOptions(device=device, isolation=isolation, probe_timeout_s=probe_timeout_s)
+
+
+def _recipe(course, device: str, gate_overrides: dict | None) -> dict:
+    """The gate's recipe for ``device``: the course configuration's values over the calibrated
+    one, the command line's (``--gate-set``, already typed) over those."""
+    try:
+        return gate_settings.resolve(
+            device,
+            course.gate_overrides(device),
+            course.source or "the course defaults",
+            gate_overrides or {},
+        )
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
 
 
 def _isolation(requested: str, required: bool, stderr) -> str:
@@ -212,10 +213,9 @@ def _isolation(requested: str, required: bool, stderr) -> str:
     return chosen
 
 
-def _gate_reference(options: SuiteOptions, stderr, *, force: bool = False) -> dict:
+def _gate_reference(recipe: dict, options: SuiteOptions, stderr, *, force: bool = False) -> dict:
     """The reference's training cost on this machine, measured once (``{}`` where the course
     sets an absolute limit; ``{"error": why}`` where it cannot be measured)."""
-    recipe = gate_recipe(options.device, options.gate_overrides)
     if recipe.get("time_limit_s") is not None:
         return {}
     slots = cpus.Slots()

@@ -2,14 +2,14 @@
 
 The suites are ordinary pytest files in :mod:`grader.suites`; they run in this
 (trusted) process and reach student code only through the sandboxed worker.
-A small plugin turns pytest's reports into :class:`~grader.results.GradedTest`.
+A small plugin hands the suite its submission and :class:`SuiteOptions` (through pytest's
+stash, no command line) and turns pytest's reports into :class:`~grader.results.GradedTest`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pytest
 
 from grader.course_config import PROBE_TIMEOUT_S
 from grader.errors import ProbeFailure, SuiteError
+from grader.gate_settings import GateSettings
 from grader.kit import SUITES_DIR, Exercise
 from grader.results import GradedTest
 from grader.sandbox.forkserver import ForkServer
@@ -26,11 +27,9 @@ from grader.sandbox.forkserver import ForkServer
 class SuiteOptions:
     device: str = "cpu"
     isolation: str = "bwrap"
-    gate: bool = True
+    gate: GateSettings | None = None
+    """The accuracy gate's recipe and the reference's cost here; ``None``: no gate."""
     data_root: Path | None = None
-    gate_overrides: dict = field(default_factory=dict)
-    gate_reference: dict = field(default_factory=dict)
-    """The reference's training cost on this machine (grader.calibration), or {"error": why}."""
     probe_timeout_s: float = PROBE_TIMEOUT_S
     cores: list[int] = field(default_factory=list)
     """The cores this exercise's worker holds (grader.sandbox.cpus)."""
@@ -43,26 +42,20 @@ class SuiteOptions:
 
 NOTES = pytest.StashKey[list]()
 """Where a suite leaves what the result's warnings should say (a notebook cell skipped)."""
-FORKSERVER = pytest.StashKey[object]()
-"""Where the suite finds the submission's fork server (none: each worker starts on its own)."""
-
-
-class Shared:
-    """pytest plugin: hands the suite what the grading process holds (the fork server)."""
-
-    def __init__(self, forkserver):
-        self.forkserver = forkserver
-
-    def pytest_configure(self, config):
-        config.stash[FORKSERVER] = self.forkserver
+SUBMISSION = pytest.StashKey[Path]()
+"""The staged submission folder the suite grades."""
+OPTIONS = pytest.StashKey[SuiteOptions]()
+"""What the suite grades with (the gate's settings among them)."""
 
 
 class Collector:
-    """pytest plugin: one GradedTest per test, with points from ``@pytest.mark.points``, and
-    the suite's notes for the result's warnings."""
+    """pytest plugin: hands the suite its submission and options; one GradedTest per test,
+    with points from ``@pytest.mark.points``, and the suite's notes for the result's warnings."""
 
-    def __init__(self, exercise: str):
+    def __init__(self, exercise: str, submission: Path, options: SuiteOptions):
         self.exercise = exercise
+        self.submission = submission
+        self.options = options
         self.results: list[GradedTest] = []
         self.errors: list[str] = []
         self.notes: list[str] = []
@@ -70,6 +63,8 @@ class Collector:
 
     def pytest_configure(self, config):
         config.stash[NOTES] = self.notes
+        config.stash[SUBMISSION] = self.submission
+        config.stash[OPTIONS] = self.options
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -125,7 +120,7 @@ def run_suite(
 ) -> tuple[list[GradedTest], list[str]]:
     """Grade ``exercise`` of the staged submission folder: one result per hidden test, and
     the notes the suite left for the result's warnings."""
-    collector = Collector(exercise.key)
+    collector = Collector(exercise.key, Path(submission).resolve(), options)
     args = [
         str(exercise.suite),
         "-c",
@@ -141,29 +136,9 @@ def run_suite(
         "-p",
         "no:threadexception",
         "-q",
-        "--submission",
-        str(submission),
-        "--device",
-        options.device,
-        "--isolation",
-        options.isolation,
-        "--probe-timeout",
-        str(options.probe_timeout_s),
     ]
-    if options.gate_overrides:
-        args += ["--gate-overrides", json.dumps(options.gate_overrides)]
-    if options.gate_reference:
-        args += ["--gate-reference", json.dumps(options.gate_reference)]
-    if options.cores:
-        args += ["--cores", ",".join(map(str, options.cores))]
-    if options.background:
-        args.append("--background")
-    if not options.gate:
-        args.append("--no-gate")
-    if options.data_root is not None:
-        args += ["--data-root", str(options.data_root)]
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        code = pytest.main(args, plugins=[collector, Shared(options.forkserver)])
+        code = pytest.main(args, plugins=[collector])
     if code == pytest.ExitCode.INTERRUPTED:
         # Ctrl-C inside pytest: the results so far are partial and must never be written.
         raise KeyboardInterrupt

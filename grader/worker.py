@@ -18,6 +18,7 @@ import sys
 import traceback
 
 from grader import channel, contract
+from grader.probes import faults
 
 
 def _student_frames(tb) -> str:
@@ -72,7 +73,7 @@ def handle(request: dict) -> dict:
     try:
         value = func(**args)
     except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit too
-        return _error(exc)
+        return _error(exc, kind=faults.kind_of(exc))
     try:
         return {contract.REPLY_OK: True, contract.REPLY_VALUE: channel.encode(value)}
     except channel.ChannelError as exc:

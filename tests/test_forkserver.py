@@ -198,7 +198,7 @@ def test_forked_and_fresh_workers_grade_alike(tmp_path):
         env = dict(os.environ, GRADER_WORKERS=mode)
         done = grader("run", batch, "--no-gate", "--format", "json", env=env)
         runs[mode] = {
-            r["submission_id"]: [
+            r["submission"]: [
                 (t["name"], t["status"], t["score"], t["feedback"]) for t in r["tests"]
             ]
             for r in json_results(done)

@@ -203,6 +203,30 @@ def test_feedback_page_escapes_and_draws_the_gate():
     ET.fromstring(page.split("<body>")[1].split("</body>")[0].join(["<b>", "</b>"]))
 
 
+def test_feedback_page_escapes_every_text_it_shows():
+    """Are a hostile submission name, warning, exercise message, test name and feedback all
+    shown as text (no element of theirs in the page), wherever the page puts them?"""
+    hostile = '<img src=x onerror="alert(1)">'
+    failed = GradedTest(f"test_{hostile}", "ex1", 0, 5, "failed", f"got {hostile}", 0.01)
+    result = SubmissionResult.build(
+        f"eve{hostile}",
+        [failed],
+        {"ex1": 20, "ex2": 20},
+        messages={"ex2": f"not graded: {hostile}"},
+        device="cpu",
+        isolation="bwrap",
+        grader_version="0.1.0",
+        duration_s=1.0,
+        warnings=[f"cell skipped: {hostile}"],
+    )
+    page = feedback_page.render(result)
+    assert "<img" not in page
+    # the title, the heading, the message, the warning, the test and its feedback
+    assert page.count("&lt;img src=x onerror=") == 6
+    body = page.split("<body>")[1].split("</body>")[0]
+    ET.fromstring(f"<b>{body}</b>")
+
+
 def test_out_folder_has_a_feedback_page_per_submission(batch):
     """Does --out get feedback/<submission>.html naming each failed test?"""
     out, results = batch

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader import gate, gate_eval
+from grader import gate, gate_eval, gate_settings
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 
@@ -120,7 +120,7 @@ def tiny_train_root(tmp_path):
 
 
 TINY = {
-    **gate.RECIPES["cpu"],
+    **gate_settings.RECIPES["cpu"],
     "batch_size": 32,
     "epochs": 1,
     "num_workers": 0,

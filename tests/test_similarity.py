@@ -15,7 +15,7 @@ from copydetect import compare_files
 from grader.course_config import CourseConfigError, SimilaritySettings, load, load_similarity
 from grader.errors import GraderError
 from grader.kit import EXERCISES_DIR
-from grader.similarity import compare, similarity
+from grader.similarity import compare, fingerprints, similarity
 from grader.submission import discover
 
 THRESHOLD = SimilaritySettings().threshold
@@ -86,8 +86,8 @@ def test_file_fractions_are_copydetects_own(tmp_path):
     corpus.copy_of(source, "reordered", tmp_path / "class" / "reordered")
     fixture_edits.stage(None, tmp_path / "class" / "reference")
     settings = SimilaritySettings()
-    stubs = compare.boilerplate(settings)
-    found = [compare.entry(s, settings, stubs) for s in discover([tmp_path / "class"])]
+    stubs = fingerprints.boilerplate(settings)
+    found = [fingerprints.entry(s, settings, stubs) for s in discover([tmp_path / "class"])]
     for a, b in ((found[0], found[1]), (found[0], found[2]), (found[1], found[2])):
         pair = compare.add_regions(compare.compare(a, b), a, b)
         assert pair.files

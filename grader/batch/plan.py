@@ -8,6 +8,7 @@ from pathlib import Path
 
 from grader import course_config
 from grader.batch.store import write_result
+from grader.gate_settings import GateSettings
 from grader.grading import grade_staged
 from grader.kit import EXERCISES
 from grader.results import SubmissionResult
@@ -36,6 +37,8 @@ class Plan:
         options = SuiteOptions(**data.pop("options"))
         if options.data_root:
             options.data_root = Path(options.data_root)
+        if options.gate is not None:
+            options.gate = GateSettings(**options.gate)
         return cls(options=options, **data)
 
     def grade(

@@ -95,7 +95,6 @@ class Pool:
                         child.send(submission, stage_for_grading(submission, self.workdir))
                 for key, _ in selector.select(timeout=0.5):
                     self._read(key.data, selector, finished)
-                progress.tick()
         except BaseException:
             self._stop_all()
             raise

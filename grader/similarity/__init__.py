@@ -1,7 +1,8 @@
 """``grader similarity``: which pairs of a class handed in the same code, offline.
 
 Every pair of submissions is compared exercise by exercise with copydetect's winnowing
-fingerprints (:mod:`grader.similarity.compare`): the same submissions ``grader run``
+fingerprints (:mod:`grader.similarity.fingerprints`, compared by
+:mod:`grader.similarity.compare`): the same submissions ``grader run``
 discovers (folders, zips, notebooks' code cells), the released stubs left out as
 boilerplate, reference folders (earlier terms, known solutions) compared with the class but
 not with each other. It writes ``similarity.json`` and ``similarity.html`` into the report
@@ -37,7 +38,7 @@ def similarity(
     ``jobs`` processes fingerprint and compare (default: one per core). Returns the contents
     of ``similarity.json``. Raises GraderError when there is nothing to compare (no
     submissions, a bad configuration)."""
-    from grader.similarity import compare, pool, report
+    from grader.similarity import compare, fingerprints, pool, report
 
     stderr = stderr or sys.stderr
     if not paths:
@@ -75,7 +76,7 @@ def similarity(
 
         return say
 
-    stubs = compare.boilerplate(settings)
+    stubs = fingerprints.boilerplate(settings)
     entries = pool.entries(
         items, settings, stubs, keys, jobs=jobs, progress=progress("submissions fingerprinted")
     )
@@ -85,7 +86,7 @@ def similarity(
     for pair in pairs[: settings.report_pairs]:
         if pair.score >= settings.threshold:
             compare.add_regions(pair, by_id[pair.a], by_id[pair.b])
-    problems = compare.describe(entries)
+    problems = fingerprints.describe(entries)
     data = report.to_dict(pairs, entries, settings, len(pairs), problems)
     out = Path(out)
     try:

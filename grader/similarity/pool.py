@@ -13,15 +13,15 @@ import multiprocessing
 import time
 
 from grader.course_config import SimilaritySettings
-from grader.similarity import compare
+from grader.similarity import compare, fingerprints
 from grader.submission import Submission
 
 _STATE: dict = {}
 
 
-def _entry(index: int) -> compare.Entry:
+def _entry(index: int) -> fingerprints.Entry:
     submission, reference = _STATE["items"][index]
-    return compare.entry(
+    return fingerprints.entry(
         submission,
         _STATE["settings"],
         _STATE["stubs"],
@@ -62,13 +62,13 @@ def _map(function, count: int, jobs: int, weight, progress):
 def entries(
     items: list[tuple[Submission, bool]],
     settings: SimilaritySettings,
-    stubs: compare.Boilerplate,
+    stubs: fingerprints.Boilerplate,
     exercises: list[str],
     *,
     jobs: int = 1,
     progress=None,
-) -> list[compare.Entry]:
-    """:func:`compare.entry` of each ``(submission, is_reference)``, in order."""
+) -> list[fingerprints.Entry]:
+    """:func:`fingerprints.entry` of each ``(submission, is_reference)``, in order."""
     _STATE.update(items=items, settings=settings, stubs=stubs, exercises=exercises)
     try:
         return _map(_entry, len(items), jobs, lambda _: 1, progress)
@@ -76,7 +76,9 @@ def entries(
         _STATE.clear()
 
 
-def all_pairs(found: list[compare.Entry], *, jobs: int = 1, progress=None) -> list[compare.Pair]:
+def all_pairs(
+    found: list[fingerprints.Entry], *, jobs: int = 1, progress=None
+) -> list[compare.Pair]:
     """Every pair of the class, and every reference submission with every class one
     (references are never compared with each other), in a stable order."""
     students = [e for e in found if e.documents and not e.reference]

@@ -1,8 +1,9 @@
 """What ``grader similarity`` writes: ``similarity.json``, ``similarity.html`` and a table.
 
-The HTML is built with :func:`grader.feedback_page.el`, which escapes every text, so code
-from a submission (``</pre><script>...``) is shown as text, never run. Matching regions are
-``<mark>`` elements around escaped text; the histogram of the class's scores is inline SVG.
+The HTML is the template ``grader/templates/similarity.html``, rendered with autoescape on
+(:mod:`grader.pages`), so code from a submission (``</pre><script>...``) is shown as text,
+never run. Matching regions are ``<mark>`` elements around escaped text; the histogram of
+the class's scores is inline SVG, drawn with :func:`grader.pages.el`, which escapes too.
 """
 
 from __future__ import annotations
@@ -12,22 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import __version__
+from grader import __version__, pages
 from grader.course_config import SimilaritySettings
-from grader.feedback_page import Markup, el
 from grader.files import atomic_write
-from grader.similarity.compare import Entry, Pair
+from grader.pages import Markup, el
+from grader.similarity.compare import Pair
+from grader.similarity.fingerprints import Entry
 
 SCHEMA_VERSION = 1
 TABLE_ROWS = 500
 """Reported pairs listed in the HTML's table (similarity.json lists them all)."""
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
-table { border-collapse: collapse; } td, th { padding: .2rem .6rem; border-bottom: 1px solid #ddd;
-text-align: left; } .side { display: flex; gap: 1rem; } .side > div { flex: 1; min-width: 0; }
-pre { background: #f7f7f7; padding: .5rem; overflow-x: auto; font-size: .8rem; }
-mark { background: #ffd54f; } h3 { margin-top: 2rem; }
-"""
 
 
 def to_dict(
@@ -78,18 +73,19 @@ def write_json(data: dict, path: Path) -> Path:
     return path
 
 
-def _marked(text: str, slices) -> Markup:
-    """``text`` escaped, with the regions of ``slices`` (starts, ends) in ``<mark>`` (a region
-    of blank space alone, where a match ends at a line's end, is left unmarked)."""
+def _segments(text: str, slices) -> list[tuple[str, bool]]:
+    """``text`` cut at the regions of ``slices`` (starts, ends): ``(piece, matched)`` in
+    order (a region of blank space alone, where a match ends at a line's end, is left
+    unmatched)."""
     parts, at = [], 0
     for start, end in zip(*(np.asarray(s, dtype=int) for s in slices), strict=True):
         start, end = max(start, at), min(end, len(text))
         if end <= start or not text[start:end].strip():
             continue
-        parts += [text[at:start], el("mark", text[start:end])]
+        parts += [(text[at:start], False), (text[start:end], True)]
         at = end
-    parts.append(text[at:])
-    return el("pre", *parts)
+    parts.append((text[at:], False))
+    return parts
 
 
 def histogram(scores: list[float], threshold: float, bins: int = 20) -> Markup:
@@ -139,29 +135,30 @@ def histogram(scores: list[float], threshold: float, bins: int = 20) -> Markup:
     )
 
 
-def _pair_section(number: int, pair: Pair, documents: dict[str, Entry]) -> Markup:
-    a, b = documents[pair.a], documents[pair.b]
-    parts = [el("h3", f"{number}. {pair.a} and {pair.b}: {pair.score:.0%}", id=f"pair-{number}")]
+def _side_by_side(pair: Pair, documents: dict[str, Entry]) -> dict:
+    """A pair's files, most similar first, each with both sides' text cut at the matches."""
+    files = []
     for key, match in sorted(pair.files.items(), key=lambda item: -item[1].score):
-        doc_a, doc_b = a.documents[key], b.documents[key]
-        parts.append(el("h4", f"{key}: {match.score:.0%}"))
-        parts.append(
-            el(
-                "div",
-                el(
-                    "div",
-                    el("strong", f"{pair.a} / {doc_a.filename} ({match.fraction_a:.0%} matched)"),
-                    _marked(doc_a.text, match.slices_a),
-                ),
-                el(
-                    "div",
-                    el("strong", f"{pair.b} / {doc_b.filename} ({match.fraction_b:.0%} matched)"),
-                    _marked(doc_b.text, match.slices_b),
-                ),
-                class_="side",
+        sides = []
+        for name, slices, fraction in (
+            (pair.a, match.slices_a, match.fraction_a),
+            (pair.b, match.slices_b, match.fraction_b),
+        ):
+            document = documents[name].documents[key]
+            sides.append(
+                {
+                    "name": name,
+                    "filename": document.filename,
+                    "fraction": fraction,
+                    "segments": _segments(document.text, slices),
+                }
             )
-        )
-    return el("section", *parts)
+        files.append({"key": key, "score": match.score, "sides": sides})
+    return {"pair": pair, "files": files}
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}"
 
 
 def render_html(
@@ -170,72 +167,16 @@ def render_html(
     """The whole report: parameters, histogram, ranked table, then the top pairs side by side."""
     by_id = {e.id: e for e in entries}
     flagged = [p for p in pairs if p.score >= settings.threshold]
-    shown_pairs = flagged[: settings.report_pairs]
-    rows = [el("tr", *[el("th", h) for h in ("#", "a", "b", "score", "per exercise")])]
-    for number, pair in enumerate(flagged[:TABLE_ROWS], 1):
-        name = el("a", str(number), href=f"#pair-{number}") if number <= len(shown_pairs) else ""
-        per_file = ", ".join(f"{k} {f.score:.0%}" for k, f in pair.files.items())
-        b = f"{pair.b} (reference)" if pair.b_reference else pair.b
-        rows.append(
-            el(
-                "tr",
-                el("td", name),
-                el("td", pair.a),
-                el("td", b),
-                el("td", f"{pair.score:.0%}"),
-                el("td", per_file),
-            )
-        )
-    body = [
-        el("h1", "Code similarity"),
-        el(
-            "p",
-            f"{len(data['submissions'])} submissions, {len(data['references'])} reference "
-            f"submissions, {data['pairs_compared']} pairs compared; {len(flagged)} at or above "
-            f"{settings.threshold:.0%}. Matching code is evidence for a person to weigh: it "
-            "changes no score. The released stubs are left out of every match.",
-        ),
-        el(
-            "p",
-            f"copydetect winnowing: noise threshold {settings.noise_threshold}, guarantee "
-            f"threshold {settings.guarantee_threshold} (characters of filtered code).",
-        ),
-        el(
-            "figure",
-            histogram([p.score for p in pairs], settings.threshold),
-            el(
-                "figcaption",
-                "scores of every pair compared, pairs per bar (heights on a log scale; "
-                "dashed: the threshold)",
-            ),
-        ),
-        el("h2", "Pairs at or above the threshold" if flagged else "No pair reaches the threshold"),
-    ]
-    if flagged:
-        body.append(el("table", *rows))
-    if len(flagged) > TABLE_ROWS:
-        body.append(el("p", f"... and {len(flagged) - TABLE_ROWS} more in similarity.json"))
-    if data["not_compared"]:
-        body += [
-            el("h2", "Not compared"),
-            el("ul", *[el("li", line) for line in data["not_compared"]]),
-        ]
-    if len(shown_pairs) < len(flagged):
-        body.append(
-            el(
-                "p",
-                f"The first {len(shown_pairs)} pairs are shown side by side below "
-                "(report_pairs in the course configuration).",
-            )
-        )
-    body += [_pair_section(n, p, by_id) for n, p in enumerate(shown_pairs, 1)]
-    head = el(
-        "head",
-        Markup('<meta charset="utf-8">'),
-        el("title", "Code similarity"),
-        el("style", Markup(STYLE)),
+    return pages.render(
+        "similarity.html",
+        data=data,
+        settings=settings,
+        flagged=flagged,
+        table_rows=TABLE_ROWS,
+        shown=[_side_by_side(p, by_id) for p in flagged[: settings.report_pairs]],
+        histogram=histogram([p.score for p in pairs], settings.threshold),
+        percent=_percent,
     )
-    return "<!DOCTYPE html>\n" + el("html", head, el("body", *body), lang="en") + "\n"
 
 
 def write_html(page: str, path: Path) -> Path:

@@ -6,35 +6,15 @@ which runs ``grader.probes.<exercise>.name`` in the worker and returns its data.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from grader.course_config import PROBE_TIMEOUT_S
 from grader.errors import ProbeFailure
 from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
-from grader.suite_runner import FORKSERVER, NOTES
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("grader", "hidden suite options")
-    group.addoption("--submission", help="staged submission folder to grade")
-    group.addoption("--device", default="cpu", choices=("cpu", "cuda"))
-    group.addoption("--isolation", default="bwrap", choices=("bwrap", "process"))
-    group.addoption("--no-gate", action="store_true", help="leave out the accuracy gate")
-    group.addoption("--data-root", default=None, help="prepared CIFAR-10 folder")
-    group.addoption("--probe-timeout", type=float, default=PROBE_TIMEOUT_S)
-    group.addoption("--gate-overrides", default="{}", help="JSON: gate recipe fields to replace")
-    group.addoption(
-        "--gate-reference",
-        default="{}",
-        help="JSON: the reference's training cost here (grader.calibration), or why not known",
-    )
-    group.addoption("--cores", default="", help="comma-separated cores the worker is pinned to")
-    group.addoption("--background", action="store_true", help="the lowest CPU priority")
+from grader.suite_runner import NOTES, OPTIONS, SUBMISSION, SuiteOptions
 
 
 class Probe:
@@ -102,24 +82,16 @@ class Probe:
 
 
 @pytest.fixture(scope="module")
-def options(request):
-    config = request.config
-    submission = config.getoption("--submission")
-    if not submission:
-        pytest.exit("--submission is required", returncode=4)
-    data_root = config.getoption("--data-root")
-    return {
-        "submission": Path(submission).resolve(),
-        "device": config.getoption("--device"),
-        "isolation": config.getoption("--isolation"),
-        "gate": not config.getoption("--no-gate"),
-        "data_root": Path(data_root).resolve() if data_root else None,
-        "probe_timeout_s": config.getoption("--probe-timeout"),
-        "gate_overrides": json.loads(config.getoption("--gate-overrides")),
-        "gate_reference": json.loads(config.getoption("--gate-reference")),
-        "cores": [int(c) for c in config.getoption("--cores").split(",") if c],
-        "background": config.getoption("--background"),
-    }
+def options(request) -> SuiteOptions:
+    """What :func:`grader.suite_runner.run_suite` grades with (the only way the suites run)."""
+    if OPTIONS not in request.config.stash:
+        pytest.exit("the hidden suites run through grader.suite_runner.run_suite", returncode=4)
+    return request.config.stash[OPTIONS]
+
+
+@pytest.fixture(scope="module")
+def submission(request) -> Path:
+    return request.config.stash[SUBMISSION]
 
 
 @pytest.fixture(scope="module")
@@ -128,13 +100,13 @@ def exercise(request):
 
 
 @pytest.fixture(scope="module")
-def gate_labels(request, options):
+def gate_labels(request, options: SuiteOptions):
     """For the gate: a secret relabelling of the classes, new for every run, and the training
     labels under it (what the worker trains on). Weights trained elsewhere, on the true
     labels, score by chance under it; the trusted side scores the test split under it too."""
-    if not (getattr(request.module, "NEEDS_TRAIN_DATA", False) and options["data_root"]):
+    if not (getattr(request.module, "NEEDS_TRAIN_DATA", False) and options.data_root):
         return None
-    if not options["gate"]:
+    if options.gate is None:
         return None
     import secrets
 
@@ -143,37 +115,37 @@ def gate_labels(request, options):
     from grader import data
 
     permutation = np.array(secrets.SystemRandom().sample(range(10), 10), dtype=np.int64)
-    _, labels = data.load_split(options["data_root"], "train", verify="none", mmap=True)
+    _, labels = data.load_split(options.data_root, "train", verify="none", mmap=True)
     return {"permutation": permutation, "train": permutation[labels]}
 
 
 @pytest.fixture(scope="module")
-def worker(request, options, gate_labels):
+def worker(options: SuiteOptions, submission, gate_labels):
     spec = WorkerSpec(
-        submission=options["submission"],
-        device=options["device"],
-        isolation=options["isolation"],
-        cores=options["cores"] or None,
-        background=options["background"],
+        submission=submission,
+        device=options.device,
+        isolation=options.isolation,
+        cores=options.cores or None,
+        background=options.background,
     )
     if gate_labels is not None:
-        spec.train_images = options["data_root"] / "train" / "images.npy"
+        spec.train_images = Path(options.data_root).resolve() / "train" / "images.npy"
         spec.train_labels = gate_labels["train"]
     limits = Limits()
     worker = WorkerClient(
         spec,
         start_timeout_s=WORKER_START_TIMEOUT_S,
         budget_s=limits.exercise_budget_s,
-        server=request.config.stash.get(FORKSERVER, None),
+        server=options.forkserver,
     )
     yield worker
     worker.close()
 
 
 @pytest.fixture(scope="module")
-def probe(request, worker, exercise, options):
+def probe(request, worker, exercise, options: SuiteOptions, submission):
     notes = request.config.stash.get(NOTES, [])
-    return Probe(worker, exercise, options["submission"], options["probe_timeout_s"], notes)
+    return Probe(worker, exercise, submission, options.probe_timeout_s, notes)
 
 
 @pytest.fixture(scope="module")

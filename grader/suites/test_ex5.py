@@ -386,15 +386,15 @@ def test_accuracy_gate(probe, worker, options, device_recipe, gate_labels, recor
     """Trained with your pipeline on CIFAR-10, does the Net reach the course's accuracy in time?"""
     from grader import data, gate_eval, reference
 
-    recipe, device = device_recipe, options["device"]
-    limit, limit_metrics = time_limit(recipe, options["gate_reference"], device)
+    recipe, cost, device = device_recipe, options.gate.reference, options.device
+    limit, limit_metrics = time_limit(recipe, cost, device)
     record_property("threshold", recipe["threshold"])
     for key, value in limit_metrics.items():
         record_property(key, value)
     trial = gate_trial.train(probe, worker, recipe, limit)
     if limit.basis == "cpu" and trial.cpu_s is None and not trial.stopped:
         # the kernel's accounting was lost: judge by wall time against the reference's
-        wall_s = options["gate_reference"]["wall_s"]
+        wall_s = cost["wall_s"]
         seconds = recipe["time_factor"] * wall_s
         limit = gate_trial.Limit("wall", seconds, limit.wall_cap_s)
         limit_metrics.update(time_basis="wall", reference_s=wall_s, time_limit_s=seconds)
@@ -409,7 +409,7 @@ def test_accuracy_gate(probe, worker, options, device_recipe, gate_labels, recor
     prepared = as_dict(trial.prepared, "the gate's preparation", ("mean", "std", "eval"))
     mean, std, note = eval_normalisation(prepared)
     out = as_dict(trial.weights, "the gate's training report", ("state_dict",))
-    images, labels = data.load_split(options["data_root"], "test")
+    images, labels = data.load_split(options.data_root, "test")
     try:
         scores = gate_eval.evaluate(
             out["state_dict"],
@@ -440,13 +440,11 @@ def test_accuracy_gate(probe, worker, options, device_recipe, gate_labels, recor
 
 @pytest.fixture(scope="module")
 def device_recipe(options):
-    if not options["gate"]:
+    if options.gate is None:
         pytest.skip(
             f"the CIFAR-10 accuracy gate was left out (--no-gate): its {GATE_POINTS} "
             "points are not graded"
         )
-    if options["data_root"] is None:
+    if options.data_root is None:
         pytest.skip("the CIFAR-10 accuracy gate needs prepared data (grader data prepare)")
-    from grader.kit import gate_recipe
-
-    return gate_recipe(options["device"], options["gate_overrides"])
+    return options.gate.recipe

@@ -179,9 +179,11 @@ def test_the_worker_itself_reports_a_broken_probe_as_the_graders(tmp_path, monke
     monkeypatch.setenv(SUBMISSION_ENV, str(tmp_path))
     from grader.probes import ex1
 
-    def broken(coeffs, x):
-        return reslt  # noqa: F821 - the deliberate bug
-
+    # the typo as if it were in grader/probes/ex1.py (the file the traceback names)
+    namespace = {}
+    source = "def broken(coeffs, x):\n    return reslt\n"
+    exec(compile(source, ex1.__file__, "exec"), namespace)  # noqa: S102 - a test's own code
+    broken = namespace["broken"]
     broken.is_probe = True
     monkeypatch.setattr(ex1, "predict", broken)
     reply = worker.handle({"probe": "ex1.predict", "args": {"coeffs": [0.0], "x": [0.0]}})

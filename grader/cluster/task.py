@@ -21,8 +21,6 @@ from grader.batch.store import written_by_grader
 from grader.errors import GraderError
 from grader.files import atomic_write
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
-
 
 def job_id() -> str:
     """This task's Slurm job id (``123_4`` for task 4 of array 123)."""
@@ -36,15 +34,20 @@ def report_path(reports: Path, job: str) -> Path:
     return Path(reports) / f"{job}.json"
 
 
+WHY = {
+    signal.SIGTERM: "Slurm ended it (SIGTERM: scancel, preemption or its time limit)",
+    signal.SIGUSR2: "its time limit was near (SIGUSR2)",
+}
+
+
 def _stop(signum, frame):
-    name = signal.Signals(signum).name
+    why = WHY.get(signum, signal.Signals(signum).name)
     print(
-        f"{name}: Slurm is ending this task (scancel, preemption or its time limit): the "
-        "submission in progress is dropped, finished ones are kept",
+        f"stopping: {why}; the submission in progress is dropped, finished ones are kept",
         file=sys.stderr,
         flush=True,
     )
-    raise KeyboardInterrupt(name)
+    raise KeyboardInterrupt(why)
 
 
 def run_task(grade, request, submissions: list, jobs: int, reports: str) -> dict:
@@ -59,7 +62,7 @@ def run_task(grade, request, submissions: list, jobs: int, reports: str) -> dict
         "error": "",
         "stopped": "",
     }
-    previous = {how: signal.signal(how, _stop) for how in STOP_SIGNALS}
+    previous = {how: signal.signal(how, _stop) for how in WHY}
     try:
         outcome = grade(request, submissions, jobs)
         report["failed"] = dict(outcome.failed)

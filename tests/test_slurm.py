@@ -257,3 +257,17 @@ def test_a_node_without_bubblewrap_refuses_as_a_local_run_would(cluster, tmp_pat
     assert "could not grade" in done.stderr and "student code cannot be sandboxed" in done.stderr
     assert "bubblewrap (bwrap) is not installed" in done.stderr
     assert not list(out.glob("*.json"))
+
+
+def test_a_node_checks_the_data_against_its_manifest(tmp_path):
+    """Does a node refuse a CIFAR-10 folder that fails its manifest, naming the folder and
+    how to prepare it on the shared file system (never preparing it there itself)?"""
+    from grader.errors import GraderError
+    from grader.run import _node_data
+
+    (tmp_path / "cifar10").mkdir()
+    with pytest.raises(GraderError, match="fails its check on this node") as caught:
+        _node_data(tmp_path / "cifar10")
+    assert str(tmp_path / "cifar10") in str(caught.value)
+    assert "grader data prepare" in str(caught.value)
+    assert list((tmp_path / "cifar10").iterdir()) == []

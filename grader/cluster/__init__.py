@@ -35,7 +35,7 @@ def follow_running_array(out: Path, stderr, *, force: bool = False) -> None:
     """If a Slurm array still grades into ``out``, follow it to its end (its results are
     then what a rerun keeps); with ``force`` refuse instead of regrading beside it."""
     record = watch.Record.load(out)
-    if record is None or (record.ended and not _slurm_here()):
+    if record is None or record.ended:
         return
     if not _slurm_here():
         raise GraderError(

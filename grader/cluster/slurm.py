@@ -23,6 +23,7 @@ from grader.kit import REPO_ROOT
 COMMANDS = ("sbatch", "squeue", "scancel", "srun")
 ACTIVE = {
     "PENDING",
+    "PREEMPTED",
     "CONFIGURING",
     "RUNNING",
     "COMPLETING",
@@ -37,7 +38,8 @@ ACTIVE = {
     "SUSPENDED",
 }
 """Task states that may still write results (anything else has ended: COMPLETED, FAILED,
-CANCELLED, TIMEOUT, PREEMPTED without requeue, NODE_FAIL, OUT_OF_MEMORY, ...)."""
+CANCELLED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, ...). A preempted task may be requeued: it
+counts as ended only once Slurm no longer lists it."""
 RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT"}
 SIGNAL_DELAY_S = 90
 """Slurm warns a task (SIGUSR2) this long before its time limit; it then stops cleanly."""

@@ -62,6 +62,9 @@ def run_task(grade, request, submissions: list, jobs: int, reports: str) -> dict
         "error": "",
         "stopped": "",
     }
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if cpus.isdigit():  # threads for the CPUs Slurm gave this task, not for the whole node
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, int(cpus) // max(1, jobs))))
     previous = {how: signal.signal(how, _stop) for how in WHY}
     try:
         outcome = grade(request, submissions, jobs)

@@ -154,7 +154,10 @@ def grade_here(
     """Grade ``submissions`` on this machine: the request resolved here (device, isolation,
     data, the gate's reference cost), then the local batch (stored results kept)."""
     stderr = stderr or sys.stderr
-    course = course_config.load(Path(request.config) if request.config else None)
+    try:  # read again here: a node reads it from the shared file system
+        course = course_config.load(Path(request.config) if request.config else None)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
     options = _options(
         course,
         device=resolve_device(request.device),

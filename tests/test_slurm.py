@@ -271,3 +271,25 @@ def test_a_node_checks_the_data_against_its_manifest(tmp_path):
     assert str(tmp_path / "cifar10") in str(caught.value)
     assert "grader data prepare" in str(caught.value)
     assert list((tmp_path / "cifar10").iterdir()) == []
+
+
+def test_an_unfinished_array_is_never_graded_beside_blindly(tmp_path, monkeypatch):
+    """Where --out records an array not seen to end and Slurm cannot be asked (no squeue
+    here), does a later run refuse, saying why and what to do, rather than grade the same
+    submissions a second time?"""
+    import io
+
+    from grader import cluster
+    from grader.cluster.watch import Record
+    from grader.errors import GraderError
+
+    out = tmp_path / "out"
+    Record(array="77", tasks=["77_0"], shards=[["ann"]], exercises=["ex1"]).save(out)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(GraderError, match="Slurm array 77 was submitted") as caught:
+        cluster.follow_running_array(out, io.StringIO())
+    assert "squeue" in str(caught.value) and "array.json" in str(caught.value)
+    finished = Record.load(out)
+    finished.ended = True
+    finished.save(out)
+    cluster.follow_running_array(out, io.StringIO())  # seen to end: nothing to follow

@@ -46,6 +46,9 @@ def _run(args) -> int:
         data_root=args.data_root,
         gate_overrides=_gate_overrides(args),
         probe_timeout_s=args.probe_timeout,
+        executor=args.executor,
+        detach=args.detach,
+        slurm_set=args.slurm_set,
     )
     if args.similarity:
         from grader.similarity import similarity
@@ -212,6 +215,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"seconds one call into student code may take (default: the course "
         f"configuration's, else {PROBE_TIMEOUT_S:g})",
+    )
+    run.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "slurm"),
+        help="local: grade on this machine (--jobs at a time); slurm: submit the submissions "
+        "--out does not hold yet as a Slurm job array (submitit), each task grading "
+        "submissions_per_task of them --jobs at a time, and follow it (default: local)",
+    )
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="with --executor slurm: submit and return; a later `grader run ... --out DIR` "
+        "follows the array and reports",
+    )
+    run.add_argument(
+        "--slurm-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="replace a key of the course configuration's slurm table for this run, e.g. "
+        "partition=gpu, account=cs101, time_per_task_min=30, cpus_per_task=4, "
+        "mem_per_task_gb=16, gpus_per_task=1, array_parallelism=20, submissions_per_task=2, "
+        "setup='module load cuda' (repeatable)",
     )
     run.add_argument(
         "--similarity",

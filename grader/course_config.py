@@ -26,6 +26,16 @@ only replaces what it names. The shape::
     [tool.grader.gradebook]             # grader gradebook: the late policy (see the README)
     timezone = "America/New_York"
     due = 2026-03-06T23:59:00           # local time in timezone, or with an offset
+    [tool.grader.slurm]                 # grader run --executor slurm: one array task's share
+    partition = "gpu"                   # sbatch --partition (default: the cluster's)
+    account = "cs101"                   # sbatch --account (default: the user's)
+    time_per_task_min = 60              # sbatch --time of each array task
+    cpus_per_task = 2                   # sbatch --cpus-per-task
+    mem_per_task_gb = 8                 # sbatch --mem
+    gpus_per_task = 1                   # sbatch --gres=gpu:N (default: 1 for --device cuda)
+    array_parallelism = 32              # tasks running at once (sbatch --array=...%N)
+    submissions_per_task = 4            # a task grades this many, --jobs of them at a time
+    setup = ["module load python"]      # shell lines each task runs first
 
 A key or value that is not understood is an error that names the key and the file.
 Precedence: a command-line flag, then the file, then the defaults.
@@ -43,7 +53,15 @@ from grader.results import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
-TOP_LEVEL_KEYS = ("visibility", "exercises", "tests", "devices", "similarity", "gradebook")
+TOP_LEVEL_KEYS = (
+    "visibility",
+    "exercises",
+    "tests",
+    "devices",
+    "similarity",
+    "gradebook",
+    "slurm",
+)
 
 PROBE_TIMEOUT_S = 30.0
 """Time limit of one probe call (the gate's training has its own)."""
@@ -85,6 +103,25 @@ class SimilaritySettings:
 
 
 @dataclass(frozen=True)
+class SlurmSettings:
+    """``grader run --executor slurm``: what each array task asks Slurm for, and its share."""
+
+    partition: str | None = None
+    account: str | None = None
+    time_per_task_min: int = 60
+    """sbatch --time: a task that runs over is stopped and loses only what it had not written."""
+    cpus_per_task: int = 2
+    mem_per_task_gb: float = 8.0
+    gpus_per_task: int | None = None
+    """sbatch --gres=gpu:N; ``None``: 1 with ``--device cuda``, else none."""
+    array_parallelism: int = 32
+    """At most this many tasks of the array run at once (``--array=0-N%P``)."""
+    submissions_per_task: int = 4
+    setup: tuple[str, ...] = ()
+    """Shell lines each task runs before the grader (``module load ...``)."""
+
+
+@dataclass(frozen=True)
 class CourseConfig:
     points: dict[str, float]
     """Exercise key -> its total; the suite's test points are scaled to it."""
@@ -93,6 +130,7 @@ class CourseConfig:
     test_visibility: dict[str, str] = field(default_factory=dict)
     devices: dict[str, DeviceLimits] = field(default_factory=dict)
     similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
     source: str | None = None
     """The file it was read from (``None``: the defaults)."""
 
@@ -254,6 +292,7 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
         test_visibility=test_visibility,
         devices=devices,
         similarity=_similarity(data.get("similarity", {}), read),
+        slurm=slurm_settings(data.get("slurm", {}), read=read),
         source=source,
     )
 
@@ -276,3 +315,51 @@ def _similarity(table, read: _Reader) -> SimilaritySettings:
     if values["guarantee_threshold"] < values["noise_threshold"]:
         read.fail("similarity.guarantee_threshold", "at least noise_threshold")
     return SimilaritySettings(**values)
+
+
+def slurm_settings(
+    table, base: SlurmSettings | None = None, *, read: _Reader | None = None
+) -> SlurmSettings:
+    """``base`` (default: the defaults) with the keys of a ``slurm`` table, each checked; the
+    command line's ``--slurm-set`` pairs come through here too (``read`` names their source)."""
+    read = read or _Reader("--slurm-set", "")
+    names = [f.name for f in fields(SlurmSettings)]
+    read.table(table, "slurm", names)
+    values = asdict(base or SlurmSettings())
+    for name, value in table.items():
+        key = f"slurm.{name}"
+        if name in ("partition", "account"):
+            if not isinstance(value, str) or not value.strip():
+                read.fail(key, f"expected a name, got {value!r}")
+        elif name == "setup":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                read.fail(key, f"expected a list of shell lines, got {value!r}")
+            value = tuple(value)
+        elif name == "mem_per_task_gb":
+            value = float(read.number(value, key, minimum=0.1))
+        else:
+            value = read.number(value, key, minimum=0 if name == "gpus_per_task" else 1)
+            if value != int(value):
+                read.fail(key, f"expected a whole number, got {value!r}")
+            value = int(value)
+        values[name] = value
+    return SlurmSettings(**values)
+
+
+def parse_slurm_pairs(pairs: list[str] | None) -> dict:
+    """``["partition=gpu", "cpus_per_task=4"]`` -> a ``slurm`` table (numbers typed; a
+    ``setup`` pair is one shell line), checked by :func:`slurm_settings`."""
+    table: dict = {}
+    for pair in pairs or []:
+        key, sep, text = (part.strip() for part in pair.partition("="))
+        if not sep or not key:
+            raise CourseConfigError(f"--slurm-set takes KEY=VALUE, got {pair!r}")
+        value: object = text
+        for kind in () if key in ("partition", "account") else (int, float):
+            try:
+                value = kind(text)
+                break
+            except ValueError:
+                continue
+        table[key] = [*table.get(key, []), text] if key == "setup" else value
+    return table

@@ -8,9 +8,10 @@ measures the gate's reference cost here.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import batch, calibration, course_config, formats, gate_settings
+from grader import batch, calibration, cluster, course_config, formats, gate_settings
 from grader.errors import GraderError
 from grader.gate_settings import GateSettings
 from grader.grading import gate_cores
@@ -19,6 +20,8 @@ from grader.results import SubmissionResult
 from grader.sandbox import cpus, policy
 from grader.submission import Submission, discover, load
 from grader.suite_runner import SuiteOptions
+
+EXECUTORS = ("local", "slurm")
 
 
 def resolve_device(device: str) -> str:
@@ -31,6 +34,24 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise GraderError("--device cuda was asked for, but no CUDA device is available")
     return device
+
+
+@dataclass
+class Request:
+    """What ``grader run`` was asked, before anything is resolved on the machine that grades
+    (a Slurm node resolves the device, the isolation and the gate's reference cost itself)."""
+
+    exercises: list[str]
+    device: str = "auto"
+    isolation: str = "auto"
+    require_isolation: bool = False
+    gate: bool = True
+    gate_overrides: dict = field(default_factory=dict)
+    probe_timeout_s: float | None = None
+    data_root: str | None = None
+    config: str | None = None
+    out: str | None = None
+    paths: list[str] = field(default_factory=list)
 
 
 def run(
@@ -50,6 +71,9 @@ def run(
     data_root: Path | None = None,
     gate_overrides: dict | None = None,
     probe_timeout_s: float | None = None,
+    executor: str = "local",
+    detach: bool = False,
+    slurm_set: list[str] | None = None,
     stdout=None,
     stderr=None,
 ) -> list[SubmissionResult]:
@@ -60,35 +84,33 @@ def run(
         raise GraderError(f"unknown format {fmt!r}: use {', '.join(formats.FORMATS)}")
     if jobs < 1:
         raise GraderError(f"--jobs must be at least 1, got {jobs}")
+    if executor not in EXECUTORS:
+        raise GraderError(f"unknown executor {executor!r}: use {', '.join(EXECUTORS)}")
+    if executor == "local" and (detach or slurm_set):
+        raise GraderError("--detach and --slurm-set are for --executor slurm")
+    if executor == "slurm" and out is None:
+        raise GraderError("--executor slurm needs --out DIR, a folder the cluster's nodes share")
     try:
         course = course_config.load(config)
         selected = select_exercises(exercises)
+        settings = course_config.slurm_settings(
+            course_config.parse_slurm_pairs(slurm_set), course.slurm
+        )
     except ValueError as exc:
         raise GraderError(str(exc)) from None
     submissions = _submissions(paths, reference)
-    options = _options(
-        course,
-        device=resolve_device(device),
-        isolation=_isolation(isolation, require_isolation, stderr),
-        probe_timeout_s=probe_timeout_s,
-    )
-    recipe = _recipe(course, options.device, gate_overrides)
-    if gate and any(e.key == "ex5" for e in selected):
-        options.data_root = _gate_data(data_root, stderr)
-        options.gate = GateSettings(recipe, _gate_reference(recipe, options, stderr))
-    if options.isolation == "process":
-        extra = list(paths or [])
-        if out is not None:
-            Path(out).mkdir(mode=0o700, parents=True, exist_ok=True)
-            extra.append(Path(out))
-        if options.data_root is not None:
-            extra.append(Path(options.data_root) / "test")
-        policy.protect(REPO_ROOT, [SUITES_DIR, SOLUTIONS_DIR], extra, stderr)
-    plan = batch.Plan(
+    request = Request(
         exercises=[e.key for e in selected],
-        options=options,
-        config=course.source,
-        out=str(out) if out else None,
+        device=device,
+        isolation=isolation,
+        require_isolation=require_isolation,
+        gate=gate and any(e.key == "ex5" for e in selected),
+        gate_overrides=dict(gate_overrides or {}),
+        probe_timeout_s=probe_timeout_s,
+        data_root=str(Path(data_root).resolve()) if data_root else None,
+        config=str(Path(course.source).resolve()) if course.source else None,
+        out=str(Path(out).resolve()) if out else None,
+        paths=[str(Path(p).resolve()) for p in paths or []],
     )
     on_result = None
     if fmt == "json":
@@ -96,15 +118,18 @@ def run(
         def on_result(result):
             print(formats.to_json_line(result), file=stdout, flush=True)
 
-    outcome = batch.grade_all(
-        submissions,
-        plan,
-        course=course,
-        jobs=jobs,
-        force=force,
-        stderr=stderr,
-        on_result=on_result,
-    )
+    if executor == "slurm":
+        outcome = _grade_on_slurm(
+            course, request, submissions, settings, jobs, force, detach, stderr, on_result
+        )
+        if outcome is None:
+            return []
+    else:
+        if out is not None:
+            cluster.follow_running_array(Path(out), stderr, force=force)
+        outcome = grade_here(
+            request, submissions, jobs=jobs, force=force, stderr=stderr, on_result=on_result
+        )
     if fmt != "json":
         formats.emit(fmt, outcome.results, stdout)
     if out is not None:
@@ -115,6 +140,88 @@ def run(
         reasons = "; ".join(f"{sid}: {why}" for sid, why in outcome.failed.items())
         raise GraderError(f"{len(outcome.failed)} submission(s) could not be graded: {reasons}")
     return outcome.results
+
+
+def grade_here(
+    request: Request,
+    submissions: list[Submission],
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    on_node: bool = False,
+    stderr=None,
+    on_result=None,
+) -> batch.Outcome:
+    """Grade ``submissions`` on this machine: the request resolved here (device, isolation,
+    data, the gate's reference cost), then the local batch (stored results kept)."""
+    stderr = stderr or sys.stderr
+    try:  # read again here: a node reads it from the shared file system
+        course = course_config.load(Path(request.config) if request.config else None)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from None
+    options = _options(
+        course,
+        device=resolve_device(request.device),
+        isolation=_isolation(request.isolation, request.require_isolation, stderr),
+        probe_timeout_s=request.probe_timeout_s,
+    )
+    recipe = _recipe(course, options.device, request.gate_overrides)
+    if request.gate:
+        root = Path(request.data_root) if request.data_root else None
+        options.data_root = _node_data(root) if on_node else _gate_data(root, stderr)
+        options.gate = GateSettings(recipe, _gate_reference(recipe, options, stderr))
+    if options.isolation == "process":
+        extra = [Path(p) for p in request.paths]
+        if request.out is not None:
+            Path(request.out).mkdir(mode=0o700, parents=True, exist_ok=True)
+            extra.append(Path(request.out))
+        if options.data_root is not None:
+            extra.append(Path(options.data_root) / "test")
+        policy.protect(REPO_ROOT, [SUITES_DIR, SOLUTIONS_DIR], extra, stderr)
+    plan = batch.Plan(
+        exercises=request.exercises, options=options, config=course.source, out=request.out
+    )
+    return batch.grade_all(
+        submissions,
+        plan,
+        course=course,
+        jobs=jobs,
+        force=force,
+        stderr=stderr,
+        on_result=on_result,
+    )
+
+
+def grade_on_node(request: Request, submissions: list[Submission], jobs: int) -> batch.Outcome:
+    """A Slurm array task's grading: :func:`grade_here` on the node, stored results kept."""
+    return grade_here(request, submissions, jobs=jobs, on_node=True)
+
+
+def _grade_on_slurm(course, request, submissions, settings, jobs, force, detach, stderr, on_result):
+    """The submitting side: check here what can be checked, then hand the batch to Slurm."""
+    if request.device not in ("auto", "cpu", "cuda"):
+        raise GraderError(f"unknown device {request.device!r}: use auto, cpu or cuda")
+    if request.isolation not in policy.CHOICES:
+        raise GraderError(
+            f"unknown isolation {request.isolation!r}: use {', '.join(policy.CHOICES)}"
+        )
+    _recipe(course, "cuda" if request.device == "cuda" else "cpu", request.gate_overrides)
+    if request.gate:  # prepared once here, on the shared file system; each node checks it
+        request.data_root = str(_gate_data(request.data_root, stderr).resolve())
+    return cluster.grade_on_slurm(
+        submissions,
+        grade=grade_on_node,
+        request=request,
+        settings=settings,
+        device=request.device,
+        exercises=request.exercises,
+        out=Path(request.out),
+        jobs=jobs,
+        force=force,
+        detach=detach,
+        stderr=stderr,
+        on_result=on_result,
+    )
 
 
 def calibrate(
@@ -237,6 +344,22 @@ def _gate_reference(recipe: dict, options: SuiteOptions, stderr, *, force: bool 
             why = f"the gate's time limit is absolute, not relative to this machine: {exc}"
             print(f"warning: {why}", file=stderr)
             return {"error": why}
+
+
+def _node_data(data_root: Path | None) -> Path:
+    """The prepared CIFAR-10 on a node: checked against its manifest, never prepared there
+    (the submitting command prepared it once, on the shared file system)."""
+    from grader import data
+
+    root = Path(data_root) if data_root is not None else data.default_root()
+    try:
+        data.verify(root, level="sha256")
+    except (data.DataError, ValueError) as exc:
+        raise GraderError(
+            f"the CIFAR-10 gate's data at {root} fails its check on this node: {exc}. Prepare "
+            "it on the shared file system (grader data prepare --root DIR) and pass --data-root"
+        ) from None
+    return root
 
 
 def _gate_data(data_root: Path | None, stderr) -> Path:

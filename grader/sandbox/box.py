@@ -79,6 +79,15 @@ class Box:
         return self.process
 
     def close(self) -> None:
+        """Kill everything below the root process first, so that the root (bwrap, or the
+        keeper) reaps it and ends, then the root and whatever is left in the group: killed
+        all at once, the processes whose parents die with them would be left unreaped."""
+        if self.process is not None:
+            kill_tree(self.process.pid, root_too=False)
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
         if self.group is not None:
             self.group.kill()
         if self.process is not None:

@@ -44,6 +44,14 @@ while True:
     if pid == worker:
         break
 kill_tree(os.getpid(), root_too=False)
+import time
+deadline = time.monotonic() + 5
+while time.monotonic() < deadline:  # reap what was killed: left unreaped, it outlives us
+    try:
+        if os.waitpid(-1, os.WNOHANG)[0] == 0:
+            time.sleep(0.01)
+    except ChildProcessError:
+        break
 code = os.waitstatus_to_exitcode(status)
 if code < 0:
     signal.signal(-code, signal.SIG_DFL)

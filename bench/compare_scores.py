@@ -1,6 +1,6 @@
 """Scores of the whole fixture corpus graded by two graders, compared test by test.
 
-    .venv/bin/python bench/compare_scores.py --before DIR [--jobs 2] [--out FILE]
+    .venv/bin/python bench/compare_scores.py --before DIR [--jobs 2] [--out FILE] [--only A,B]
 
 Stages every folder of ``tests/fixtures/submissions/`` once (``tests/fixture_edits.py``), then
 grades that one class folder with ``grader run CLASS --no-gate --format json`` by the grader
@@ -53,11 +53,14 @@ def main() -> int:
     parser.add_argument("--before", type=Path, required=True)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, help="write the comparison as JSON here")
+    parser.add_argument("--only", default="", help="these fixtures (comma-separated), not all")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-scores-") as scratch:
         os.chmod(scratch, 0o755)
         folder = Path(scratch) / "class"
         names = sorted(p.name for p in fixture_edits.FIXTURES.iterdir() if p.is_dir())
+        if args.only:
+            names = [n for n in names if n in args.only.split(",")]
         for name in names:
             fixture_edits.stage(name, folder / name)
         before, before_s = grade(args.before.resolve(), folder, args.jobs)

@@ -78,9 +78,11 @@ class WorkerClient:
             os.set_inheritable(write_fd, True)
             self._box = Box(self.spec, "worker")
             try:
-                stdin = subprocess.PIPE
                 self.process = self._box.open(
-                    entry="worker", fd=write_fd, fd_env=contract.RESPONSE_FD_ENV, stdin=stdin
+                    entry="worker",
+                    fd=write_fd,
+                    fd_env=contract.RESPONSE_FD_ENV,
+                    stdin=subprocess.PIPE,
                 )
             except SandboxError:
                 os.close(read_fd)

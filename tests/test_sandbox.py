@@ -160,8 +160,9 @@ def test_worker_environment_limits_and_mounts(make_submission):
 
     sub = make_submission("reporter", {"ex1_gradients.py": REPORT})
     completed = grader(
-        "run", sub, "--exercises", "ex1", "--format", "json", env={"SECRET_TOKEN": "do-not-leak"}
-    )
+        "run", sub, "--exercises", "ex1", "--format", "json", "--device", "cpu",
+        env={"SECRET_TOKEN": "do-not-leak"},
+    )  # fmt: skip
     feedback = index_tests(json_results(completed)[0])["test_predict_is_the_cubic"]["feedback"]
     report = json.loads(feedback.split("REPORT", 1)[1].rsplit(" (at ", 1)[0])
     assert "SECRET_TOKEN" not in report["env"]
@@ -351,34 +352,108 @@ def test_control_group_counts_a_workers_memory_and_files_in_its_tmpfs(make_submi
             worker.call("ex1.predict", timeout_s=60, coeffs=[0, 0, 0, 0], x=[0.0])
 
 
-def test_v2_group_kills_every_process_in_it():
-    """On the unified (v2) hierarchy, does a worker group's kill end a process and its
-    double-forked child (the layout most machines have, tested where one is mounted)?"""
-    import os
+@pytest.fixture
+def unified_hierarchy(tmp_path):
+    """The cgroup v2 hierarchy, mounted afresh in ``tmp_path`` (as root; on a v1 machine it
+    is there all the same, holding the controllers v1 does not), and a group of the test's
+    own in it; both gone afterwards."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    mount = tmp_path / "unified"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "cgroup2", "none", mount], capture_output=True).returncode:
+        pytest.skip("cgroup2 cannot be mounted here")
+    own = mount / f"grader-test-{os.getpid()}"
+    own.mkdir()
+    try:
+        yield mount, own
+    finally:
+        for folder in sorted(own.rglob("*"), key=lambda p: -len(p.parts)) + [own]:
+            if folder.is_dir():
+                for pid in (folder / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), 9)
+                    except ProcessLookupError:
+                        pass
+        for folder in sorted(own.rglob("*"), key=lambda p: -len(p.parts)) + [own]:
+            if folder.is_dir():
+                for _ in range(100):
+                    try:
+                        folder.rmdir()
+                        break
+                    except OSError:
+                        import time
+
+                        time.sleep(0.02)
+        subprocess.run(["umount", mount], check=True)
+
+
+def test_v2_group_kills_every_process_in_it(unified_hierarchy):
+    """On the unified (v2) hierarchy, with none of the controllers the grader wants handed to
+    its group, are worker groups still made, their limits falling back to rlimits (the reason
+    recorded), and does a group's kill end a process and its double-forked child, and count
+    their threads and CPU time?"""
     import subprocess
     import time
 
     from grader.sandbox import cgroups
 
-    mount = next((m for m, t, _ in cgroups._mounts() if t == "cgroup2"), None)
-    if os.geteuid() != 0 or mount is None:
-        pytest.skip("no writable cgroup v2 hierarchy here")
-    root = Path(mount) / cgroups._own_groups().get("", "/").lstrip("/")
-    support = cgroups.Support("v2", {"unified": root})
-    group = cgroups.WorkerGroup.__new__(cgroups.WorkerGroup)  # no controllers to limit here
-    group.support = support
-    group.dirs = {"unified": root / "grader-test-v2"}
-    group.dirs["unified"].mkdir(exist_ok=True)
+    mount, own = unified_hierarchy
+    (own / "grader").mkdir()  # a fresh group hands no controller down: its child gets none
+    support = cgroups._v2(str(mount), f"/{own.name}/grader")
+    assert support.version == "v2" and support.controllers == frozenset()
+    assert "not given the memory, pids, cpu controller" in support.reason
+    group = cgroups.WorkerGroup(support, Limits(memory_bytes=2**30, tasks=64, cpus=1.0))
     files = group.procs_files()
     process = subprocess.Popen(
-        ["sh", "-c", "(setsid sleep 120 &) ; sleep 120"], preexec_fn=lambda: cgroups.join(files)
-    )
-    time.sleep(0.3)
-    assert len(group.pids()) >= 2
+        ["sh", "-c", "(setsid sleep 120 &) ; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done;"
+         " sleep 120"],
+        preexec_fn=lambda: cgroups.join(files),
+    )  # fmt: skip
+    time.sleep(1.0)
+    assert len(group.pids()) >= 2 and group.tasks() >= 2
+    assert group.cpu_seconds() > 0
     group.kill()
     assert process.wait(timeout=10) != 0 and group.pids() == []
     group.remove()
     assert not group.dirs["unified"].exists()
+
+
+def test_v2_controllers_are_enabled_below_a_group_that_holds_other_processes(
+    unified_hierarchy,
+):
+    """Where the grader shares its group with another process (a container's shell), are
+    they all moved into the group's leaf so that the controllers can be handed down, and do
+    worker groups get them?"""
+    import subprocess
+
+    from grader.sandbox import cgroups
+
+    mount, own = unified_hierarchy
+    available = (mount / "cgroup.controllers").read_text().split()
+    controller = next((c for c in ("hugetlb", "pids", "memory") if c in available), None)
+    if controller is None:
+        pytest.skip("no controller to hand down in this hierarchy")
+    if controller not in (own / "cgroup.controllers").read_text().split():
+        (mount / "cgroup.subtree_control").write_text(f"+{controller}")
+    neighbour = subprocess.Popen(
+        ["sleep", "120"], preexec_fn=lambda: cgroups.join([str(own / "cgroup.procs")])
+    )
+    try:
+        support = cgroups._v2(str(mount), "/" + own.name, wanted=(controller,))
+        assert support.controllers == {controller} and support.reason == ""
+        assert (own / "cgroup.procs").read_text() == ""
+        leaf = (own / "grader-trusted" / "cgroup.procs").read_text().split()
+        assert str(neighbour.pid) in leaf
+        assert controller in (own / "cgroup.subtree_control").read_text().split()
+        group = cgroups.WorkerGroup(support, Limits())
+        assert controller in (group.dirs["unified"] / "cgroup.controllers").read_text().split()
+        group.remove()
+    finally:
+        neighbour.kill()
+        neighbour.wait()
 
 
 def test_cpu_slots_never_share_a_core_and_a_waiting_gate_goes_first(tmp_path):

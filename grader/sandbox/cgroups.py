@@ -7,6 +7,15 @@ the worker joins it before it runs any code (``join`` runs in the child between 
 exec), so everything it starts is counted and killed with it. Where no group can be made
 (not root, a read-only ``/sys/fs/cgroup`` as in a default Docker container), ``detect``
 says why and the grader falls back to rlimits, recording that in the result.
+
+On v2 the grader's group may be given only some of the controllers (a service or a runner's
+group whose parent delegates ``memory`` alone, say). Groups are made all the same: freezing,
+killing, listing and CPU accounting (``cpu.stat``) belong to every v2 group, whatever its
+controllers; each limit whose controller is missing falls back to its rlimit, and ``reason``
+says which. Where the grader shares its group with other processes (a container's shell, the
+job that started it), enabling controllers for children needs the group to hold no process
+("no internal processes"): they are all moved into a leaf, ``grader-trusted``, below the same
+group, under every limit they were under.
 """
 
 from __future__ import annotations
@@ -34,6 +43,10 @@ class Support:
     """Controller (v1) or ``"unified"`` (v2) -> the grader's own group folder, where workers'
     groups are made."""
     reason: str = ""
+    """Why there are no groups, or (v2) which controllers are missing and why."""
+    controllers: frozenset[str] = frozenset()
+    """The controllers workers' groups have: v1 every one of ``V1_CONTROLLERS``; v2 those of
+    ``V2_CONTROLLERS`` the grader's group enables for its children."""
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:
@@ -61,24 +74,40 @@ def _own_groups() -> dict[str, str]:
     return groups
 
 
-def _v2(mount: str, own: str) -> Support:
+def _v2(mount: str, own: str, wanted: tuple[str, ...] = V2_CONTROLLERS) -> Support:
     base = Path(mount) / own.lstrip("/")
     available = set((base / "cgroup.controllers").read_text().split())
-    missing = [c for c in V2_CONTROLLERS if c not in available]
-    if missing:
-        return Support(None, {}, f"cgroup v2 at {base} lacks the {', '.join(missing)} controller")
+    notes = []
+    absent = [c for c in wanted if c not in available]
+    if absent:
+        notes.append(f"the grader's group {base} is not given the {', '.join(absent)} controller")
+    to_enable = [c for c in wanted if c in available]
     enabled = set((base / "cgroup.subtree_control").read_text().split())
-    if not set(V2_CONTROLLERS) <= enabled:
-        # A group with processes in it cannot hand controllers to its children ("no internal
-        # processes"): move this process into a leaf of its own first.
-        leaf = base / "grader-trusted"
-        leaf.mkdir(exist_ok=True)
-        (leaf / "cgroup.procs").write_text(str(os.getpid()))
+    if not set(to_enable) <= enabled:
         try:
-            (base / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in V2_CONTROLLERS))
+            _enable(base, [c for c in to_enable if c not in enabled])
         except OSError as exc:
-            return Support(None, {}, f"cannot enable cgroup v2 controllers in {base}: {exc}")
-    return Support("v2", {"unified": base})
+            notes.append(f"cannot enable {', '.join(to_enable)} in {base}: {exc}")
+    enabled = set((base / "cgroup.subtree_control").read_text().split())
+    return Support("v2", {"unified": base}, "; ".join(notes), frozenset(enabled & set(wanted)))
+
+
+def _enable(base: Path, controllers: list[str]) -> None:
+    """Enable ``controllers`` for ``base``'s children, first moving every process in
+    ``base`` into its leaf ``grader-trusted`` (a group with processes cannot hand domain
+    controllers down; the leaf sits under every limit ``base`` is under)."""
+    leaf = base / "grader-trusted"
+    leaf.mkdir(exist_ok=True)
+    for _ in range(20):  # processes may fork while they are moved
+        pids = (base / "cgroup.procs").read_text().split()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                (leaf / "cgroup.procs").write_text(pid)
+            except ProcessLookupError:
+                pass  # gone meanwhile
+    (base / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in controllers))
 
 
 def _v1(mounts, own: dict[str, str]) -> Support:
@@ -88,7 +117,7 @@ def _v1(mounts, own: dict[str, str]) -> Support:
         if mount is None:
             return Support(None, {}, f"no cgroup v1 hierarchy for {controller}")
         roots[controller] = Path(mount) / own.get(controller, "/").lstrip("/")
-    return Support("v1", roots)
+    return Support("v1", roots, controllers=frozenset(V1_CONTROLLERS))
 
 
 @functools.cache
@@ -133,11 +162,14 @@ class WorkerGroup:
     def _limit(self, limits: Limits) -> None:
         cpu_quota = int(limits.cpus * CPU_PERIOD_US) if limits.cpus else None
         if self.support.version == "v2":
-            self._write("unified", "memory.max", limits.memory_bytes)
-            if (self.dirs["unified"] / "memory.swap.max").exists():
-                self._write("unified", "memory.swap.max", 0)
-            self._write("unified", "pids.max", limits.tasks)
-            if cpu_quota:
+            controllers = self.support.controllers
+            if "memory" in controllers:
+                self._write("unified", "memory.max", limits.memory_bytes)
+                if (self.dirs["unified"] / "memory.swap.max").exists():
+                    self._write("unified", "memory.swap.max", 0)
+            if "pids" in controllers:
+                self._write("unified", "pids.max", limits.tasks)
+            if cpu_quota and "cpu" in controllers:
                 self._write("unified", "cpu.max", f"{cpu_quota} {CPU_PERIOD_US}")
             return
         self._write("memory", "memory.limit_in_bytes", limits.memory_bytes)
@@ -172,8 +204,10 @@ class WorkerGroup:
 
     def tasks(self) -> int:
         """Processes and threads in the group now."""
-        key = "unified" if self.support.version == "v2" else "pids"
         try:
+            if self.support.version == "v2" and "pids" not in self.support.controllers:
+                return len((self.dirs["unified"] / "cgroup.threads").read_text().split())
+            key = "unified" if self.support.version == "v2" else "pids"
             return int((self.dirs[key] / "pids.current").read_text())
         except (OSError, ValueError):
             return 0

@@ -143,8 +143,8 @@ def record(isolation: str, limits: Limits, device: str) -> dict:
         "network": "none" if isolation == "bwrap" or private_network() else "host",
         "cgroup": support.version or "none",
         "limits": {
-            "memory_bytes": limits.memory_bytes if support.version else None,
-            "tasks": limits.tasks if support.version or root else None,
+            "memory_bytes": limits.memory_bytes if "memory" in support.controllers else None,
+            "tasks": limits.tasks if "pids" in support.controllers or root else None,
             "processes": limits.processes,
             "cpus": limits.cpus,
             "address_space_bytes": limits.address_space_bytes if device != "cuda" else None,
@@ -158,6 +158,6 @@ def record(isolation: str, limits: Limits, device: str) -> dict:
         info["limits"].update(
             tmp_bytes=limits.tmp_bytes, home_bytes=limits.home_bytes, shm_bytes=limits.shm_bytes
         )
-    if not support.version:
+    if support.reason:
         info["cgroup_reason"] = support.reason
     return info

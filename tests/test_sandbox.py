@@ -425,8 +425,8 @@ def test_v2_controllers_are_enabled_below_a_group_that_holds_other_processes(
     unified_hierarchy,
 ):
     """Where the grader shares its group with another process (a container's shell), are
-    they all moved into the group's leaf so that the controllers can be handed down, and do
-    worker groups get them?"""
+    they all moved into the group's leaf so that the controllers can be handed down, do
+    worker groups get them, and does a later grader started in the leaf use the same group?"""
     import subprocess
 
     from grader.sandbox import cgroups
@@ -451,6 +451,9 @@ def test_v2_controllers_are_enabled_below_a_group_that_holds_other_processes(
         group = cgroups.WorkerGroup(support, Limits())
         assert controller in (group.dirs["unified"] / "cgroup.controllers").read_text().split()
         group.remove()
+        # the next grader, started from a shell now in the leaf, makes its groups beside it
+        again = cgroups._v2(str(mount), f"/{own.name}/grader-trusted", wanted=(controller,))
+        assert again == support
     finally:
         neighbour.kill()
         neighbour.wait()

@@ -117,3 +117,16 @@ def test_every_module_says_its_job_first():
         if not first or len(first[0]) < 15:
             missing.append(name)
     assert not missing, f"modules without a first docstring line: {missing}"
+
+
+def test_hidden_suites_fail_only_through_their_own_words():
+    """The suites run with ``--assert=plain`` (no rewriting: it would be redone for every
+    submission): is every failure an ``assertions.expect``/``fail`` with a message, never a
+    bare ``assert`` whose feedback would be only "the check failed"?"""
+    bare = [
+        f"{path.name}:{node.lineno}"
+        for path in sorted((GRADER / "suites").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert bare == []

@@ -27,8 +27,9 @@ FORKSERVER_SANDBOXED_ENV = "GRADER_SANDBOXED"
 # A request: {"id": ..., "probe": "ex1.sse_grads", "args": {...}}.
 REQUEST_ID, REQUEST_PROBE, REQUEST_ARGS = "id", "probe", "args"
 
-# The first message of a worker: {"ready": true, "pid": ...}.
-READY, READY_PID = "ready", "pid"
+# The first message of a worker: {"ready": true, "pid": ...}, and "device" saying why the
+# device it was started for is out of its reach (cuda it cannot see), before any student code.
+READY, READY_PID, READY_DEVICE = "ready", "pid", "device"
 
 # A reply: {"id": ..., "ok": true, "value": ...} or
 # {"id": ..., "ok": false, "kind": ..., "type": ..., "message": ..., "where": ...}.

@@ -80,12 +80,33 @@ def handle(request: dict) -> dict:
         return _error(exc, kind=contract.KIND_BAD_RETURN)
 
 
+def device_problem(device: str) -> str:
+    """Why this process cannot use ``device`` ("" where it can), asked before any student
+    code runs: a sandbox that cannot reach the GPU is the grader's fault, and a student whose
+    ``.to("cuda")`` fails there must not lose the points."""
+    if device != "cuda":
+        return ""
+    import torch
+
+    if torch.cuda.is_available():
+        return ""
+    nodes = sorted(name for name in os.listdir("/dev") if name.startswith("nvidia"))
+    return (
+        f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA device here; "
+        f"GPU device files: {', '.join(nodes) or 'none'}"
+    )
+
+
 def serve(requests, responses) -> None:
     """Answer requests (JSON lines on ``requests``) on ``responses`` until the trusted side
     closes its end: the ready message first, then one reply per request."""
     sys.path.insert(0, os.environ.get(contract.SUBMISSION_ENV, "/submission"))
     sys.dont_write_bytecode = True
-    responses.write(channel.dumps({contract.READY: True, contract.READY_PID: os.getpid()}))
+    ready = {contract.READY: True, contract.READY_PID: os.getpid()}
+    problem = device_problem(os.environ.get(contract.DEVICE_ENV, "cpu"))
+    if problem:
+        ready[contract.READY_DEVICE] = problem
+    responses.write(channel.dumps(ready))
     responses.flush()
     for line in requests:
         try:

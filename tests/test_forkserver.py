@@ -135,6 +135,28 @@ def test_a_forked_worker_finds_nothing_of_the_one_before(make_submission, isolat
     assert not processes_of(uid)
 
 
+def test_a_worker_that_cannot_reach_the_gpu_is_the_graders_fault(make_submission, isolation):
+    """Asked for cuda where the sandbox cannot use it (here: a machine with no GPU), does a
+    worker, forked or on its own, say so before any student code runs, as the grader's
+    error (not a test the student fails)?"""
+    import torch
+
+    from grader.errors import SandboxError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine's sandbox reaches a GPU")
+    # were it imported, the load would fail as the student's (ProbeFailure), not the grader's
+    ran = "raise SystemExit('student code ran')\n"
+    sub = make_submission("gpu", {"ex1_gradients.py": ran}).resolve()
+    spec = WorkerSpec(submission=sub, isolation=isolation, device="cuda", background=True)
+    with ForkServer(spec) as server:
+        for given in (server, None):
+            with WorkerClient(spec, server=given) as worker:
+                with pytest.raises(SandboxError, match="cannot use the cuda device.*no CUDA"):
+                    worker.call("load", timeout_s=60, module="ex1_gradients")
+                assert worker.server is given
+
+
 def test_student_code_cannot_read_trace_or_reach_the_fork_server(make_submission, isolation):
     """Is the fork server, which runs as the worker's uid, closed to student code: no
     environment, memory or descriptors under /proc, no ptrace?"""

@@ -101,6 +101,12 @@ class WorkerClient:
         ready = self._read_message(self.start_timeout_s, what="start")
         if not ready.get(contract.READY):
             raise SandboxError(f"worker sent {ready!r} instead of its ready message")
+        if ready.get(contract.READY_DEVICE):
+            raise SandboxError(
+                f"the worker cannot use the {self.spec.device} device it was started for: "
+                f"{ready[contract.READY_DEVICE]} (the sandbox binds /dev/nvidia* and the "
+                "driver's libraries must be in the loader's cache, ldconfig)"
+            )
 
     def _boot_server(self) -> None:
         """Start the fork server, where it is to fork this worker and none runs."""

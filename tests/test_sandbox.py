@@ -459,6 +459,31 @@ def test_v2_controllers_are_enabled_below_a_group_that_holds_other_processes(
         neighbour.wait()
 
 
+def test_v2_root_group_hands_controllers_down_without_moving_anything(unified_hierarchy):
+    """A grader in the hierarchy's root group (a machine without systemd): are controllers
+    enabled there directly, every process of the machine left where it is?"""
+    from grader.sandbox import cgroups
+
+    mount, _ = unified_hierarchy
+    available = (mount / "cgroup.controllers").read_text().split()
+    controller = next((c for c in ("hugetlb", "pids", "memory") if c in available), None)
+    if controller is None:
+        pytest.skip("no controller in this hierarchy")
+    try:
+        (mount / "cgroup.subtree_control").write_text(f"-{controller}")
+    except OSError:
+        pytest.skip(f"{controller} is in use below the root here")
+    before = set((mount / "cgroup.procs").read_text().split())
+    support = cgroups._v2(str(mount), "/", wanted=(controller,))
+    assert support.controllers == {controller}
+    assert not (mount / "grader-trusted").exists()
+    assert before <= set((mount / "cgroup.procs").read_text().split()) | _gone(before)
+
+
+def _gone(pids: set[str]) -> set[str]:
+    return {pid for pid in pids if not Path(f"/proc/{pid}").exists()}
+
+
 def test_cpu_slots_never_share_a_core_and_a_waiting_gate_goes_first(tmp_path):
     """With two cores, does a two-core holder wait for a one-core holder, keep later one-core
     holders from going first, and get both cores?"""

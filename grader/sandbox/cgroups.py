@@ -14,12 +14,14 @@ killing, listing and CPU accounting (``cpu.stat``) belong to every v2 group, wha
 controllers; each limit whose controller is missing falls back to its rlimit, and ``reason``
 says which. Where the grader shares its group with other processes (a container's shell, the
 job that started it), enabling controllers for children needs the group to hold no process
-("no internal processes"): they are all moved into a leaf, ``grader-trusted``, below the same
-group, under every limit they were under.
+("no internal processes", EBUSY): they are then moved into a leaf, ``grader-trusted``, below
+the same group, under every limit they were under. The hierarchy's root is exempt and is
+never emptied.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import secrets
@@ -98,9 +100,18 @@ def _v2(mount: str, own: str, wanted: tuple[str, ...] = V2_CONTROLLERS) -> Suppo
 
 
 def _enable(base: Path, controllers: list[str]) -> None:
-    """Enable ``controllers`` for ``base``'s children, first moving every process in
-    ``base`` into its leaf ``grader-trusted`` (a group with processes cannot hand domain
-    controllers down; the leaf sits under every limit ``base`` is under)."""
+    """Enable ``controllers`` for ``base``'s children. A group that holds processes cannot
+    hand domain controllers down (the hierarchy's root can): where the kernel says so
+    (EBUSY), every process in ``base`` is moved into its leaf ``grader-trusted``, which sits
+    under every limit ``base`` is under, and the write is made again."""
+    control = base / "cgroup.subtree_control"
+    line = " ".join(f"+{c}" for c in controllers)
+    try:
+        control.write_text(line)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
     leaf = base / LEAF
     leaf.mkdir(exist_ok=True)
     for _ in range(20):  # processes may fork while they are moved
@@ -112,7 +123,7 @@ def _enable(base: Path, controllers: list[str]) -> None:
                 (leaf / "cgroup.procs").write_text(pid)
             except ProcessLookupError:
                 pass  # gone meanwhile
-    (base / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in controllers))
+    control.write_text(line)
 
 
 def _v1(mounts, own: dict[str, str]) -> Support:

@@ -175,8 +175,7 @@ def grade_here(
         if request.out is not None:
             Path(request.out).mkdir(mode=0o700, parents=True, exist_ok=True)
             extra.append(Path(request.out))
-        if options.data_root is not None:
-            extra.append(Path(options.data_root) / "test")
+        extra.append(_test_split(options.data_root or request.data_root))
         policy.protect(REPO_ROOT, [SUITES_DIR, SOLUTIONS_DIR], extra, stderr)
     plan = batch.Plan(
         exercises=request.exercises, options=options, config=course.source, out=request.out
@@ -360,6 +359,15 @@ def _node_data(data_root: Path | None) -> Path:
             "it on the shared file system (grader data prepare --root DIR) and pass --data-root"
         ) from None
     return root
+
+
+def _test_split(data_root) -> Path:
+    """The test split's folder: its labels are the gate's answers, so without bubblewrap it
+    is made owner-only in every run, one without the gate too (its mode stays so for later
+    runs, gated or not)."""
+    from grader import data
+
+    return data.split_dir(data_root, "test")
 
 
 def _gate_data(data_root: Path | None, stderr) -> Path:

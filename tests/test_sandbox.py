@@ -98,8 +98,12 @@ def test_student_code_sees_no_secrets_and_no_network(tmp_path, isolation):
     listener.close()
 
 
-def test_process_fallback_says_isolation_was_reduced(make_submission):
-    """Without bubblewrap, is the result marked `process` with a warning, and still graded?"""
+def test_process_fallback_says_isolation_was_reduced(make_submission, tmp_path):
+    """Without bubblewrap, is the result marked `process` with a warning, and still graded,
+    and is the test split (the gate's answers) made owner-only though this run has no gate?"""
+    test_split = tmp_path / "data" / "test"
+    test_split.mkdir(parents=True)
+    test_split.chmod(0o755)
     completed = grader(
         "run",
         make_submission("ivy"),
@@ -109,10 +113,13 @@ def test_process_fallback_says_isolation_was_reduced(make_submission):
         "json",
         "--isolation",
         "process",
+        "--data-root",
+        tmp_path / "data",
     )
     (result,) = json_results(completed)
     assert result["isolation"] == "process" and result["score"] == 20
     assert result["warnings"] and "reduced isolation" in completed.stderr
+    assert test_split.stat().st_mode & 0o077 == 0
 
 
 def test_require_isolation_refuses_without_bubblewrap(make_submission):

@@ -24,9 +24,14 @@ from grader.suite_runner import SuiteOptions
 EXECUTORS = ("local", "slurm")
 
 
-def resolve_device(device: str) -> str:
+def check_device(device: str) -> None:
+    """Is ``device`` one of the ``--device`` words (checked where it cannot be resolved yet)?"""
     if device not in ("auto", "cpu", "cuda"):
         raise GraderError(f"unknown device {device!r}: use auto, cpu or cuda")
+
+
+def resolve_device(device: str) -> str:
+    check_device(device)
     import torch
 
     if device == "auto":
@@ -198,12 +203,8 @@ def grade_on_node(request: Request, submissions: list[Submission], jobs: int) ->
 
 def _grade_on_slurm(course, request, submissions, settings, jobs, force, detach, stderr, on_result):
     """The submitting side: check here what can be checked, then hand the batch to Slurm."""
-    if request.device not in ("auto", "cpu", "cuda"):
-        raise GraderError(f"unknown device {request.device!r}: use auto, cpu or cuda")
-    if request.isolation not in policy.CHOICES:
-        raise GraderError(
-            f"unknown isolation {request.isolation!r}: use {', '.join(policy.CHOICES)}"
-        )
+    check_device(request.device)
+    policy.check_choice(request.isolation)
     _recipe(course, "cuda" if request.device == "cuda" else "cpu", request.gate_overrides)
     if request.gate:  # prepared once here, on the shared file system; each node checks it
         request.data_root = str(_gate_data(request.data_root, stderr).resolve())

@@ -36,10 +36,16 @@ def bwrap_works() -> bool:
     return bwrap.launch_mode()[0] is not None
 
 
-def choose(requested: str, *, required: bool = False) -> str:
-    """The isolation for ``--isolation requested``: ``"bwrap"`` or ``"process"``."""
+def check_choice(requested: str) -> None:
+    """Is ``requested`` one of the ``--isolation`` words (checked where it cannot be chosen
+    yet, on the side that hands a batch to a cluster)?"""
     if requested not in CHOICES:
         raise GraderError(f"unknown isolation {requested!r}: use {', '.join(CHOICES)}")
+
+
+def choose(requested: str, *, required: bool = False) -> str:
+    """The isolation for ``--isolation requested``: ``"bwrap"`` or ``"process"``."""
+    check_choice(requested)
     launch, why = bwrap.launch_mode()
     if launch is not None and requested != "process":
         return "bwrap"

@@ -204,6 +204,39 @@ def test_worker_environment_limits_and_mounts(make_submission):
     assert set(report["tmp"]) == mount_points
 
 
+@needs_bwrap
+def test_a_python_environment_under_tmp_is_not_hidden_by_the_sandboxs_tmp(monkeypatch):
+    """A checkout cloned under /tmp brings its .venv there: is it still reachable inside the
+    sandbox, whose own /tmp is a fresh tmpfs (bwrap mounts in the order it is given)?"""
+    import subprocess
+
+    from grader.sandbox import bwrap, identity
+    from grader.sandbox.workdir import WorkerDir
+
+    root = Path(tempfile.mkdtemp(prefix="grader-venv-", dir="/tmp"))
+    ident = identity.acquire()
+    workdir = WorkerDir(ident.uid, ident.gid)
+    try:
+        workdir.add_submission(fixture_submission("correct_tutorial_style", root / "sub"))
+        root.chmod(0o755)
+        (root / "marker").write_text("reachable")
+        (root / "marker").chmod(0o644)
+        monkeypatch.setattr(bwrap, "python_roots", lambda: [root])
+        launch = bwrap.launch_mode()[0]
+        cmd = bwrap.command(
+            workdir=workdir, limits=Limits(), device="cpu", env={}, launch=launch,
+            uid=ident.uid, gid=ident.gid,
+        )  # fmt: skip
+        seen = subprocess.run(
+            [*cmd, "--", "/bin/cat", str(root / "marker")], capture_output=True, text=True
+        )
+        assert seen.stdout == "reachable", seen.stderr
+    finally:
+        workdir.remove()
+        ident.release()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def test_no_address_space_limit_on_cuda():
     """Is RLIMIT_AS left out for cuda (the driver reserves far more than it uses), set on cpu?"""
     import resource

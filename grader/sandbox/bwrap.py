@@ -81,14 +81,16 @@ def command(
     for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf", "/etc/alternatives"):
         if os.path.exists(etc):
             add("--ro-bind", etc, etc, why="what the dynamic loader and libc read")
-    for root in python_roots():
-        if not Path(root).is_relative_to("/usr"):
-            add("--ro-bind", root, root, why="the Python environment, read-only")
     add("--proc", "/proc", why="a /proc that shows the sandbox's own processes only")
     add("--dev", "/dev", why="null, zero, random and the like; no host devices")
     add("--size", limits.shm_bytes, "--tmpfs", "/dev/shm", why="loader workers' shared memory")
     add("--size", limits.tmp_bytes, "--tmpfs", "/tmp", why="a private, sized /tmp")
     add("--size", limits.home_bytes, "--tmpfs", SANDBOX_HOME, why="a private, sized home")
+    # after the tmpfs mounts: bwrap mounts in order, and a later tmpfs on /tmp would hide a
+    # Python environment that lives there (a checkout cloned under /tmp brings its .venv)
+    for root in python_roots():
+        if not Path(root).is_relative_to("/usr"):
+            add("--ro-bind", root, root, why="the Python environment, read-only")
     add("--ro-bind", workdir.grader, f"{SANDBOX_GRADER}/grader", why="the worker's modules only")
     add("--ro-bind", workdir.submission, SANDBOX_SUBMISSION, why="the submission, read-only")
     if workdir.train is not None:

@@ -237,6 +237,23 @@ def test_a_python_environment_under_tmp_is_not_hidden_by_the_sandboxs_tmp(monkey
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_a_worker_that_dies_before_it_is_ready_is_the_graders_fault(make_submission):
+    """No code of the submission runs before the worker's ready message: where the worker
+    dies before it (here: an address space too small for Python and numpy), is that the
+    grader's error, with what the worker wrote, and not a test the student fails?"""
+    from grader.errors import SandboxError
+    from grader.sandbox.client import WorkerClient, WorkerSpec
+
+    sub = make_submission("starved", keep={"ex1_gradients"})
+    limits = Limits(address_space_bytes=48 * 2**20)
+    isolation = "bwrap" if bwrap_works() else "process"
+    if isolation == "process" and os.geteuid() != 0:
+        pytest.skip("neither bubblewrap nor root here")
+    with WorkerClient(WorkerSpec(submission=sub, limits=limits, isolation=isolation)) as worker:
+        with pytest.raises(SandboxError, match="the worker did not start: .*during start"):
+            worker.call("load", timeout_s=60, module="ex1_gradients")
+
+
 def test_no_address_space_limit_on_cuda():
     """Is RLIMIT_AS left out for cuda (the driver reserves far more than it uses), set on cpu?"""
     import resource

@@ -98,7 +98,15 @@ class WorkerClient:
         self._buffer = b""
         self._output = OutputTail(self.process.stdout, self.spec.limits.output_bytes)
         self._output.start()
-        ready = self._read_message(self.start_timeout_s, what="start")
+        try:
+            ready = self._read_message(self.start_timeout_s, what="start")
+        except ProbeFailure as exc:
+            # no code of the submission runs before the ready message: a worker that dies or
+            # hangs until then was broken by the grader or the machine, not by the student
+            tail = clean(exc.output)[-1000:]
+            raise SandboxError(
+                f"the worker did not start: {exc.message}" + (f"; it wrote: {tail}" if tail else "")
+            ) from exc
         if not ready.get(contract.READY):
             raise SandboxError(f"worker sent {ready!r} instead of its ready message")
         if ready.get(contract.READY_DEVICE):

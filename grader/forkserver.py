@@ -136,14 +136,32 @@ def _reap_all() -> None:
             return
 
 
-def _empty(folder: str) -> list[str]:
-    """Remove everything in ``folder`` (keeping the folder); return what could not be."""
+def _mounts_below(folder: str) -> set[str]:
+    """The mount points inside ``folder``: the read-only Python environment bound into the
+    sandbox's /tmp where it lives under /tmp (a checkout cloned there)."""
+    try:
+        with open("/proc/self/mountinfo") as handle:
+            points = [line.split()[4] for line in handle]
+    except (OSError, IndexError):
+        return set()
+    return {point for point in points if point.startswith(folder.rstrip("/") + "/")}
+
+
+def _empty(folder: str, keep: set[str] | None = None) -> list[str]:
+    """Remove everything in ``folder`` (keeping the folder, and the mount points in it with
+    the folders on the way to them); return what could not be removed."""
+    keep = _mounts_below(folder) if keep is None else keep
     left = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return left
     for entry in entries:
+        if entry.path in keep:
+            continue
+        if any(point.startswith(entry.path + "/") for point in keep):
+            left += _empty(entry.path, keep)
+            continue
         try:
             if entry.is_dir(follow_symlinks=False):
                 for root, dirs, _ in os.walk(entry.path):

@@ -157,6 +157,60 @@ def test_a_worker_that_cannot_reach_the_gpu_is_the_graders_fault(make_submission
                 assert worker.server is given
 
 
+BESIDE_THE_ENVIRONMENT = """
+import os
+PARENT = %r
+def predict(coeffs, x):
+    seen = (sorted(os.listdir(PARENT)), os.path.exists(os.path.join(PARENT, "env", "marker")))
+    try:
+        open(os.path.join(PARENT, "planted"), "w").close()
+    except OSError:
+        pass
+    raise RuntimeError(repr(seen))
+"""
+
+
+def test_a_python_environment_under_tmp_outlasts_the_emptying_of_tmp(
+    make_submission, monkeypatch
+):
+    """A checkout cloned under /tmp has its venv bound into the sandbox's /tmp: between
+    workers, is /tmp emptied around that mount (what a worker wrote beside it gone) and the
+    fork server kept, rather than the sandbox given up after every worker?"""
+    import ast
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from grader.sandbox import bwrap
+
+    if not bwrap_works():
+        pytest.skip("no bubblewrap here")
+    parent = Path(tempfile.mkdtemp(prefix="grader-env-", dir="/tmp"))
+    try:
+        (parent / "env").mkdir()
+        (parent / "env" / "marker").write_text("x")
+        for path in (parent, parent / "env", parent / "env" / "marker"):
+            path.chmod(0o755)
+        roots = bwrap.python_roots()
+        monkeypatch.setattr(bwrap, "python_roots", lambda: [*roots, parent / "env"])
+        code = BESIDE_THE_ENVIRONMENT % str(parent)
+        sub = make_submission("beside", {"ex1_gradients.py": code}).resolve()
+        spec = WorkerSpec(submission=sub, isolation="bwrap", background=True)
+        views = []
+        with ForkServer(spec) as server:
+            for _ in range(2):
+                with WorkerClient(spec, server=server) as worker:
+                    worker.call("load", timeout_s=60, module="ex1_gradients")
+                    with pytest.raises(ProbeFailure) as failure:
+                        worker.call("ex1.predict", timeout_s=60, coeffs=[0, 0, 0, 0], x=[0.0])
+                    assert worker.server is server
+                views.append(ast.literal_eval(failure.value.message.split("RuntimeError: ")[1]))
+            assert server.starts == 1
+        assert views == [(["env"], True), (["env"], True)]
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 def test_student_code_cannot_read_trace_or_reach_the_fork_server(make_submission, isolation):
     """Is the fork server, which runs as the worker's uid, closed to student code: no
     environment, memory or descriptors under /proc, no ptrace?"""

@@ -170,9 +170,7 @@ def predict(coeffs, x):
 """
 
 
-def test_a_python_environment_under_tmp_outlasts_the_emptying_of_tmp(
-    make_submission, monkeypatch
-):
+def test_a_python_environment_under_tmp_outlasts_the_emptying_of_tmp(make_submission, monkeypatch):
     """A checkout cloned under /tmp has its venv bound into the sandbox's /tmp: between
     workers, is /tmp emptied around that mount (what a worker wrote beside it gone) and the
     fork server kept, rather than the sandbox given up after every worker?"""

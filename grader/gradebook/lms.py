@@ -11,13 +11,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from grader import __version__
 from grader.gradebook.book import Book, Row
 from grader.gradebook.policy import GradebookError, describe, rounded
+from grader.spreadsheet import csv_text
 
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -42,60 +41,59 @@ BREAKDOWN = (
 )
 
 
-def cell(value) -> str:
+def score(value) -> int | float | None:
     """A score as Canvas and Moodle read it: ``87.5``, ``100``; blank for none."""
-    return "" if value is None else str(rounded(value))
+    return None if value is None else rounded(value)
 
 
 def render(fmt: str, book: Book, *, moodle_key: str = "email") -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    """The file of ``fmt`` (:data:`FORMATS`); no text in it is a spreadsheet formula."""
+    rows: list[list] = []
     rostered = [row for row in book.rows if row.roster is not None]
     total = max((row.max_score for row in book.rows), default=0)
     if fmt == "canvas":
-        writer.writerow([*CANVAS_COLUMNS, book.policy.column()])
-        writer.writerow([POINTS_POSSIBLE, *[""] * (len(CANVAS_COLUMNS) - 1), cell(total)])
+        rows.append([*CANVAS_COLUMNS, book.policy.column()])
+        rows.append([POINTS_POSSIBLE, *[""] * (len(CANVAS_COLUMNS) - 1), score(total)])
         for row in rostered:
             if not any(row.roster.get(c) for c in CANVAS_IDS):
                 raise GradebookError(
                     f"the roster has no {', '.join(CANVAS_IDS)} for {row.student}, and Canvas "
                     "matches students by them: use Canvas's gradebook export as the roster"
                 )
-            writer.writerow([*(row.roster.get(c, "") for c in CANVAS_COLUMNS), cell(row.final)])
+            rows.append([*(row.roster.get(c, "") for c in CANVAS_COLUMNS), score(row.final)])
     elif fmt == "moodle":
         key = MOODLE_KEYS[moodle_key]
-        writer.writerow([key, book.policy.assignment])
+        rows.append([key, book.policy.assignment])
         for row in rostered:
             if not row.roster.get(key):
                 raise GradebookError(
                     f"the roster has no {key!r} for {row.student}: Moodle matches students by it "
                     "(--moodle-key email|idnumber)"
                 )
-            writer.writerow([row.roster[key], cell(row.final)])
+            rows.append([row.roster[key], score(row.final)])
     elif fmt == "csv":
-        writer.writerow(BREAKDOWN)
-        for row in book.rows:
-            writer.writerow(_breakdown(row))
+        rows.append(list(BREAKDOWN))
+        rows += [_breakdown(row) for row in book.rows]
     else:
         raise ValueError(f"unknown gradebook format {fmt!r}: use {', '.join(FORMATS)}")
-    return buffer.getvalue()
+    return csv_text(rows)
 
 
-def _breakdown(row: Row) -> list[str]:
+def _breakdown(row: Row) -> list:
     lateness = row.lateness
     return [
         row.student,
         row.submission or "",
         "yes" if row.roster is not None else "no",
-        cell(row.raw_score),
+        score(row.raw_score),
         "; ".join(o.describe() for o in row.overrides),
-        cell(row.scored),
+        score(row.scored),
         row.submitted.at.isoformat() if row.submitted else "",
         row.due.isoformat() if row.due else "",
         describe(lateness.late_by) if lateness and lateness.late_by else "",
-        cell(row.penalty),
-        cell(row.final),
-        cell(row.max_score),
+        score(row.penalty),
+        score(row.final),
+        score(row.max_score),
         row.rule,
     ]
 

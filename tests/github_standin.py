@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,12 +26,15 @@ class Request:
 class Server:
     """A logging server on ``host`` (any free port). As ``github``: the API's repository
     listing (or, with ``redirect``, a redirect there) and commit statuses, and ``git_root``'s
-    ``<org>/<repo>.git`` over smart HTTP; otherwise every request is answered 404."""
+    ``<org>/<repo>.git`` over smart HTTP; otherwise every request is answered 404. A request
+    whose path holds ``stall`` is answered ``stall_s`` seconds late."""
 
     host: str = "127.0.0.1"
     github: bool = True
     git_root: Path | None = None
     redirect: str = ""
+    stall: str = ""
+    stall_s: float = 0.0
     requests: list[Request] = field(default_factory=list)
     statuses: list[dict] = field(default_factory=list)
 
@@ -109,6 +113,8 @@ def _handler(server: Server):
         def _serve(self) -> None:
             request = Request(self.command, self.path, dict(self.headers.items()), self._body())
             server.requests.append(request)
+            if server.stall and server.stall in self.path:
+                time.sleep(server.stall_s)
             listing = server.github and re.fullmatch(r"/orgs/([^/]+)/repos\?.*", self.path)
             if listing and server.redirect:
                 self._answer(302, location=server.redirect + self.path)

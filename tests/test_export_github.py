@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -444,3 +445,22 @@ def test_the_token_header_is_for_the_organisations_repositories_only(tmp_path, u
         env=env, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     assert found == (f"Authorization: Basic {BASIC}" if sent else "")
+
+
+def test_a_repository_that_stalls_is_given_up_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    """When the git host stalls on one repository, is its clone (git and its helpers) killed
+    at the time limit, its folder removed, and the class fetched all the same?"""
+    org = tmp_path / "github" / "course"
+    bob_and(org)
+    student_repository(org, "hw1-slow", {"ex1_gradients.py": "x = 1\n"})
+    monkeypatch.setattr(classroom, "GIT_TIMEOUT_S", 2)
+    monkeypatch.setenv("GH_TOKEN", TOKEN)
+    dest = tmp_path / "submissions"
+    with Server(git_root=org.parent, stall="hw1-slow", stall_s=20) as github:
+        started = time.monotonic()
+        code = classroom.main(["fetch", "--org", "course", "--prefix", "hw1", "--dest", str(dest),
+                               "--api-url", github.url, "--git-url", github.url])  # fmt: skip
+        took = time.monotonic() - started
+    assert code == 0 and took < 15
+    assert "hw1-slow: not fetched: git clone took over 2 s" in capsys.readouterr().err
+    assert sorted(p.name for p in dest.iterdir()) == ["bob", "classroom.json"]

@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -100,17 +101,23 @@ def git_environment(
 
 
 def _git(folder: Path | None, *args: str, env: dict[str, str], input: bytes = b"") -> bytes:
+    """Git's output; past ``GIT_TIMEOUT_S`` git and its helpers (a stalled download) are
+    killed together."""
     where = ["-C", str(folder)] if folder else []
-    completed = subprocess.run(
-        ["git", *where, *args],
-        env=env,
-        input=input,
-        capture_output=True,
-        timeout=GIT_TIMEOUT_S,
-    )
-    if completed.returncode != 0:
-        raise FetchError(completed.stderr.decode("utf-8", "replace").strip()[-300:])
-    return completed.stdout
+    pipe = subprocess.PIPE
+    command = ["git", *where, *args]
+    with subprocess.Popen(
+        command, stdin=pipe, stdout=pipe, stderr=pipe, env=env, start_new_session=True
+    ) as git:
+        try:
+            out, err = git.communicate(input, timeout=GIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(git.pid, signal.SIGKILL)
+            git.communicate()
+            raise FetchError(f"git {args[0]} took over {GIT_TIMEOUT_S} s") from None
+    if git.returncode != 0:
+        raise FetchError(err.decode("utf-8", "replace").strip()[-300:])
+    return out
 
 
 class FetchError(Exception):
@@ -192,8 +199,10 @@ def fetch_one(url: str, folder: Path, clone_env: dict[str, str], env: dict[str, 
     filter_size = max(MAX_BYTES.values()) + 1
     clone = ["clone", "--quiet", "--no-checkout", "--depth", "1", "--no-tags", "--template="]
     clone += [f"--filter=blob:limit={filter_size}", "--", url, str(folder)]
-    _git(None, *clone, env=clone_env)
+    if os.path.lexists(folder):
+        raise FetchError(f"{folder} exists already")
     try:
+        _git(None, *clone, env=clone_env)
         sha, when = _git(folder, "log", "-1", "--format=%H %cI", env=env).decode().split()
         files, skipped = exercise_files(folder, env)
         for name, data in files.items():

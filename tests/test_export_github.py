@@ -85,6 +85,10 @@ def test_only_staff_start_it_and_only_fetch_and_post_see_a_token(tmp_path):
     assert step(workflow, "Post")["env"] == {"GH_TOKEN": "${{ secrets.CLASSROOM_STATUS_TOKEN }}"}
     assert step(workflow, "Check out")["with"] == {"persist-credentials": False}
     assert (out / "classroom.py").read_bytes() == Path(classroom.__file__).read_bytes()
+    setup = (out / "CLASSROOM.md").read_text()
+    assert (
+        "fine-grained" in setup and "*Contents: read-only* and *Metadata:\n   read-only*" in setup
+    )
     assert "secrets." not in json.dumps(workflow["jobs"]["grade"].get("env", {}))
     assert (out / "kit" / "grader" / "suites").is_dir() and (out / "kit" / "solutions").is_dir()
     assert not list((out / "kit").rglob("exercises/.github"))
@@ -357,6 +361,19 @@ def test_fetch_ignores_the_callers_git_variables(tmp_path, variable):
     assert fetched.returncode == 0, fetched.stderr
     assert elsewhere.requests == []
     assert (tmp_path / "submissions" / "bob" / "ex1_gradients.py").read_bytes() == solution
+
+
+def test_a_git_too_old_for_the_settings_is_refused(tmp_path):
+    """Is a git that would ignore GIT_CONFIG_COUNT and GIT_CONFIG_GLOBAL (before 2.32)
+    refused before anything is fetched?"""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "git").write_text("#!/bin/sh\necho git version 2.25.1\n")
+    (tmp_path / "bin" / "git").chmod(0o755)
+    with Server() as github:
+        path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+        fetched = fetch(tmp_path / "submissions", github, {"PATH": path})
+    assert fetched.returncode == 1 and "needs git 2.32 or later" in fetched.stderr
+    assert github.requests == []
 
 
 def test_a_redirect_from_the_api_carries_no_token(tmp_path):

@@ -49,6 +49,9 @@ REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 SCHEMES = ("https", "http", "file")
 """What ``--git-url`` may use (``http`` and ``file`` for a stand-in); git allows it alone."""
 GIT_TIMEOUT_S = 600
+OLDEST_GIT = (2, 32)
+"""The first git that reads settings from ``GIT_CONFIG_COUNT`` and obeys
+``GIT_CONFIG_GLOBAL``: an older one would read the runner's configuration, not ours."""
 
 
 def _git_config(scheme: str | None) -> dict[str, str]:
@@ -224,6 +227,11 @@ def token_header(git_url: str, org: str, token: str) -> dict[str, str]:
     return {f"http.{git_url}/{org}/.extraHeader": f"Authorization: Basic {basic}"}
 
 
+def git_version(env: dict[str, str]) -> tuple[int, ...]:
+    words = _git(None, "version", env=env).decode().split()
+    return tuple(int(n) for n in re.findall(r"\d+", words[2] if len(words) > 2 else "")[:2])
+
+
 def fetch(args) -> int:
     token = os.environ.get("GH_TOKEN", "")
     scheme = urllib.parse.urlsplit(args.git_url).scheme
@@ -232,6 +240,9 @@ def fetch(args) -> int:
     records = {}
     with tempfile.TemporaryDirectory(prefix="classroom-home-") as home:
         env = git_environment(None, home)
+        if git_version(env) < OLDEST_GIT:
+            print(f"fetch needs git {'.'.join(map(str, OLDEST_GIT))} or later", file=sys.stderr)
+            return 1
         clone_env = git_environment(scheme, home, token_header(args.git_url, args.org, token))
         for repo in _repositories(args, token):
             login = repo[len(args.prefix) + 1 :]

@@ -43,7 +43,7 @@ EXERCISE_FILE = re.compile(r"ex[0-9]+_[A-Za-z0-9_]+\.(?:py|ipynb)")
 """The files fetched, at the repository's top level: ``ex1_gradients.py``, ``.ipynb``."""
 MAX_BYTES = {".py": 1024 * 1024, ".ipynb": 20 * 1024 * 1024}
 """The grader's own limits (``grader.submission``): a larger file is not fetched."""
-OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 """A GitHub login, organisation or team: what ``DIR/<login>`` may be named."""
 REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 SCHEMES = ("https", "http", "file")

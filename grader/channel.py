@@ -22,6 +22,8 @@ ARRAY_TAG = "__ndarray__"
 TENSOR_TAG = "__tensor__"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 32
+ARRAY_KINDS = "biufcSU"
+"""The kinds of array that cross: booleans, integers, floats, complex numbers, strings."""
 
 
 class ChannelError(ValueError):
@@ -38,7 +40,9 @@ def _b64_to_array(text: str) -> np.ndarray:
     """An array from ``.npy`` bytes, after checking its header against the payload's size.
 
     Without the check a forged header (a shape of 10**12) would make ``np.load`` try to
-    allocate terabytes here on the trusted side.
+    allocate terabytes here on the trusted side. Only numbers, booleans and strings cross,
+    each item at least a byte: an item of no bytes (``|V0``, ``<U0``) would let a header
+    claim 10**12 of them over an empty payload, for the checks to walk.
     """
     if not isinstance(text, str):
         raise ChannelError("array payload is not a string")
@@ -54,6 +58,8 @@ def _b64_to_array(text: str) -> np.ndarray:
         shape, _, dtype = read_header(stream)
         if dtype.hasobject or not isinstance(shape, tuple):
             raise ValueError("object arrays cannot cross the channel")
+        if dtype.kind not in ARRAY_KINDS or dtype.itemsize == 0:
+            raise ValueError(f"arrays of {dtype} cannot cross the channel")
         if math.prod(shape) * dtype.itemsize != len(raw) - stream.tell():
             raise ValueError(f"the header's shape {shape} does not match the data")
         return np.load(io.BytesIO(raw), allow_pickle=False)

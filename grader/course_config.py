@@ -63,6 +63,8 @@ TOP_LEVEL_KEYS = (
     "slurm",
 )
 
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A course configuration (or the pyproject that holds it) is read only up to this size."""
 PROBE_TIMEOUT_S = 30.0
 """Time limit of one probe call (the gate's training has its own)."""
 
@@ -217,10 +219,16 @@ def course_table(path: Path | None, search: Path | None) -> tuple[dict, str, str
 
 
 def _read(path: Path) -> dict:
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CourseConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CourseConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise CourseConfigError(f"{path} is not valid TOML: nested too deeply") from None
 
 
 class _Reader:

@@ -69,3 +69,17 @@ def test_cli_applies_points_and_visibility_and_rejects_bad_files(make_submission
     assert (
         bad.returncode == 2 and "exercises.ex1.points" in bad.stderr and str(config) in bad.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"), ("#" * 2**21, "larger")],
+)
+def test_a_pathological_file_is_a_clear_error(tmp_path, text, word):
+    """Are arrays nested 100,000 deep (tomllib recurses) and a 2 MiB file each a configuration
+    error naming the file, not a crash or a long read?"""
+    path = tmp_path / "grader.toml"
+    path.write_text(text)
+    with pytest.raises(course_config.CourseConfigError, match=word) as caught:
+        course_config.load(path)
+    assert str(path) in str(caught.value)

@@ -8,6 +8,8 @@ only replaces what it names. The shape::
 
     [tool.grader]                       # in grader.toml the same keys sit at the top level
     visibility = "public"               # every test's default: public, hidden, after_due_date
+    grading_deadline_s = 3600           # wall seconds for one submission's grading (default:
+                                        # from the exercises' budgets and the gate's limit)
     [tool.grader.exercises.ex5]
     points = 30                         # the exercise's total; its tests' points are scaled
     visibility = "after_due_date"
@@ -55,6 +57,7 @@ DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
 TOP_LEVEL_KEYS = (
     "visibility",
+    "grading_deadline_s",
     "exercises",
     "tests",
     "devices",
@@ -133,6 +136,9 @@ class CourseConfig:
     devices: dict[str, DeviceLimits] = field(default_factory=dict)
     similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
+    grading_deadline_s: float | None = None
+    """Wall seconds the trusted side may spend on one submission (``None``: from the
+    exercises' budgets and the gate's limit, :mod:`grader.batch.deadline`)."""
     source: str | None = None
     """The file it was read from (``None``: the defaults)."""
 
@@ -265,6 +271,9 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
     read = _Reader(source, prefix)
     read.table(data, "", TOP_LEVEL_KEYS)
     visibility = read.visibility(data.get("visibility", base.visibility), "visibility")
+    deadline = data.get("grading_deadline_s")
+    if deadline is not None:
+        deadline = read.number(deadline, "grading_deadline_s", minimum=1)
     points = dict(base.points)
     exercise_visibility = {}
     for key, table in read.table(data.get("exercises", {}), "exercises", EXERCISES).items():
@@ -301,6 +310,7 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
         devices=devices,
         similarity=_similarity(data.get("similarity", {}), read),
         slurm=slurm_settings(data.get("slurm", {}), read=read),
+        grading_deadline_s=deadline,
         source=source,
     )
 

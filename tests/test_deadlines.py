@@ -278,3 +278,34 @@ def test_a_deadline_must_be_positive():
     """Is --deadline 0 refused with the reason, before anything is graded?"""
     completed = grader("run", "--reference", "--deadline", "0")
     assert completed.returncode == 2 and "--deadline must be" in completed.stderr
+
+
+FORGER = """
+import os, subprocess, sys, time
+subprocess.Popen(["sh", "-c", "sleep 60; :", os.environ["FORGED"]])  # a worker's: any argv
+time.sleep(60)
+"""
+
+
+def test_only_a_sandboxs_root_process_names_its_folder(tmp_path):
+    """Does the reaper take a worker's folder from the sandbox's root process (the grader
+    wrote its command line) and never from a process below it, whose code could name another
+    worker's folder for removal?"""
+    import tempfile
+
+    folder = Path(tempfile.gettempdir())
+    root, forged = folder / "grader-worker-root0001", folder / "grader-worker-forged01"
+    child = subprocess.Popen(["sleep", "60"])  # stands for the grading child
+    sandbox = subprocess.Popen(
+        [sys.executable, "-c", FORGER, str(root)], env={**os.environ, "FORGED": str(forged)}
+    )
+    try:
+        below = wait_for(lambda: descendants(sandbox.pid), 30, "process below the root")
+        held = reaper.held_by(os.getpid())
+        assert root in held.folders and forged not in held.folders
+        assert below and all(pid in held.pids for pid in below)
+    finally:
+        for process in (child, sandbox):
+            process.kill()
+        for pid in descendants(os.getpid()):
+            os.kill(pid, signal.SIGKILL)

@@ -66,7 +66,9 @@ class Child:
 
     def log_tail(self) -> str:
         try:
-            return self.log.read_text(errors="replace")[-600:].strip()
+            with self.log.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 600))
+                return log.read().decode(errors="replace").strip()
         except OSError:
             return ""
 

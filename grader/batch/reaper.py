@@ -57,7 +57,12 @@ def _read(path: str) -> str:
 
 
 def held_by(pid: int) -> Held:
-    """The uids (a worker's own), control groups and private folders of ``pid``'s descendants."""
+    """The uids (a worker's own), control groups and private folders of ``pid``'s descendants.
+
+    Uids and groups are the kernel's word on every descendant. Folders are read only from
+    the sandboxes' root processes, ``pid``'s own children (bubblewrap, or the keeper), whose
+    command lines the grader wrote: a worker's own command line is its code's to forge, and
+    could name another worker's folder."""
     held = Held(pids=descendants(pid))
     for child in held.pids:
         status = _read(f"/proc/{child}/status")
@@ -68,6 +73,8 @@ def held_by(pid: int) -> Held:
             name = line.rpartition("/")[2]
             if name.startswith(GROUP_PREFIX) and name != cgroups.LEAF:
                 held.groups.add(name)
+        if not re.search(rf"^PPid:\s+{pid}$", status, re.MULTILINE):
+            continue
         try:
             cwd = os.readlink(f"/proc/{child}/cwd")
         except OSError:

@@ -309,3 +309,14 @@ def test_only_a_sandboxs_root_process_names_its_folder(tmp_path):
             process.kill()
         for pid in descendants(os.getpid()):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_net_of_a_million_entries_is_refused_before_weights_are_made():
+    """Is a student's Net whose state_dict claims over 1,000 entries (each a tensor made here
+    and a record of the file sent back) failed at once, with the course's Net's count?"""
+    from grader.suites import test_ex5
+
+    shapes = {f"layer{i}": {"shape": [0], "float": True} for i in range(1001)}
+    with pytest.raises(pytest.fail.Exception, match="more than 1,000; the course's Net has 10"):
+        test_ex5._weights_like(shapes, 0)
+    assert len(test_ex5._weights_like(dict(list(shapes.items())[:10]), 0)) == 10

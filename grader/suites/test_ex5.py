@@ -299,6 +299,10 @@ def _net_weights(seed: int) -> dict:
 
 
 MAX_NET_ELEMENTS = 10_000_000
+MAX_NET_ENTRIES = 1000
+"""Entries of the student's Net's state_dict weights are made for (the course's has 10): each
+costs a tensor here and a record of the file sent back, so a million empty ones cost
+minutes and hundreds of MB."""
 
 
 def _weights_like(shapes: dict, seed: int) -> dict:
@@ -306,7 +310,13 @@ def _weights_like(shapes: dict, seed: int) -> dict:
     that a layer changed in ex4 is not charged again here)."""
     generator = torch.Generator().manual_seed(seed)
     weights, elements = {}, 0
-    for name, entry in as_dict(shapes, "the Net's shapes").items():
+    shapes = as_dict(shapes, "the Net's shapes")
+    expect(
+        len(shapes) <= MAX_NET_ENTRIES,
+        f"the Net's state_dict holds {len(shapes):,} entries, more than {MAX_NET_ENTRIES:,}; "
+        "the course's Net has 10: keep ex4's __init__",
+    )
+    for name, entry in shapes.items():
         entry = as_dict(entry, f"the shape of {name}", ("shape", "float"))
         (size,) = as_int_lists([entry["shape"]], f"the shape of {name}")
         elements += math.prod(size)

@@ -306,14 +306,14 @@ def test_constant_test_functions_fail_only_the_derivatives(runs):
     """With torch's functions made constant, do the derivative tests fail (the grader takes
     its differences itself) and nothing else?"""
     result = run_of(runs, "bwrap").results["hostile_constant_test_functions"]
-    failed = {t["name"] for t in result["tests"] if t["status"] != "passed"}
+    failed = {t["name"] for t in result["tests"] if t["status"] not in ("passed", "skipped")}
     assert failed == {"test_derivatives_first", "test_derivatives_second"}
 
 
 def test_forward_that_ignores_its_input_fails_with_the_graders_weights(runs):
     """Does a forward that ignores its input fail the logits and gradient tests?"""
     result = run_of(runs, "bwrap").results["hostile_forward_ignores_input"]
-    failed = {t["name"] for t in result["tests"] if t["status"] != "passed"}
+    failed = {t["name"] for t in result["tests"] if t["status"] not in ("passed", "skipped")}
     assert failed == {"test_logits_match_reference_forward", "test_gradients_reach_every_layer"}
 
 

@@ -22,6 +22,11 @@ ARRAY_TAG = "__ndarray__"
 TENSOR_TAG = "__tensor__"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 32
+MAX_ARRAYS = 10_000
+"""Arrays and tensors in one message (a probe sends a few dozen at most): each costs a
+header to parse, and 300,000 empty ones in one message took 10 s to read."""
+ARRAY_KINDS = "biufcSU"
+"""The kinds of array that cross: booleans, integers, floats, complex numbers, strings."""
 
 
 class ChannelError(ValueError):
@@ -38,7 +43,9 @@ def _b64_to_array(text: str) -> np.ndarray:
     """An array from ``.npy`` bytes, after checking its header against the payload's size.
 
     Without the check a forged header (a shape of 10**12) would make ``np.load`` try to
-    allocate terabytes here on the trusted side.
+    allocate terabytes here on the trusted side. Only numbers, booleans and strings cross,
+    each item at least a byte: an item of no bytes (``|V0``, ``<U0``) would let a header
+    claim 10**12 of them over an empty payload, for the checks to walk.
     """
     if not isinstance(text, str):
         raise ChannelError("array payload is not a string")
@@ -54,6 +61,8 @@ def _b64_to_array(text: str) -> np.ndarray:
         shape, _, dtype = read_header(stream)
         if dtype.hasobject or not isinstance(shape, tuple):
             raise ValueError("object arrays cannot cross the channel")
+        if dtype.kind not in ARRAY_KINDS or dtype.itemsize == 0:
+            raise ValueError(f"arrays of {dtype} cannot cross the channel")
         if math.prod(shape) * dtype.itemsize != len(raw) - stream.tell():
             raise ValueError(f"the header's shape {shape} does not match the data")
         return np.load(io.BytesIO(raw), allow_pickle=False)
@@ -100,20 +109,26 @@ def encode(value, _depth: int = 0):
     raise ChannelError(f"a value of type {type(value).__name__} cannot cross the channel")
 
 
-def decode(value, _depth: int = 0):
+def decode(value, _depth: int = 0, _arrays: list[int] | None = None):
     """Inverse of :func:`encode`; tensors come back as numpy arrays tagged by ``Tensor``."""
     if _depth > MAX_DEPTH:
         raise ChannelError("value nested too deeply")
+    if _arrays is None:
+        _arrays = [MAX_ARRAYS]  # what is left of the message's arrays
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list):
-        return [decode(item, _depth + 1) for item in value]
+        return [decode(item, _depth + 1, _arrays) for item in value]
     if isinstance(value, dict):
+        if ARRAY_TAG in value or TENSOR_TAG in value:
+            _arrays[0] -= 1
+            if _arrays[0] < 0:
+                raise ChannelError(f"more than {MAX_ARRAYS} arrays in one message")
         if ARRAY_TAG in value:
             return _b64_to_array(value[ARRAY_TAG])
         if TENSOR_TAG in value:
             return Tensor(_b64_to_array(value[TENSOR_TAG]), str(value.get("dtype", "")))
-        return {str(key): decode(item, _depth + 1) for key, item in value.items()}
+        return {str(key): decode(item, _depth + 1, _arrays) for key, item in value.items()}
     raise ChannelError(f"unexpected JSON value of type {type(value).__name__}")
 
 

@@ -46,6 +46,7 @@ def _run(args) -> int:
         data_root=args.data_root,
         gate_overrides=_gate_overrides(args),
         probe_timeout_s=args.probe_timeout,
+        deadline_s=args.deadline,
         executor=args.executor,
         detach=args.detach,
         slurm_set=args.slurm_set,
@@ -215,6 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"seconds one call into student code may take (default: the course "
         f"configuration's, else {PROBE_TIMEOUT_S:g})",
+    )
+    run.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall seconds the grader may spend on one submission before it stops that "
+        "submission's grading and goes on with the class (default: the course "
+        "configuration's grading_deadline_s, else the exercises' budgets and the gate's limit "
+        "with a margin)",
     )
     run.add_argument(
         "--executor",

@@ -8,6 +8,8 @@ only replaces what it names. The shape::
 
     [tool.grader]                       # in grader.toml the same keys sit at the top level
     visibility = "public"               # every test's default: public, hidden, after_due_date
+    grading_deadline_s = 3600           # wall seconds for one submission's grading (default:
+                                        # from the exercises' budgets and the gate's limit)
     [tool.grader.exercises.ex5]
     points = 30                         # the exercise's total; its tests' points are scaled
     visibility = "after_due_date"
@@ -55,6 +57,7 @@ DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
 TOP_LEVEL_KEYS = (
     "visibility",
+    "grading_deadline_s",
     "exercises",
     "tests",
     "devices",
@@ -63,6 +66,8 @@ TOP_LEVEL_KEYS = (
     "slurm",
 )
 
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A course configuration (or the pyproject that holds it) is read only up to this size."""
 PROBE_TIMEOUT_S = 30.0
 """Time limit of one probe call (the gate's training has its own)."""
 
@@ -131,6 +136,9 @@ class CourseConfig:
     devices: dict[str, DeviceLimits] = field(default_factory=dict)
     similarity: SimilaritySettings = field(default_factory=SimilaritySettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
+    grading_deadline_s: float | None = None
+    """Wall seconds the trusted side may spend on one submission (``None``: from the
+    exercises' budgets and the gate's limit, :mod:`grader.batch.deadline`)."""
     source: str | None = None
     """The file it was read from (``None``: the defaults)."""
 
@@ -217,10 +225,16 @@ def course_table(path: Path | None, search: Path | None) -> tuple[dict, str, str
 
 
 def _read(path: Path) -> dict:
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CourseConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CourseConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise CourseConfigError(f"{path} is not valid TOML: nested too deeply") from None
 
 
 class _Reader:
@@ -257,6 +271,9 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
     read = _Reader(source, prefix)
     read.table(data, "", TOP_LEVEL_KEYS)
     visibility = read.visibility(data.get("visibility", base.visibility), "visibility")
+    deadline = data.get("grading_deadline_s")
+    if deadline is not None:
+        deadline = read.number(deadline, "grading_deadline_s", minimum=1)
     points = dict(base.points)
     exercise_visibility = {}
     for key, table in read.table(data.get("exercises", {}), "exercises", EXERCISES).items():
@@ -293,6 +310,7 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
         devices=devices,
         similarity=_similarity(data.get("similarity", {}), read),
         slurm=slurm_settings(data.get("slurm", {}), read=read),
+        grading_deadline_s=deadline,
         source=source,
     )
 

@@ -53,6 +53,7 @@ class Request:
     gate: bool = True
     gate_overrides: dict = field(default_factory=dict)
     probe_timeout_s: float | None = None
+    deadline_s: float | None = None
     data_root: str | None = None
     config: str | None = None
     out: str | None = None
@@ -76,6 +77,7 @@ def run(
     data_root: Path | None = None,
     gate_overrides: dict | None = None,
     probe_timeout_s: float | None = None,
+    deadline_s: float | None = None,
     executor: str = "local",
     detach: bool = False,
     slurm_set: list[str] | None = None,
@@ -89,6 +91,8 @@ def run(
         raise GraderError(f"unknown format {fmt!r}: use {', '.join(formats.FORMATS)}")
     if jobs < 1:
         raise GraderError(f"--jobs must be at least 1, got {jobs}")
+    if deadline_s is not None and not deadline_s > 0:
+        raise GraderError(f"--deadline must be a number of seconds above 0, got {deadline_s:g}")
     if executor not in EXECUTORS:
         raise GraderError(f"unknown executor {executor!r}: use {', '.join(EXECUTORS)}")
     if executor == "local" and (detach or slurm_set):
@@ -112,6 +116,7 @@ def run(
         gate=gate and any(e.key == "ex5" for e in selected),
         gate_overrides=dict(gate_overrides or {}),
         probe_timeout_s=probe_timeout_s,
+        deadline_s=deadline_s,
         data_root=str(Path(data_root).resolve()) if data_root else None,
         config=str(Path(course.source).resolve()) if course.source else None,
         out=str(Path(out).resolve()) if out else None,
@@ -188,8 +193,8 @@ def grade_here(
     return batch.grade_all(
         submissions,
         plan,
-        course=course,
         jobs=jobs,
+        deadline_s=request.deadline_s or course.grading_deadline_s,
         force=force,
         stderr=stderr,
         on_result=on_result,

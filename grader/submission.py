@@ -7,7 +7,8 @@ nothing else.
 
 Nothing is ever extracted: zip members are read into memory, a member with an unsafe
 path (``..``, absolute) or a symlink in place of an exercise file makes the whole zip
-an error, and sizes are capped before and while reading (compression bombs). A file
+an error, and sizes are capped before and while reading (compression bombs); a zip's
+table of contents is measured from its end record before it is parsed at all. A file
 that cannot be Python source (binary, not UTF-8) is staged as a module that raises an
 ImportError saying so, so the student reads the cause in every test of that exercise.
 """
@@ -15,6 +16,7 @@ ImportError saying so, so the student reads the cause in every test of that exer
 from __future__ import annotations
 
 import re
+import struct
 import sys
 import zipfile
 import zlib
@@ -32,6 +34,9 @@ MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 """A notebook as handed in (its saved outputs, images included, count here)."""
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 MAX_ZIP_MEMBERS = 10_000
+MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
+"""A zip's table of contents (central directory), which ``zipfile`` parses whole on opening:
+10,000 entries with long paths fit; a million empty ones (5 s and a GiB to parse) do not."""
 MAX_ZIP_EXERCISE_MEMBERS = 50
 """Entries named like an exercise file that are read from one zip (the rest are listed only)."""
 MAX_ZIP_UNPACKED_BYTES = 64 * 1024 * 1024
@@ -62,6 +67,16 @@ def _exercise_name(name: str) -> str | None:
     return None
 
 
+def _read_file(path: Path, name: str) -> bytes:
+    """An exercise file's bytes, never more than its limit, whatever it grows to meanwhile."""
+    limit = _file_limit(name)
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise SubmissionError(f"{name} is larger than {limit // 2**20} MiB")
+    return data
+
+
 def _read_folder(folder: Path) -> dict[str, bytes]:
     files = {}
     for path in sorted(folder.iterdir()):
@@ -69,9 +84,7 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
         if name and path.is_symlink():
             raise SubmissionError(f"{name} is a symbolic link, not a file; hand in the file itself")
         if name and path.is_file():
-            if path.stat().st_size > _file_limit(name):
-                raise SubmissionError(f"{name} is larger than {_file_limit(name) // 2**20} MiB")
-            files[name] = path.read_bytes()
+            files[name] = _read_file(path, name)
     return files
 
 
@@ -89,6 +102,14 @@ def _read_zip(path: Path) -> dict[str, bytes]:
     """The exercise files of a zip, read into memory (never extracted)."""
     if path.stat().st_size > MAX_ZIP_BYTES:
         raise SubmissionError(f"{shown(path.name)} is larger than {MAX_ZIP_BYTES // 2**20} MiB")
+    entries, directory = _zip_directory(path)
+    if entries > MAX_ZIP_MEMBERS:
+        raise SubmissionError(f"{shown(path.name)} holds over {MAX_ZIP_MEMBERS} entries")
+    if directory > MAX_ZIP_DIRECTORY_BYTES:
+        raise SubmissionError(
+            f"{shown(path.name)}'s table of contents is over "
+            f"{MAX_ZIP_DIRECTORY_BYTES // 2**20} MiB: zip only the exercise files"
+        )
     found: dict[str, tuple[int, str, bytes]] = {}
     budget = [MAX_ZIP_UNPACKED_BYTES]
     try:
@@ -139,6 +160,37 @@ def _read_zip(path: Path) -> dict[str, bytes]:
     return {name: data for name, (_, _, data) in found.items()}
 
 
+_END = struct.Struct("<4s4xHHIIH")
+"""A zip's end record: signature, entries on this disk and in all, directory size, offset,
+comment length (``zipfile`` reads the same record)."""
+_END64_LOCATOR = struct.Struct("<4sIQI")
+_END64 = struct.Struct("<4sQ2H2I4Q")
+
+
+def _zip_directory(path: Path) -> tuple[int, int]:
+    """The entries and the bytes of a zip's table of contents, as its end record (zip64's
+    where it has one) says, read as ``zipfile`` finds it; ``(0, 0)`` where there is none
+    (``zipfile`` then says what is wrong)."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - _END.size - 0xFFFF))
+        tail = handle.read()
+        at = len(tail) - _END.size
+        if tail[at : at + 4] != b"PK\x05\x06" or tail[-2:] != b"\0\0":
+            at = tail.rfind(b"PK\x05\x06")  # after a comment
+        if at < 0 or len(tail) - at < _END.size:
+            return 0, 0
+        _, _, entries, directory, _, _ = _END.unpack_from(tail, at)
+        locator = at - _END64_LOCATOR.size
+        if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+            offset = _END64_LOCATOR.unpack_from(tail, locator)[2]
+            handle.seek(offset)
+            record = handle.read(_END64.size)
+            if len(record) == _END64.size and record[:4] == b"PK\x06\x06":
+                entries, directory = _END64.unpack(record)[7:9]
+    return entries, directory
+
+
 def _read_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, budget: list[int]
 ) -> bytes:
@@ -181,7 +233,7 @@ def load(path: Path, submission_id: str | None = None) -> Submission:
     elif path.suffix == ".zip":
         files = _read_zip(path)
     elif _exercise_name(path.name):
-        files = {path.name: path.read_bytes()}
+        files = {path.name: _read_file(path, path.name)}
     else:
         raise SubmissionError(f"{shown(str(path))} is not a folder, a zip or an exercise file")
     name = submission_id or (path.stem if path.is_file() else path.resolve().name)

@@ -38,6 +38,8 @@ def test_pyproject_tool_grader_is_read(tmp_path):
         ("[devices.cpu]\nthreshold = 58\n", "devices.cpu.threshold"),
         ("[devices.tpu]\nthreshold = 0.5\n", "devices.tpu"),
         ('[tests.test_x]\nvisibility = "after_publish"\n', "tests.test_x.visibility"),
+        ("grading_deadline_s = 0\n", "grading_deadline_s"),
+        ('grading_deadline_s = "1h"\n', "grading_deadline_s"),
     ],
 )
 def test_bad_key_or_value_names_key_and_file(tmp_path, text, key):
@@ -69,3 +71,25 @@ def test_cli_applies_points_and_visibility_and_rejects_bad_files(make_submission
     assert (
         bad.returncode == 2 and "exercises.ex1.points" in bad.stderr and str(config) in bad.stderr
     )
+
+
+def test_a_grading_deadline_is_read(tmp_path):
+    """Is grading_deadline_s read (and absent, left to the default computed per run)?"""
+    path = tmp_path / "grader.toml"
+    path.write_text("grading_deadline_s = 1800\n")
+    assert course_config.load(path).grading_deadline_s == 1800
+    assert course_config.defaults().grading_deadline_s is None
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"), ("#" * 2**21, "larger")],
+)
+def test_a_pathological_file_is_a_clear_error(tmp_path, text, word):
+    """Are arrays nested 100,000 deep (tomllib recurses) and a 2 MiB file each a configuration
+    error naming the file, not a crash or a long read?"""
+    path = tmp_path / "grader.toml"
+    path.write_text(text)
+    with pytest.raises(course_config.CourseConfigError, match=word) as caught:
+        course_config.load(path)
+    assert str(path) in str(caught.value)

@@ -272,6 +272,37 @@ def test_github_time_is_the_last_commit(tmp_path):
     assert found["alice"].at == dt.datetime(2026, 3, 7, 0, 10, tzinfo=NY)
 
 
+def test_a_clone_cannot_make_reading_its_time_run_a_program(tmp_path):
+    """A clone whose own configuration shows signatures with a gpg.program of its choosing,
+    and whose last commit is signed: is its time read without that program running?"""
+    repo, marker = tmp_path / "mallory", tmp_path / "ran"
+    git = ["git", "-C", str(repo), "-c", "user.name=m", "-c", "user.email=m@example.org"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    tree = subprocess.run([*git, "rev-parse", "HEAD^{tree}"], capture_output=True, text=True)
+    signed = (
+        f"tree {tree.stdout.strip()}\nauthor m <m@example.org> 1772860200 -0500\n"
+        "committer m <m@example.org> 1772860200 -0500\ngpgsig -----BEGIN PGP SIGNATURE-----\n"
+        " \n AAAA\n -----END PGP SIGNATURE-----\n\nex1\n"
+    )
+    commit = subprocess.run(
+        [*git, "hash-object", "-t", "commit", "-w", "--stdin"],
+        input=signed, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    program = tmp_path / "gpg"
+    program.write_text(f"#!/bin/sh\necho ran > {marker}\nexit 1\n")
+    program.chmod(0o755)
+    for command in (
+        ["update-ref", "HEAD", commit],
+        ["config", "log.showSignature", "true"],
+        ["config", "gpg.program", str(program)],
+    ):
+        subprocess.run([*git, *command], check=True)
+    found = times.read_times("github", tmp_path, ["mallory"])
+    assert found["mallory"].at == dt.datetime(2026, 3, 7, 0, 10, tzinfo=NY)
+    assert not marker.exists()
+
+
 def test_nbgrader_time_is_the_exchange_timestamp(tmp_path):
     """Is nbgrader's time the timestamp.txt its exchange wrote (format %Y-%m-%d %H:%M:%S.%f %Z)?"""
     folder = tmp_path / "submitted" / "alice" / "ps1"

@@ -5,12 +5,12 @@ the grader: it exits early, monkeypatches the checks, prints or writes fake resu
 for the hidden tests, phones home, leaves daemons, forks or starts threads without end,
 eats memory or fills its folders, hangs, forges the reply channel, remounts read-only
 folders writable, goes after the grader's processes and files, stops reading its requests,
-makes the grader's test functions constant, or writes terminal escapes. They are graded
-in one ``grader run`` under bubblewrap (on ex1-ex4: the other exercises of the same
-submission must be unharmed) and, where the attack is on the machine rather than on the
-checks, again with ``--isolation process`` (student code as a user of its own, no
-bubblewrap). Both runs go side by side; the kit, the Python environment and the data are
-hashed before and after.
+makes the grader's test functions constant, writes terminal escapes, or saves a model that
+never ends when walked as data. They are graded in one ``grader run`` under bubblewrap (on
+ex1-ex5 without the gate: the other exercises of the same submission must be unharmed)
+and, where the attack is on the machine rather than on the checks, again with
+``--isolation process`` (student code as a user of its own, no bubblewrap). Both runs go
+side by side; the kit, the Python environment and the data are hashed before and after.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission
+from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission, full_marks
 
 from grader.sandbox.identity import UID_BASE
 from grader.sandbox.policy import bwrap_works, unreadable_python
@@ -76,6 +76,7 @@ ATTACKS = {
     "hostile_phone_home": Attack("ex1", "connected: []"),
     "hostile_reach_the_grader": Attack("ex1", "done: []", fallback="done: []"),
     "hostile_remount_escape": Attack("ex1", "escaped: []", fallback="escaped: []"),
+    "hostile_save_model_shared_lists": Attack("ex5", "holds a list", score=19),
     "hostile_snoop_filesystem": Attack("ex1", "found: []"),
     "hostile_stops_reading": Attack("ex3", None, shown="stopped reading its requests"),
     "hostile_sys_exit_in_function": Attack("ex1", "sys.exit(0)"),
@@ -83,7 +84,7 @@ ATTACKS = {
     "hostile_thread_bomb": Attack("ex1", "can't start new thread", fallback="can't start"),
 }
 FALLBACK = sorted(name for name, attack in ATTACKS.items() if attack.fallback is not None)
-GRADED = "ex1,ex2,ex3,ex4"
+GRADED = "ex1,ex2,ex3,ex4,ex5"
 DAEMON_MARKER = b"hostile-daemon-marker"
 NUL = bytes(1)
 PROBE_TIMEOUT_S = "15"
@@ -198,7 +199,12 @@ def run_of(runs, isolation: str) -> Run:
 
 
 def pointed(result: dict, exercise: str) -> list[dict]:
-    return [t for t in result["tests"] if t["exercise"] == exercise and t["max_score"]]
+    """The tests of ``exercise`` that carry points and were graded (not the skipped gate)."""
+    return [
+        t
+        for t in result["tests"]
+        if t["exercise"] == exercise and t["max_score"] and t["status"] != "skipped"
+    ]
 
 
 def test_every_hostile_fixture_is_described():
@@ -237,9 +243,8 @@ def test_attack_scores_nothing_it_should_not(runs, name):
     if attack.shown:
         assert any(attack.shown in t["feedback"] for t in failed), describe(result)
     for key in GRADED.split(","):
-        exercise = result["exercises"][key]
         if key != attack.exercise:
-            assert exercise["score"] == exercise["max_score"], f"{key}\n{describe(result)}"
+            assert full_marks(result["exercises"][key]), f"{key}\n{describe(result)}"
 
 
 @pytest.mark.parametrize("name", FALLBACK)
@@ -301,14 +306,14 @@ def test_constant_test_functions_fail_only_the_derivatives(runs):
     """With torch's functions made constant, do the derivative tests fail (the grader takes
     its differences itself) and nothing else?"""
     result = run_of(runs, "bwrap").results["hostile_constant_test_functions"]
-    failed = {t["name"] for t in result["tests"] if t["status"] != "passed"}
+    failed = {t["name"] for t in result["tests"] if t["status"] not in ("passed", "skipped")}
     assert failed == {"test_derivatives_first", "test_derivatives_second"}
 
 
 def test_forward_that_ignores_its_input_fails_with_the_graders_weights(runs):
     """Does a forward that ignores its input fail the logits and gradient tests?"""
     result = run_of(runs, "bwrap").results["hostile_forward_ignores_input"]
-    failed = {t["name"] for t in result["tests"] if t["status"] != "passed"}
+    failed = {t["name"] for t in result["tests"] if t["status"] not in ("passed", "skipped")}
     assert failed == {"test_logits_match_reference_forward", "test_gradients_reach_every_layer"}
 
 

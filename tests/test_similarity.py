@@ -266,3 +266,41 @@ def test_course_configuration_sets_the_similarity_keys(tmp_path):
             load(path)
         with pytest.raises(CourseConfigError, match=key):
             load_similarity(path)
+
+
+def test_a_notebook_of_more_code_than_a_py_may_hold_is_not_compared():
+    """Is a notebook within its 20 MiB but with more code than a .py may hold (1 MiB) a line
+    of the report, not minutes of fingerprinting and of every pair's comparison?"""
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "source": "x = 1\n" * 200_000}
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    with pytest.raises(ValueError, match="more than 1 MiB of code"):
+        fingerprints.exercise_text("ex1_gradients.ipynb", json.dumps(notebook).encode())
+
+
+def test_matching_regions_cost_the_lines_they_cover_not_every_line():
+    """Are 20,000 regions of a 40,000-line file placed in its text at once (it took every
+    region times every line), and where a plain scan of every line places them?"""
+    import time
+
+    import numpy as np
+
+    lines = np.array([(2 * i, 3 * i, 2) for i in range(40_000)])
+    slices = np.array([[4 * i for i in range(20_000)], [4 * i + 3 for i in range(20_000)]])
+    started = time.process_time()
+    placed = compare.in_text(slices, lines)
+    assert time.process_time() - started < 2
+    small = compare.in_text(slices[:, :50], lines[:120])
+    expected = [[], []]
+    for start, end in slices[:, :50].T:
+        for own, at, length in lines[:120]:
+            lo, hi = max(start, own), min(end, own + length)
+            if lo < hi:
+                expected[0].append(at + lo - own)
+                expected[1].append(at + hi - own)
+    np.testing.assert_array_equal(small, expected)
+    assert placed.shape[1] == 40_000
+
+
+def test_the_filtered_lines_kept_are_bounded():
+    """Is the memory of filtered lines bounded (a class of 1 MiB files of distinct lines)?"""
+    assert fingerprints._filtered.cache_info().maxsize == fingerprints.FILTERED_LINES

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, write_zip
 
-from grader.submission import MAX_SOURCE_BYTES, discover, load, stage
+from grader.submission import MAX_SOURCE_BYTES, SubmissionError, discover, load, stage
 
 EX1 = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
 
@@ -197,3 +197,32 @@ def test_a_class_with_pathological_files_is_graded(tmp_path):
     assert results["deep"]["score"] == 0 and results["damaged"]["score"] == 0
     assert "nested too deeply" in results["deep"]["tests"][0]["feedback"]
     assert any("zip" in w for w in results["damaged"]["warnings"])
+
+
+def test_a_large_exercise_file_given_alone_is_refused_unread(tmp_path):
+    """Is an exercise file named on the command line read only up to its size limit?"""
+    path = tmp_path / "ex1_gradients.py"
+    path.write_bytes(b"#" * (MAX_SOURCE_BYTES + 1))
+    with pytest.raises(SubmissionError, match="larger than 1 MiB"):
+        load(path)
+
+
+def test_a_zip_whose_table_of_contents_is_huge_is_refused_before_it_is_parsed(tmp_path):
+    """Is a zip of 200,000 empty entries (zipfile would parse its whole table of contents:
+    a second and hundreds of MB for each such zip) refused from its end record, at once?
+    And one of few entries with a 5 MB table of contents (long names)?"""
+    import time
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "many.zip", "w", zipfile.ZIP_STORED) as archive:
+        for i in range(200_000):
+            archive.writestr(f"{i:x}", b"")
+    with zipfile.ZipFile(tmp_path / "long.zip", "w", zipfile.ZIP_STORED) as archive:
+        for i in range(5_000):
+            archive.writestr(f"{i:04}" + "n" * 1000, b"")
+    started = time.process_time()
+    with pytest.raises(SubmissionError, match="over 10000 entries"):
+        load(tmp_path / "many.zip")
+    assert time.process_time() - started < 0.2
+    with pytest.raises(SubmissionError, match="table of contents is over 4 MiB"):
+        load(tmp_path / "long.zip")

@@ -1,12 +1,15 @@
-"""Grade a batch of submissions: resumable, in parallel, and safe to interrupt.
+"""Grade a batch of submissions: resumable, in parallel, each under a deadline, safe to interrupt.
 
 Each result is written to ``<out>/<submission>.json`` atomically the moment it is
 graded; a rerun reuses every result already there (unless ``force``), so Ctrl-C loses
-nothing that finished. With ``jobs > 1`` each of N trusted child processes
-(:mod:`grader.batch.child`, its own session) grades one submission at a time: the
-hidden suites run through ``pytest.main``, which must not share a process between
-concurrent gradings. On Ctrl-C the parent forwards SIGINT to its children; a child
-interrupted mid-submission writes nothing, so no partial result ever lands on disk.
+nothing that finished. Every submission is graded in a trusted child process
+(:mod:`grader.batch.child`, its own session), ``jobs`` of them at a time (one for
+``jobs=1``): the hidden suites run through ``pytest.main``, which must not share a process
+between concurrent gradings, and a child can be stopped whatever it is doing. A child past
+its submission's deadline (:mod:`grader.batch.deadline`) is ended with its sandboxes and that
+submission alone is reported as not graded; the class goes on. On Ctrl-C the parent forwards
+SIGINT to its children and ends them after a short grace; a child interrupted
+mid-submission writes nothing, so no partial result ever lands on disk.
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import course_config
-from grader.batch.plan import Outcome, Plan, stage_for_grading
+from grader.batch.deadline import default_deadline_s
+from grader.batch.plan import Outcome, Plan
 from grader.batch.pool import Pool
 from grader.batch.progress import Progress
 from grader.batch.store import read_result
-from grader.errors import SuiteError
 from grader.results import SubmissionResult
 from grader.submission import Submission
 
@@ -31,13 +33,14 @@ def grade_all(
     submissions: list[Submission],
     plan: Plan,
     *,
-    course: course_config.CourseConfig,
     jobs: int = 1,
     force: bool = False,
+    deadline_s: float | None = None,
     stderr=None,
     on_result=None,
 ) -> Outcome:
-    """Grade ``submissions`` (reusing stored results), in submission order."""
+    """Grade ``submissions`` (reusing stored results), in submission order; ``deadline_s``
+    (default: :func:`~grader.batch.deadline.default_deadline_s`) bounds each one's grading."""
     stderr = stderr or sys.stderr
     outcome = Outcome()
     done: dict[str, SubmissionResult] = {}
@@ -67,13 +70,12 @@ def grade_all(
                 on_result(result)
 
         workdir = Path(scratch) / "staged"
+        size = min(jobs, len(todo))
+        if deadline_s is None:
+            deadline_s = default_deadline_s(plan, size)
         try:
-            if jobs == 1 or len(todo) <= 1:
-                _grade_inline(todo, plan, course, workdir, progress, finished)
-            else:
-                Pool(min(jobs, len(todo)), plan, workdir, Path(scratch)).run(
-                    todo, progress, finished
-                )
+            if todo:
+                Pool(size, plan, workdir, Path(scratch), deadline_s).run(todo, progress, finished)
         except KeyboardInterrupt:
             progress.interrupted(len(done), out if plan.out else None)
             raise
@@ -81,15 +83,3 @@ def grade_all(
     outcome.results = [done[s.id] for s in submissions if s.id in done]
     progress.summary(outcome)
     return outcome
-
-
-def _grade_inline(todo, plan: Plan, course, workdir: Path, progress, finished) -> None:
-    for submission in todo:
-        progress.started(submission.id)
-        try:
-            staged = stage_for_grading(submission, workdir)
-            result = plan.grade(course, submission.id, staged, submission.error, submission.notes)
-        except SuiteError as exc:
-            finished(submission.id, None, str(exc))
-            continue
-        finished(submission.id, result)

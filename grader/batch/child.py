@@ -1,6 +1,8 @@
 """A batch child process: grade each staged submission named on stdin, answer on stdout.
 
-Started by :mod:`grader.batch.pool` as ``python -P -m grader.batch.child PLAN_JSON``.
+Started by :mod:`grader.batch.pool` as ``python -P -m grader.batch.child PLAN_JSON``. Each
+answer is one JSON line: the submission's id and its result (as written to ``--out``), or
+why the grader could not grade it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from grader import course_config
 from grader.batch.plan import Plan
 from grader.errors import SuiteError
+from grader.formats.jsonl import to_json_line
 
 
 def main(plan_json: str) -> int:
@@ -28,7 +31,8 @@ def main(plan_json: str) -> int:
             answer = {"id": task["id"]}
             staged = Path(task["staged"]) if task["staged"] else None
             try:
-                plan.grade(course, task["id"], staged, task["error"], task.get("notes", []))
+                result = plan.grade(course, task["id"], staged, task["error"], task["notes"])
+                answer["result"] = json.loads(to_json_line(result))
             except SuiteError as exc:
                 answer["error"] = str(exc)
             answers.write(json.dumps(answer) + "\n")

@@ -136,4 +136,5 @@ class Progress:
             rows.append(("mean score", f"{mean:.1f}/{outcome.results[0].max_score:g}"))
         width = max(len(name) for name, _ in rows)
         lines = [f"  {name.ljust(width)}  {value}" for name, value in rows]
+        lines += [f"  not graded: {sid}: {why}" for sid, why in outcome.failed.items()]
         self.console.print("summary:\n" + "\n".join(lines))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -74,16 +75,31 @@ def _gradescope(folder: Path) -> Submitted | None:
     return Submitted(parse_time(created, f"{meta}: created_at"), str(meta))
 
 
+GIT_TIMEOUT_S = 60
+GIT_SETTINGS = (
+    "core.fsmonitor=false",  # a program git would run to list changed files
+    "log.showSignature=false",  # else a signed commit runs the repository's gpg.program
+    "protocol.allow=never",  # no fetch of a missing object (a partial clone's remote)
+)
+"""What a clone's own configuration may not change while its last commit is read: nothing in
+it may run a program or reach the network."""
+
+
 def _github(folder: Path) -> Submitted | None:
     if not (folder / ".git").exists():
         return None
-    completed = subprocess.run(
-        ["git", "-c", "core.fsmonitor=false", "-c", f"safe.directory={folder.resolve()}"]
-        + ["-C", str(folder), "log", "-1", "--format=%H %cI"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    settings = [f"safe.directory={folder.resolve()}", *GIT_SETTINGS]
+    try:
+        completed = subprocess.run(
+            ["git", "--no-replace-objects", *(arg for s in settings for arg in ("-c", s))]
+            + ["-C", str(folder), "log", "-1", "--no-show-signature", "--format=%H %cI"],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except subprocess.TimeoutExpired:
+        raise GradebookError(f"{folder}: git log gave no answer in {GIT_TIMEOUT_S} s") from None
     if completed.returncode != 0 or not completed.stdout.strip():
         raise GradebookError(f"{folder}: no last commit: {completed.stderr.strip()}")
     commit, when = completed.stdout.split()

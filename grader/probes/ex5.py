@@ -1,5 +1,6 @@
 """Probes for ex5_train (and the accuracy gate, which drives the student's ex3/ex4/ex5)."""
 
+import itertools
 import os
 import random
 import tempfile
@@ -80,6 +81,52 @@ def per_class_accuracy(predicted, labels, num_classes):
 
 
 MAX_SAVED_BYTES = 16 * 1024 * 1024
+"""The largest file save_model may write (the course's Net is about 250 kB)."""
+MAX_SAVED_ENTRIES = 1000
+"""The most entries of the saved mapping that are looked at (the Net has 10)."""
+PLAIN_DTYPES = frozenset(
+    "float16 bfloat16 float32 float64 int8 int16 int32 int64 uint8 bool".split()
+)
+"""Tensors of these dtypes are sent back as they are; others are named by type only."""
+
+
+def _tensor_bytes(value) -> int | None:
+    """The bytes of a plain dense tensor as it would be sent; None for anything else."""
+    if not isinstance(value, torch.Tensor) or value.layout != torch.strided:
+        return None
+    if str(value.dtype).removeprefix("torch.") not in PLAIN_DTYPES:
+        return None
+    return value.numel() * value.element_size()
+
+
+def saved_file(path: str) -> dict:
+    """What save_model wrote at ``path``, read here (in the worker) with
+    ``torch.load(weights_only=True)``, as data the trusted side checks without walking
+    anything the student built: ``bytes`` (the file's size; 0: none), and either ``error``
+    (why torch.load refused it), ``type`` (what it held, when not a mapping) or ``tensors``
+    (name -> plain dense tensor, ``MAX_SAVED_BYTES`` of them in all) with ``others`` (name ->
+    what any other entry holds, by type only) and ``entries`` (how many the mapping holds)."""
+    if not os.path.isfile(path):
+        return {"bytes": 0}
+    size = os.path.getsize(path)
+    if size > MAX_SAVED_BYTES:
+        return {"bytes": size, "error": f"a file over {MAX_SAVED_BYTES // 2**20} MiB"}
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - a file that is not a state_dict, however broken
+        return {"bytes": size, "error": type(exc).__name__}
+    if not isinstance(state, dict):
+        return {"bytes": size, "type": type(state).__name__}
+    tensors, others, budget = {}, {}, MAX_SAVED_BYTES
+    for key, value in itertools.islice(state.items(), MAX_SAVED_ENTRIES):
+        name = key[:200] if isinstance(key, str) else f"<a {type(key).__name__} key>"
+        nbytes = _tensor_bytes(value)
+        if nbytes is not None and nbytes <= budget and isinstance(key, str):
+            tensors[name], budget = value.detach().contiguous(), budget - nbytes
+        else:
+            what = "tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+            others[name] = what if nbytes is None else f"{what} too large to compare"
+    return {"bytes": size, "tensors": tensors, "others": others, "entries": len(state)}
 
 
 def _refusal(folder: str) -> str:
@@ -107,8 +154,9 @@ def net_shapes():
 
 @probe
 def save_and_load(state_dict, file_bytes):
-    """``save_model`` of the student's Net holding the given weights (the file's bytes come
-    back), and ``load_model`` of a file the trusted side wrote (its weights come back)."""
+    """``save_model`` of the student's Net holding the given weights (what the file holds
+    comes back, as :func:`saved_file` reads it), and ``load_model`` of a file the trusted side
+    wrote (its weights come back)."""
     from grader.probes.ex4 import load_weights
 
     net = student("ex4_net").Net()
@@ -116,17 +164,14 @@ def save_and_load(state_dict, file_bytes):
     with tempfile.TemporaryDirectory() as folder:
         saved_path, given_path = os.path.join(folder, "saved.pt"), os.path.join(folder, "given.pt")
         _ex5().save_model(net, saved_path)
-        saved = b""
-        if os.path.isfile(saved_path):
-            with open(saved_path, "rb") as handle:
-                saved = handle.read(MAX_SAVED_BYTES + 1)
+        saved = saved_file(saved_path)
         with open(given_path, "wb") as handle:
             handle.write(np.asarray(file_bytes, dtype=np.uint8).tobytes())
         loaded = _ex5().load_model(given_path)
         refused = _refusal(folder)
     return {
         "refused": refused,
-        "saved": np.frombuffer(saved, dtype=np.uint8),
+        "saved": saved,
         "loaded": loaded.state_dict(),
         "loaded_type": type(loaded).__name__,
     }

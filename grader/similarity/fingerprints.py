@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 from copydetect import CodeFingerprint
@@ -25,7 +25,11 @@ from copydetect.utils import filter_code, get_token_coverage
 from grader.course_config import SimilaritySettings
 from grader.kit import EXERCISES, EXERCISES_DIR
 from grader.notebooks import notebook_cells
-from grader.submission import Submission, shown
+from grader.submission import MAX_SOURCE_BYTES, Submission, shown
+
+FILTERED_LINES = 1 << 16
+"""Lines whose filtered form is kept for the next file that holds them (stub lines, common
+idioms); a bound, so that a class of large files does not fill the memory."""
 
 
 @dataclass
@@ -96,6 +100,8 @@ def exercise_text(filename: str, data: bytes) -> str:
             detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
             raise ValueError(f"it is not a valid Jupyter notebook ({detail})") from None
         text = "".join(f"# cell {number}\n{source}" for number, source in cells)
+    if len(text) > MAX_SOURCE_BYTES:
+        raise ValueError(f"it holds more than {MAX_SOURCE_BYTES // 2**20} MiB of code")
     if not text.strip():
         raise ValueError("it is empty")
     return text
@@ -111,7 +117,7 @@ class Boilerplate:
     """Every k-gram hash of the stubs, sorted."""
 
 
-@cache
+@lru_cache(maxsize=FILTERED_LINES)
 def _filtered(line: str) -> str:
     return filter_code(line, "line.py", language="python")[0].strip()
 

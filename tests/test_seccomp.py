@@ -5,7 +5,7 @@ import errno
 
 import pytest
 
-from grader.errors import ProbeFailure
+from grader.errors import ProbeFailure, WorkerDied
 from grader.sandbox import seccomp
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.forkserver import ForkServer
@@ -130,3 +130,28 @@ def test_torch_shared_memory_and_loader_workers_still_work(make_submission, isol
         "memfd": True,
         "thread": [1],
     }
+
+
+OTHER_ABI = """
+import ctypes
+
+def predict(coeffs, x):
+    libc = ctypes.CDLL(None, use_errno=True)
+    result = libc.syscall(0x40000000 + 29, 0x5EC, 4096, 0o1600)  # shmget by its x32 number
+    raise RuntimeError(repr((result, ctypes.get_errno())))
+"""
+
+
+def test_a_call_through_another_abi_ends_the_worker(make_submission, isolation):
+    """Does a system call made through another ABI (x32 numbers, which the rules for this
+    architecture would not match) end the worker at once, rather than run or hang it?"""
+    import os
+
+    if os.uname().machine != "x86_64":
+        pytest.skip("the x32 ABI is x86_64's")
+    submission = make_submission("abi", {"ex1_gradients.py": OTHER_ABI})
+    spec = WorkerSpec(submission=submission.resolve(), isolation=isolation, background=True)
+    with WorkerClient(spec) as worker:
+        worker.call("load", timeout_s=120, module="ex1_gradients")
+        with pytest.raises(WorkerDied, match="ended during"):
+            worker.call("ex1.predict", timeout_s=60, coeffs=[0, 0, 0, 0], x=[0.0])

@@ -104,6 +104,10 @@ def acquire() -> Identity:
             os.close(fd)
             continue
         uid = UID_BASE + slot
+        if leftovers.key_count(uid):  # keys of a sandbox before the sweep, or of another tool
+            _retire(slot)
+            os.close(fd)
+            continue
         kill_user(uid)
         return Identity(uid, uid, own=True, _lock=fd)
     raise SandboxError(f"all {SLOTS} worker uids are in use")

@@ -23,7 +23,7 @@ from grader.contract import (
     WORKER_GID_ENV,
     WORKER_UID_ENV,
 )
-from grader.sandbox import bwrap, cgroups, identity, seccomp
+from grader.sandbox import bwrap, cgroups, identity, leftovers, mounts, seccomp
 from grader.sandbox.limits import Limits
 from grader.sandbox.processes import KEEPER, apply_limits, drop_to, rlimits
 from grader.sandbox.workdir import PACKAGE_DIR, WorkerDir
@@ -153,9 +153,21 @@ def command(
     if ident.own:
         env[WORKER_UID_ENV], env[WORKER_GID_ENV] = str(ident.uid), str(ident.gid)
     steps = [_unshare_network] if private_network() else []
-    steps.append(seccomp.installer())  # last: it refuses unshare
+    if mounts.possible():
+        folders = leftovers.world_writable_folders()
+        steps.append(mounts.Covering(folders, _reachable(workdir), spec.limits.tmp_bytes).apply)
+    steps.append(seccomp.installer())  # last: it refuses unshare and mount
     preexec = _preexec(joins, limits, cores, niceness, *steps)
     return Launch(cmd, preexec, env, str(workdir.tmp))
+
+
+def _reachable(workdir: WorkerDir) -> list[Path]:
+    """What a worker without bubblewrap must still reach where it lies below a folder that
+    its mount namespace covers: its own folder, the Python environment, the training file."""
+    keep = [workdir.root, *bwrap.python_roots(), Path(sys.executable)]
+    if workdir.train is not None:
+        keep.append((workdir.train / "images.npy").resolve())
+    return keep
 
 
 def _preexec(joins, limits, cores, niceness, *last):

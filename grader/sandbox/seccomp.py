@@ -5,13 +5,14 @@ System V IPC, POSIX message queues, new namespaces, mounts, tracing other proces
 modules. Each of them is a way for one submission to leave something for the next, or to
 reach the machine, so the filter answers them with an error (``EPERM``, as a kernel without
 the feature would; ``clone3`` with ``ENOSYS``, so that the C library falls back to
-``clone``, whose namespace flags the filter can see). Everything else is allowed: torch's
-shared memory (files in ``/dev/shm``), ``memfd``, Unix sockets and ``fork`` for the
-DataLoader's workers, threads.
+``clone``, whose namespace flags the filter can see). A call through another ABI of the
+machine (32-bit ``int 0x80``, x32 numbers), which the rules would not see, ends the
+process. Everything else is allowed: torch's shared memory (files in ``/dev/shm``),
+``memfd``, Unix sockets and ``fork`` for the DataLoader's workers, threads.
 
 The filter is compiled once per process (:func:`program`) and installed before the worker's
 Python starts: bubblewrap loads it from a descriptor (``--seccomp``); without bubblewrap the
-worker's child installs it last, between fork and exec (:func:`install`). Either way it holds
+worker's child installs it last, between fork and exec (:func:`installer`). Either way it holds
 for every process the worker starts, and cannot be lifted.
 """
 
@@ -121,6 +122,9 @@ def program() -> bytes:
         raise Unavailable(f"libseccomp cannot be loaded: {exc}") from exc
     refused = seccomp.ERRNO(errno.EPERM)
     rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    # a call of another ABI (int 0x80, x32 numbers) ends the whole process: killing only the
+    # thread that made it would leave the worker hung rather than ended
+    rules.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
     native = seccomp.system_arch()
     for name in DENIED:
         if _exists(seccomp, native, name):

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.sandbox import bwrap, cgroups, seccomp
+from grader.sandbox import bwrap, cgroups, mounts, seccomp
 from grader.sandbox.limits import Limits
 
 CHOICES = ("auto", "bwrap", "process", "strongest")
@@ -167,6 +167,8 @@ def record(isolation: str, limits: Limits, device: str) -> dict:
             "exercise_budget_s": limits.exercise_budget_s,
         },
     }
+    if isolation != "bwrap":
+        info["shared_folders"] = "private" if mounts.possible() else "the machine's, swept after"
     if isolation == "bwrap":
         info["bwrap"] = bwrap.launch_mode()[0]
         info["limits"].update(

@@ -109,16 +109,22 @@ class Run:
 
 
 def survivors() -> list[str]:
-    """Processes that carry the daemon marker or run as a worker uid."""
+    """Processes that carry the daemon marker or run as a worker uid (not those of a grader
+    of another checkout on this machine, which run another environment's Python)."""
+    ours = sys.prefix.encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes()
-                uid = int((entry / "status").read_text().split("Uid:")[1].split()[0])
+                status = (entry / "status").read_text()
+                uid = int(status.split("Uid:")[1].split()[0])
+                state = status.split("State:")[1].split()[0]
             except (OSError, IndexError, ValueError):
                 continue
-            if DAEMON_MARKER in cmdline or UID_BASE <= uid < UID_BASE + 4096:
+            elsewhere = b"/.venv" in cmdline and ours not in cmdline
+            worker = UID_BASE <= uid < UID_BASE + 4096 and state != "Z" and not elsewhere
+            if DAEMON_MARKER in cmdline or worker:
                 found.append(f"{entry.name} (uid {uid}): {cmdline.replace(NUL, b' ').decode()}")
     return found
 

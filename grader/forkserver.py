@@ -1,11 +1,11 @@
 """The fork server: imports torch once and forks a fresh worker per exercise and restart.
 
-Started by :mod:`grader.sandbox.forkserver` in a sandbox (bubblewrap, or a plain process of
-the worker's uid) as ``python -I -c <boot>``, like a worker, and kept for one submission after
-another. It imports the
-heavy modules every exercise needs (numpy, torch, torchvision, the probes), but never the
-submission's: the submission's folder is put on ``sys.path`` only in the forked child. It
-then waits on a private socket that only the trusted side holds:
+Started by :mod:`grader.sandbox.forkserver` in a submission's sandbox (bubblewrap, or a
+plain process of the worker's uid) as ``python -I -c <boot>``, like a worker, and ended with
+the submission. It imports the heavy modules every exercise needs (numpy, torch,
+torchvision, the probes), but never the submission's: the submission's folder is put on
+``sys.path`` only in the forked child. It then waits on a private socket that only the
+trusted side holds:
 
 - ``spawn`` with three descriptors (requests, output, replies): fork a child that closes
   the socket, takes the descriptors as its stdin, stdout/stderr and reply channel, and runs

@@ -7,7 +7,7 @@ Both ``grader run`` (inline) and a batch child process (:mod:`grader.batch`) cal
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import os
 import time
 from dataclasses import replace
@@ -19,12 +19,16 @@ from grader.results import GradedTest, SubmissionResult
 from grader.sandbox import cpus, policy
 from grader.sandbox.forkserver import ForkServer
 from grader.sandbox.launch import WorkerSpec
+from grader.sandbox.leftovers import Ledger
 from grader.sandbox.limits import Limits
 from grader.suite_runner import SuiteOptions, run_suite
 
 WORKERS_ENV = "GRADER_WORKERS"
 """``fork`` (the default): workers are forked from a fork server, which imports torch once
-per grading process; ``fresh``: each worker is a new Python (a fallback, and to compare)."""
+per submission; ``fresh``: each worker is a new Python (a fallback, and to compare)."""
+LEFT_BEHIND = (
+    "the sandbox's uid still held something when it ended ({kept}); that uid is not used again"
+)
 REDUCED_ISOLATION = (
     "isolation was reduced (--isolation process): student code ran as a plain process of "
     "its own user with resource limits, not inside bubblewrap"
@@ -65,20 +69,27 @@ def grade_staged(
     start = time.monotonic()
     tests: list[GradedTest] = []
     messages = {}
+    ledger = Ledger()
     if error or staged is None:
         messages = {e.key: f"not graded: {error}" for e in exercises}
     else:
         slots = cpus.Slots()
-        server = forkserver_for(staged, options)
-        for exercise in exercises:
-            with slots.hold(cores_for(exercise, options)) as cores:
-                exercise_options = replace(
-                    options, cores=cores, background=not cores, forkserver=server
-                )
-                graded, suite_notes = run_suite(exercise, staged, exercise_options)
-            tests.extend(_apply_course(graded, exercise, course))
-            notes = [*notes, *suite_notes]
+        with forkserver_for(staged, options, ledger) as server:
+            for exercise in exercises:
+                with slots.hold(cores_for(exercise, options)) as cores:
+                    exercise_options = replace(
+                        options, cores=cores, background=not cores, forkserver=server,
+                        ledger=ledger,
+                    )  # fmt: skip
+                    graded, suite_notes = run_suite(exercise, staged, exercise_options)
+                tests.extend(_apply_course(graded, exercise, course))
+                notes = [*notes, *suite_notes]
     warnings = list(notes)
+    left = ledger.record()
+    if left["kept"]:
+        warnings.append(LEFT_BEHIND.format(kept=", ".join(left["kept"])))
+    sandbox = policy.record(options.isolation, Limits(), options.device)
+    sandbox["leftovers"] = left
     if options.gate and options.gate.reference_error:
         warnings.append(options.gate.reference_error)
     if error:
@@ -95,40 +106,30 @@ def grade_staged(
         grader_version=__version__,
         duration_s=round(time.monotonic() - start, 2),
         warnings=warnings,
-        sandbox=policy.record(options.isolation, Limits(), options.device),
+        sandbox=sandbox,
     )
 
 
-_SERVERS: dict[tuple[str, str], ForkServer] = {}
-"""This process's fork servers, by (device, isolation), kept from one submission to the next."""
-
-
-def forkserver_for(staged: Path, options: SuiteOptions) -> ForkServer | None:
-    """The fork server that forks this submission's workers (started on the first worker it
-    forks, then kept for the next submission this process grades), or None where
-    ``GRADER_WORKERS=fresh`` asks for a new Python per worker."""
+@contextlib.contextmanager
+def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger):
+    """The fork server that forks this submission's workers (its sandbox started on the first
+    worker it forks, and ended with the submission, so that no other submission's code ever
+    meets anything this one left), or None where ``GRADER_WORKERS=fresh`` asks for a new
+    Python per worker."""
     if os.environ.get(WORKERS_ENV, "fork") == "fresh":
-        return None
-    key = (options.device, options.isolation)
-    server = _SERVERS.get(key)
-    if server is None:
-        if not _SERVERS:
-            atexit.register(close_forkservers)
-        spec = WorkerSpec(
-            submission=Path(staged).resolve(),
-            device=options.device,
-            isolation=options.isolation,
-            background=True,
-        )
-        server = _SERVERS[key] = ForkServer(spec, start_timeout_s=WORKER_START_TIMEOUT_S)
-    server.take(staged)
-    return server
-
-
-def close_forkservers() -> None:
-    """End every fork server of this process (at exit)."""
-    while _SERVERS:
-        _SERVERS.popitem()[1].close()
+        yield None
+        return
+    spec = WorkerSpec(
+        submission=Path(staged).resolve(),
+        device=options.device,
+        isolation=options.isolation,
+        background=True,
+    )
+    server = ForkServer(spec, start_timeout_s=WORKER_START_TIMEOUT_S, ledger=ledger)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def gate_cores(recipe: dict, device: str) -> int:

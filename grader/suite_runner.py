@@ -21,6 +21,7 @@ from grader.gate_settings import GateSettings
 from grader.kit import SUITES_DIR, Exercise
 from grader.results import GradedTest
 from grader.sandbox.forkserver import ForkServer
+from grader.sandbox.leftovers import Ledger
 
 
 @dataclass
@@ -38,6 +39,8 @@ class SuiteOptions:
     forkserver: ForkServer | None = field(default=None, compare=False, repr=False)
     """The submission's fork server (grader.sandbox.forkserver): workers it can serve are
     forked from it, the others start on their own."""
+    ledger: Ledger | None = field(default=None, compare=False, repr=False)
+    """Where every sandbox of the submission records what it left when it ends."""
 
 
 NOTES = pytest.StashKey[list]()

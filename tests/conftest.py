@@ -88,6 +88,23 @@ def describe(result: dict) -> str:
     )
 
 
+def isolations() -> list[str]:
+    """The isolations this machine can grade with: bubblewrap where it starts, reduced
+    isolation where the grader is root and the Python is readable by other users."""
+    from grader.sandbox.policy import bwrap_works, unreadable_python
+
+    found = ["bwrap"] if bwrap_works() else []
+    if os.geteuid() == 0 and unreadable_python() is None:
+        found.append("process")
+    return found
+
+
+@pytest.fixture(params=isolations() or [pytest.param("none", marks=pytest.mark.skip)])
+def isolation(request) -> str:
+    """Each isolation this machine can grade with, in turn."""
+    return request.param
+
+
 @pytest.fixture
 def make_submission(tmp_path):
     """A submission folder: the reference solutions, with some files replaced."""

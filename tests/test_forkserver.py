@@ -9,7 +9,8 @@ from grader.errors import ProbeFailure
 from grader.sandbox import cgroups
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.forkserver import ForkServer
-from grader.sandbox.policy import bwrap_works, unreadable_python
+from grader.sandbox.leftovers import Ledger
+from grader.sandbox.policy import bwrap_works
 from grader.sandbox.processes import ancestors, processes_of
 
 # What a worker finds of the ones before it, then what it leaves for the ones after it: files
@@ -84,20 +85,6 @@ def predict(coeffs, x):
 """
 
 
-def _isolations():
-    found = []
-    if bwrap_works():
-        found.append("bwrap")
-    if os.geteuid() == 0 and unreadable_python() is None:
-        found.append("process")
-    return found
-
-
-@pytest.fixture(params=_isolations() or [pytest.param("none", marks=pytest.mark.skip)])
-def isolation(request):
-    return request.param
-
-
 def _seen(worker) -> dict:
     import ast
 
@@ -111,28 +98,30 @@ def _seen(worker) -> dict:
 def test_a_forked_worker_finds_nothing_of_the_one_before(make_submission, isolation):
     """Do files in every writable folder, a setsid daemon and a patched module left by one
     forked worker stay out of the next, of the same submission and of the next submission
-    (whose own files it imports), and is no process of the worker uid left at the end?"""
+    (whose own files it imports, in a sandbox of its own: another uid), and is no process
+    of either uid left, nor anything the sweep has to keep, when each sandbox ends?"""
     first = make_submission("first", {"ex1_gradients.py": LEAVE_TRACES % "first"})
     second = make_submission("second", {"ex1_gradients.py": LEAVE_TRACES % "second"})
-    spec = WorkerSpec(submission=first.resolve(), isolation=isolation, background=True)
-    with ForkServer(spec) as server:
-        views = []
-        for submission in (first, first, second):
-            server.take(submission)
-            client_spec = WorkerSpec(
-                submission=submission.resolve(), isolation=isolation, background=True
-            )
-            with WorkerClient(client_spec, server=server) as worker:
-                views.append(_seen(worker))
-                assert worker.server is server  # forked, not started on its own
-        uid = server.identity.uid
-        assert server.starts == 1
-        assert [v["who"] for v in views] == ["first", "first", "second"]
-        for view in views:
-            assert view == {**view, "files": [], "patched": False, "others": []}
-        # the fork server and the sandbox it runs in (bwrap runs as the worker uid), no daemon
-        assert set(processes_of(uid)) <= ancestors(server.pid, server.process.pid)
-    assert not processes_of(uid)
+    views, uids = [], []
+    for submission, workers in ((first, 2), (second, 1)):
+        spec = WorkerSpec(submission=submission.resolve(), isolation=isolation, background=True)
+        ledger = Ledger()
+        with ForkServer(spec, ledger=ledger) as server:
+            for _ in range(workers):
+                with WorkerClient(spec, server=server) as worker:
+                    views.append(_seen(worker))
+                    assert worker.server is server  # forked, not started on its own
+            uid = server.identity.uid
+            assert server.starts == 1
+            # the fork server and the sandbox it runs in (bwrap runs as the worker uid)
+            assert set(processes_of(uid)) <= ancestors(server.pid, server.process.pid)
+        uids.append(uid)
+        assert not processes_of(uid)
+        assert ledger.record() == {"checked": 1, "found": [], "kept": []}
+    assert uids[0] != uids[1]
+    assert [v["who"] for v in views] == ["first", "first", "second"]
+    for view in views:
+        assert view == {**view, "files": [], "patched": False, "others": []}
 
 
 def test_a_worker_that_cannot_reach_the_gpu_is_the_graders_fault(make_submission, isolation):

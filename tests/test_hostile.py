@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +48,8 @@ class Attack:
     """A word of every failed pointed test's feedback there, or WRONG_ANSWER (None: the
     failures differ in kind, and ``shown`` says what one of them must say)."""
     score: float = 0
-    """What the attacked exercise still earns (checks the attack does not touch)."""
+    """What the attacked exercise still earns (checks the attack does not touch; all of it
+    for an attack on the submissions graded after it)."""
     fallback: str | None = None
     """The same for the run without bubblewrap, where the attack is also graded that way
     (None: not graded that way)."""
@@ -75,6 +78,8 @@ ATTACKS = {
     "hostile_os_exit_at_import": Attack("ex1", "worker process ended", fallback="ended"),
     "hostile_phone_home": Attack("ex1", "connected: []"),
     "hostile_reach_the_grader": Attack("ex1", "done: []", fallback="done: []"),
+    "hostile_relay_plants": Attack("ex1", score=20, fallback=None),
+    "hostile_relay_reads": Attack("ex1", "found: []", fallback="found: []"),
     "hostile_remount_escape": Attack("ex1", "escaped: []", fallback="escaped: []"),
     "hostile_save_model_shared_lists": Attack("ex5", "holds a list", score=19),
     "hostile_snoop_filesystem": Attack("ex1", "found: []"),
@@ -105,16 +110,22 @@ class Run:
 
 
 def survivors() -> list[str]:
-    """Processes that carry the daemon marker or run as a worker uid."""
+    """Processes that carry the daemon marker or run as a worker uid (not those of a grader
+    of another checkout on this machine, which run another environment's Python)."""
+    ours = sys.prefix.encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes()
-                uid = int((entry / "status").read_text().split("Uid:")[1].split()[0])
+                status = (entry / "status").read_text()
+                uid = int(status.split("Uid:")[1].split()[0])
+                state = status.split("State:")[1].split()[0]
             except (OSError, IndexError, ValueError):
                 continue
-            if DAEMON_MARKER in cmdline or UID_BASE <= uid < UID_BASE + 4096:
+            elsewhere = b"/.venv" in cmdline and ours not in cmdline
+            worker = UID_BASE <= uid < UID_BASE + 4096 and state != "Z" and not elsewhere
+            if DAEMON_MARKER in cmdline or worker:
                 found.append(f"{entry.name} (uid {uid}): {cmdline.replace(NUL, b' ').decode()}")
     return found
 
@@ -237,7 +248,8 @@ def test_attack_scores_nothing_it_should_not(runs, name):
     tests = pointed(result, attack.exercise)
     assert result["exercises"][attack.exercise]["score"] == attack.score, describe(result)
     failed = [t for t in tests if t["status"] != "passed"]
-    assert failed and all(t["feedback"] for t in failed)
+    assert all(t["feedback"] for t in failed)
+    assert failed or attack.score == result["exercises"][attack.exercise]["max_score"]
     if attack.feedback is not None:
         assert all(says(t, attack.feedback) for t in failed), describe(result)
     if attack.shown:
@@ -340,6 +352,61 @@ def test_terminal_escapes_are_shown_not_obeyed(runs):
     assert "\\x1b[2J" in feedback and "\x1b" not in feedback and "\r" not in feedback
     ET.fromstring(formats.render("junit", [result]))
     assert "\x1b" not in formats.render("table", [result])
+
+
+RELAY = ["hostile_relay_plants", "hostile_relay_reads"]
+
+
+def worker_uid_leftovers() -> list[str]:
+    """System V objects and keys of any worker uid, and relayed files in the folders any user
+    may write to, on this machine now (a uid that holds keys from before is never used)."""
+    from grader.sandbox import leftovers
+
+    found = []
+    for uid in {*range(UID_BASE, UID_BASE + 4096)} & _uids_with_objects():
+        found += [f"uid {uid}: {name}" for name in leftovers.ipc_objects(uid)]
+        if leftovers.key_count(uid):
+            found.append(f"uid {uid}: keys")
+    for folder in leftovers.world_writable_folders():
+        if (Path(folder) / "grader-relay.py").exists():
+            found.append(f"{folder}/grader-relay.py")
+    return found
+
+
+def _uids_with_objects() -> set[int]:
+    uids = set()
+    for source in ("/proc/sysvipc/shm", "/proc/sysvipc/msg", "/proc/sysvipc/sem"):
+        for row in Path(source).read_text().splitlines()[1:]:
+            uids.update(int(v) for v in row.split()[7:10:2])
+    for line in Path("/proc/key-users").read_text().splitlines():
+        uids.add(int(line.split(":")[0]))
+    return uids
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["one-after-the-other", "side-by-side"])
+def test_nothing_of_one_submission_reaches_another(tmp_path, isolation, jobs):
+    """A submission leaves its code in a System V segment and message queue, a POSIX message
+    queue, the user keyring and a file in every world-writable folder (a root-owned one deep
+    in /tmp among them); does another, graded after it or beside it, find none of it (and
+    score 0 with the stub), while the first keeps its 20, and is nothing of theirs left on
+    the machine, every sandbox's sweep recorded?"""
+    shared = Path(tempfile.mkdtemp(prefix="grader-test-shared-"))
+    os.chmod(shared, 0o1777)
+    before = set(worker_uid_leftovers())
+    try:
+        run = finish(start(tmp_path, RELAY, "ex1", "--isolation", isolation, "--jobs", jobs))
+        left = sorted(set(worker_uid_leftovers()) - before)
+    finally:
+        shutil.rmtree(shared)
+    assert run.returncode == 0, run.stderr[-3000:]
+    plants, reads = (run.results[name] for name in RELAY)
+    assert plants["exercises"]["ex1"]["score"] == 20, describe(plants)
+    assert reads["exercises"]["ex1"]["score"] == 0, describe(reads)
+    assert all("found: []" in t["feedback"] for t in pointed(reads, "ex1")), describe(reads)
+    for result in (plants, reads):
+        assert result["sandbox"]["leftovers"]["checked"] >= 1
+        assert result["sandbox"]["leftovers"]["kept"] == []
+    assert left == []
 
 
 @pytest.mark.slow

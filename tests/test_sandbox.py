@@ -384,6 +384,89 @@ def test_worker_uids_are_exclusive_and_leave_nothing_behind(tmp_path):
         second.release()
 
 
+# Run as the uid given, without the seccomp filter (so that every kernel object can be made):
+# what a sandbox of that uid could have left if a way past the filter existed.
+LEAVE_KERNEL_OBJECTS = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+shared, keys = sys.argv[1], sys.argv[2] == "keys"
+assert libc.shmget(0, 1 << 20, 0o1600) >= 0
+assert libc.msgget(0, 0o1600) >= 0
+assert libc.semget(0, 1, 0o1600) >= 0
+os.makedirs(os.path.join(shared, "mine", "read-only"))
+open(os.path.join(shared, "mine", "read-only", "data"), "w").close()
+os.chmod(os.path.join(shared, "mine", "read-only"), 0o500)
+open(os.path.join(shared, "left.py"), "w").close()
+os.symlink("/etc", os.path.join(shared, "link-to-etc"))
+if keys:
+    assert libc.syscall(248, b"user", b"grader-test", b"x", 1, -4) > 0  # add_key, @u
+"""
+
+
+def _leave_kernel_objects(ident, shared: Path, keys: bool) -> None:
+    import subprocess
+
+    from grader.sandbox.processes import drop_to
+
+    subprocess.run(
+        [sys.executable, "-I", "-c", LEAVE_KERNEL_OBJECTS, str(shared), "keys" if keys else ""],
+        preexec_fn=lambda: drop_to(ident.uid, ident.gid),
+        check=True,
+        cwd="/",
+    )
+
+
+@needs_root
+def test_the_sweep_removes_what_a_uid_left_in_the_kernel_and_every_shared_folder():
+    """When a uid is given back, are its System V segment, queue and semaphores removed, and
+    its files in a world-writable folder deep below /tmp (read-only folders among them, a
+    link never followed), the sweep saying what it found?"""
+    from grader.sandbox import identity, leftovers
+
+    shared = Path(tempfile.mkdtemp(prefix="grader-test-shared-"))
+    os.chmod(shared, 0o1777)
+    ident = identity.acquire()
+    try:
+        _leave_kernel_objects(ident, shared, keys=False)
+        assert str(shared) in leftovers.world_writable_folders.__wrapped__()  # found, uncached
+        assert len(leftovers.ipc_objects(ident.uid)) == 3
+        swept = ident.release((*identity.shared_folders(deep=False), str(shared)))
+        assert sorted(f for f in swept.found if f.startswith(str(shared))) == [
+            f"{shared}/left.py", f"{shared}/link-to-etc", f"{shared}/mine"
+        ]  # fmt: skip
+        assert sum(f.split()[0] in ("shm", "msg", "sem") for f in swept.found) == 3
+        assert swept.kept == [] and leftovers.ipc_objects(ident.uid) == []
+        assert os.listdir(shared) == [] and Path("/etc/passwd").exists()
+    finally:
+        ident.release()
+        shutil.rmtree(shared)
+
+
+@needs_root
+def test_a_uid_that_keeps_keys_is_never_handed_out_again(monkeypatch):
+    """Keys cannot be removed for another user: does a uid that still holds one when it is
+    given back get retired (its slot skipped from then on), the sweep saying it kept them?"""
+    from grader.sandbox import identity, leftovers
+
+    shared = Path(tempfile.mkdtemp(prefix="grader-test-shared-"))
+    os.chmod(shared, 0o1777)
+    ident = identity.acquire()
+    try:
+        _leave_kernel_objects(ident, shared, keys=True)
+        swept = ident.release(identity.shared_folders(deep=False))
+        assert any("key" in item for item in swept.kept), swept
+        assert leftovers.key_count(ident.uid) > 0
+        slot = ident.uid - identity.UID_BASE
+        assert (identity._lock_dir() / f"{slot}.retired").exists()
+        monkeypatch.setattr(identity.random, "randrange", lambda _: slot)  # its turn first
+        other = identity.acquire()
+        assert other.uid != ident.uid
+        other.release()
+    finally:
+        ident.release()
+        shutil.rmtree(shared)
+
+
 @needs_root
 def test_control_group_counts_a_workers_memory_and_files_in_its_tmpfs(make_submission):
     """With a 256 MiB memory limit, is a worker that fills its /tmp with 512 MiB stopped,

@@ -5,17 +5,21 @@ with the submission (and the gate's training split) in it (:mod:`grader.sandbox.
 and a control group (:mod:`grader.sandbox.cgroups`), and starts in it, by the command
 :mod:`grader.sandbox.launch` builds, either a worker or a fork server, handing it one
 private descriptor. Ending it freezes and kills every process in it, whatever they did to
-escape (setsid, double forks, threads), gives the uid back and removes the folder and group.
+escape (setsid, double forks, threads), gives the uid back with everything it left removed
+(:mod:`grader.sandbox.leftovers`; the sweep goes to the submission's ``ledger``), and
+removes the folder and group.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 
 from grader.errors import SandboxError
 from grader.sandbox import cgroups, identity, launch
 from grader.sandbox.launch import WorkerSpec
+from grader.sandbox.leftovers import Ledger
 from grader.sandbox.processes import kill_session, kill_tree
 from grader.sandbox.workdir import WorkerDir
 
@@ -34,8 +38,8 @@ def worker_group(spec: WorkerSpec, tag: str = "worker") -> cgroups.WorkerGroup |
 class Box:
     """A sandbox for ``spec``: its uid, folder, group and root process (see the module)."""
 
-    def __init__(self, spec: WorkerSpec, tag: str = "worker"):
-        self.spec, self.tag = spec, tag
+    def __init__(self, spec: WorkerSpec, tag: str = "worker", ledger: Ledger | None = None):
+        self.spec, self.tag, self.ledger = spec, tag, ledger
         self.identity: identity.Identity | None = None
         self.dir: WorkerDir | None = None
         self.group: cgroups.WorkerGroup | None = None
@@ -51,31 +55,32 @@ class Box:
             if self.spec.train_images is not None:
                 self.dir.add_train_split(self.spec.train_images, self.spec.train_labels)
             self.group = worker_group(self.spec, self.tag)
-            cmd, preexec, env, cwd = launch.command(
-                self.spec, self.identity, self.dir, self.group, entry=entry
-            )
+            how = launch.command(self.spec, self.identity, self.dir, self.group, entry=entry)
         except OSError as exc:
             self.close()
             raise SandboxError(f"could not prepare the {self.tag}: {exc}") from exc
-        env[fd_env] = str(fd)
+        how.env[fd_env] = str(fd)
         if self.spec.isolation == "bwrap":
-            at = cmd.index("--")
-            cmd[at:at] = ["--setenv", fd_env, str(fd)]
+            at = how.cmd.index("--")
+            how.cmd[at:at] = ["--setenv", fd_env, str(fd)]
         try:
             self.process = subprocess.Popen(
-                cmd,
+                how.cmd,
                 stdin=stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                pass_fds=(fd,),
-                env=env,
-                cwd=cwd,
+                pass_fds=(fd, *how.pass_fds),
+                env=how.env,
+                cwd=how.cwd,
                 start_new_session=True,
-                preexec_fn=preexec,
+                preexec_fn=how.preexec,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             self.close()
             raise SandboxError(f"could not start the {self.tag}: {exc}") from exc
+        finally:
+            for extra in how.pass_fds:
+                os.close(extra)
         return self.process
 
     def close(self) -> None:
@@ -99,7 +104,11 @@ class Box:
                 pass
             self.process = None
         if self.identity is not None:
-            self.identity.release()  # every process still running as the sandbox's uid dies
+            # every process still running as the sandbox's uid dies; what it left is removed
+            deep = self.spec.isolation != "bwrap"
+            swept = self.identity.release(identity.shared_folders(deep))
+            if self.ledger is not None:
+                self.ledger.add(swept)
             self.identity = None
         if self.group is not None:
             self.group.remove()

@@ -55,8 +55,10 @@ def command(
     launch: str,
     uid: int,
     gid: int,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
-    """The bwrap command line up to (not including) the program to run."""
+    """The bwrap command line up to (not including) the program to run; ``seccomp_fd``
+    holds the filter of :mod:`grader.sandbox.seccomp` (bwrap reads it when it starts)."""
     cmd = [shutil.which("bwrap") or "bwrap"]
 
     def add(*args, why: str) -> None:  # noqa: ARG001 - ``why`` documents each argument
@@ -107,6 +109,8 @@ def command(
                 add("--ro-bind", sysdir, sysdir, why="what the CUDA driver reads")
     add("--remount-ro", "/", why="the sandbox's root: only /tmp, home and /dev/shm are writable")
     add("--chdir", "/tmp", why="a writable working folder")
+    if seccomp_fd is not None:
+        add("--seccomp", seccomp_fd, why="no keys, System V IPC, message queues, namespaces")
     for key, value in env.items():
         add("--setenv", key, value, why="the worker's short, scrubbed environment")
     return cmd

@@ -24,6 +24,7 @@ from grader.sandbox import cgroups
 from grader.sandbox.box import Box, worker_group
 from grader.sandbox.forkserver import ForkServer
 from grader.sandbox.launch import WorkerSpec
+from grader.sandbox.leftovers import Ledger
 from grader.sandbox.output import OutputTail
 from grader.sandbox.processes import (
     cpu_seconds,
@@ -47,8 +48,11 @@ class WorkerClient:
         start_timeout_s: float = 60.0,
         budget_s: float | None = None,
         server: ForkServer | None = None,
+        ledger: Ledger | None = None,
     ):
         self.spec = spec
+        self.ledger = ledger
+        """Where the sweep of a sandbox of its own goes when it ends (the submission's)."""
         self.server = server if server is not None and server.serves(spec) else None
         """Where workers are forked from, when the submission has a fork server that can."""
         self.start_timeout_s = start_timeout_s
@@ -76,7 +80,7 @@ class WorkerClient:
         if read_fd is None:
             read_fd, write_fd = os.pipe()
             os.set_inheritable(write_fd, True)
-            self._box = Box(self.spec, "worker")
+            self._box = Box(self.spec, "worker", self.ledger)
             try:
                 self.process = self._box.open(
                     entry="worker",

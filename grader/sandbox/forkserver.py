@@ -2,37 +2,37 @@
 
 Starting a worker costs a Python and the import of torch and torchvision (seconds of CPU);
 a submission needs one per exercise, and one per restart. A :class:`ForkServer` starts one
-sandbox, exactly as a worker's (its own uid, private folder, control group, bubblewrap or
-the keeper, :mod:`grader.sandbox.launch`), running :mod:`grader.forkserver`, which imports
-those modules once and forks a fresh worker on request; a grading process keeps it from one
-submission to the next (:meth:`ForkServer.take` refills its submission folder). Each forked worker
-gets its own pipes, is moved into its own control group before it runs student code, and is
-a process that has never run another exercise's code.
+sandbox for one submission, exactly as a worker's (its own uid, private folder, control
+group, bubblewrap or the keeper, :mod:`grader.sandbox.launch`), running
+:mod:`grader.forkserver`, which imports those modules once and forks a fresh worker on
+request. Each forked worker gets its own pipes, is moved into its own control group before it
+runs student code, and is a process that has never run another exercise's code.
 
-After each worker, and so between submissions, :meth:`ForkServer.recycle` kills every
-process in the sandbox but the fork server (by the sandbox's process tree, and by the worker
-uid where it is the worker's own), has the writable folders emptied, and checks that nothing
-is left; anything it cannot
+After each worker, :meth:`ForkServer.recycle` kills every process in the sandbox but the
+fork server (by the sandbox's process tree, and by the worker uid where it is the worker's
+own), has the writable folders emptied, and checks that nothing is left; anything it cannot
 vouch for (a fork server stopped, killed, slow to answer, or a process that will not die)
-ends the whole sandbox, and the next worker starts in a fresh one.
+ends the whole sandbox, and the next worker starts in a fresh one. A sandbox never serves a
+second submission: :meth:`ForkServer.close` ends it with the submission, its uid's leftovers
+swept (:mod:`grader.sandbox.leftovers`) into the submission's ledger, and the next submission
+gets a new uid, IPC and user namespace, and folder.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 from grader import contract
 from grader.errors import SandboxError
-from grader.sandbox import cgroups, identity
+from grader.sandbox import cgroups, identity, leftovers
 from grader.sandbox.box import Box
 from grader.sandbox.launch import WorkerSpec
+from grader.sandbox.leftovers import Ledger
 from grader.sandbox.output import OutputTail
 from grader.sandbox.processes import (
     ancestors,
@@ -87,8 +87,11 @@ class Forked:
 class ForkServer:
     """A submission's sandbox that forks its workers (see the module's docstring)."""
 
-    def __init__(self, spec: WorkerSpec, *, start_timeout_s: float = 60.0):
+    def __init__(
+        self, spec: WorkerSpec, *, start_timeout_s: float = 60.0, ledger: Ledger | None = None
+    ):
         self.spec = spec
+        self.ledger = ledger
         self.start_timeout_s = start_timeout_s
         self.starts = 0
         self.identity: identity.Identity | None = None
@@ -120,7 +123,7 @@ class ForkServer:
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         theirs.set_inheritable(True)
-        self._box = Box(self.spec, "forkserver")
+        self._box = Box(self.spec, "forkserver", self.ledger)
         try:
             self.process = self._box.open(
                 entry="forkserver",
@@ -166,19 +169,6 @@ class ForkServer:
 
     def __exit__(self, *exc):
         self.close()
-
-    def take(self, staged: Path) -> None:
-        """Serve another submission: the sandbox is recycled (every process but the fork
-        server killed, the writable folders emptied) and its submission folder refilled."""
-        staged = Path(staged).resolve()
-        if self.process is not None:
-            self.recycle()
-        if self.process is not None:
-            try:
-                self._box.dir.replace_submission(staged)
-            except OSError:
-                self.close()
-        self.spec = dataclasses.replace(self.spec, submission=staged)
 
     def boot(self) -> None:
         """Start the sandbox unless it runs (a stopped or dead one is ended first)."""
@@ -260,7 +250,7 @@ class ForkServer:
 
         freeze_and_kill(strays)
         if own and self.spec.isolation != "bwrap":
-            identity.remove_files_of(self.identity.uid)
+            leftovers.remove_files(self.identity.uid, identity.shared_folders(deep=False))
         try:
             self._send({contract.FORK_OP: contract.FORK_RESET})
             left = self._receive(ANSWER_S, "reset").get(contract.FORK_LEFT)

@@ -1,11 +1,12 @@
-"""Who a worker runs as: a uid of its own when the grader is root, else the grader's own.
+"""Who a sandbox runs as: a uid of its own when the grader is root, else the grader's own.
 
-As root, each live worker gets a uid and gid that nothing else on the machine uses (from
+As root, each live sandbox gets a uid and gid that nothing else on the machine uses (from
 ``UID_BASE`` up), held exclusively through a lock file in a folder only root can write.
-So a worker cannot signal, trace or read the files of the grader or of another student's
-worker, and its kernel limits per user (RLIMIT_NPROC) count only its own tasks. Before a
-uid is handed out and when it is given back, every process still running under it is
-killed: nothing a worker leaves behind meets the next one.
+So student code cannot signal, trace or read the files of the grader or of another
+submission's sandbox, and its kernel limits per user (RLIMIT_NPROC) count only its own tasks.
+Before a uid is handed out, every process still running under it is killed; when it is given
+back, everything it left is looked for and removed (:mod:`grader.sandbox.leftovers`), and a
+uid that keeps something (keys) is retired: nothing a sandbox leaves behind meets the next.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import fcntl
 import os
 import random
-import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import SandboxError
+from grader.sandbox import leftovers
 from grader.sandbox.processes import kill_user
 
 UID_BASE = 1_900_000_000
@@ -35,39 +36,37 @@ class Identity:
     """True when the uid is the worker's own (the grader is root), False when it is the grader's."""
     _lock: int | None = field(default=None, repr=False)
 
-    def release(self) -> None:
+    def release(self, folders=leftovers.SHARED_FOLDERS) -> leftovers.Sweep | None:
+        """Give the uid back: kill what still runs as it, remove what it left in ``folders``
+        and the kernel, and say what that was (None where the uid is not the sandbox's own).
+        A uid that keeps anything is retired."""
         if self._lock is None:
-            return
-        kill_user(self.uid)
-        remove_files_of(self.uid)
+            return None
+        swept = leftovers.sweep(self.uid, folders)
+        if swept.kept:
+            _retire(self.uid - UID_BASE)
         os.close(self._lock)
         self._lock = None
+        return swept
 
 
-SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
-"""Where any user may create files (a worker without bubblewrap shares them)."""
+def shared_folders(deep: bool) -> tuple[str, ...]:
+    """The folders where a sandbox's uid may have made files: every folder any user may
+    write to (``deep``: found on the whole machine, for workers that share its file system),
+    or the usual ones (under bubblewrap, which writes nowhere on the machine)."""
+    usual = (*leftovers.SHARED_FOLDERS, tempfile.gettempdir())
+    if not deep:
+        return tuple(dict.fromkeys(usual))
+    return tuple(dict.fromkeys((*usual, *leftovers.world_writable_folders())))
 
 
-def remove_files_of(uid: int) -> list[str]:
-    """Remove what ``uid`` left in the folders every user may write to; return the paths."""
-    removed = []
-    for folder in {*SHARED_FOLDERS, tempfile.gettempdir()}:
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.stat(follow_symlinks=False).st_uid != uid:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-                removed.append(entry.path)
-            except OSError:
-                continue
-    return removed
+def _retire(slot: int) -> None:
+    """Never hand out ``slot`` again (until the lock folder goes, at the next boot for
+    /run): the kernel still holds something of its uid."""
+    try:
+        (_lock_dir() / f"{slot}.retired").touch()
+    except (OSError, SandboxError):
+        pass
 
 
 def _lock_dir() -> Path:
@@ -96,6 +95,8 @@ def acquire() -> Identity:
     start = random.randrange(SLOTS)
     for step in range(SLOTS):
         slot = (start + step) % SLOTS
+        if (folder / f"{slot}.retired").exists():
+            continue
         fd = os.open(folder / f"{slot}.lock", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,6 +104,10 @@ def acquire() -> Identity:
             os.close(fd)
             continue
         uid = UID_BASE + slot
+        if leftovers.key_count(uid):  # keys of a sandbox before the sweep, or of another tool
+            _retire(slot)
+            os.close(fd)
+            continue
         kill_user(uid)
         return Identity(uid, uid, own=True, _lock=fd)
     raise SandboxError(f"all {SLOTS} worker uids are in use")

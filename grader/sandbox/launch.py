@@ -23,7 +23,7 @@ from grader.contract import (
     WORKER_GID_ENV,
     WORKER_UID_ENV,
 )
-from grader.sandbox import bwrap, cgroups, identity
+from grader.sandbox import bwrap, cgroups, identity, leftovers, mounts, seccomp
 from grader.sandbox.limits import Limits
 from grader.sandbox.processes import KEEPER, apply_limits, drop_to, rlimits
 from grader.sandbox.workdir import PACKAGE_DIR, WorkerDir
@@ -95,16 +95,31 @@ def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict
     return env
 
 
+@dataclass
+class Launch:
+    """How to start one sandbox's root process (:func:`command`)."""
+
+    cmd: list[str]
+    preexec: object
+    """What the child runs between fork and exec."""
+    env: dict[str, str]
+    cwd: str
+    pass_fds: tuple[int, ...] = ()
+    """Descriptors the child needs beyond its channel (bwrap's seccomp filter); the caller
+    closes them once the child has started."""
+
+
 def command(
     spec: WorkerSpec,
     ident: identity.Identity,
     workdir: WorkerDir,
     group=None,
     entry: str = "worker",
-):
+) -> Launch:
     """The worker's command line, the function its child runs before ``exec``, its
     environment and its folder: under bubblewrap, or as a plain process below a keeper.
-    ``entry`` is the module it runs: ``worker``, or ``forkserver`` (workers forked from it)."""
+    ``entry`` is the module it runs: ``worker``, or ``forkserver`` (workers forked from it).
+    Either way the seccomp filter (:mod:`grader.sandbox.seccomp`) holds before it runs."""
     limits = rlimits(spec.limits, spec.device, own_uid=ident.own)
     joins = group.procs_files() if group else []
     cores = spec.cores
@@ -116,6 +131,7 @@ def command(
         launch, why = bwrap.launch_mode()
         if launch is None:
             raise OSError(why)
+        filter_fd = seccomp.descriptor()
         cmd = bwrap.command(
             workdir=workdir,
             limits=spec.limits,
@@ -124,25 +140,40 @@ def command(
             launch=launch,
             uid=ident.uid,
             gid=ident.gid,
+            seccomp_fd=filter_fd,
         )
         cmd += ["--", *boot, BOOT.format(path=bwrap.SANDBOX_GRADER, entry=entry)]
         switch = launch == "host" and ident.own
         last = functools.partial(drop_to, ident.uid, ident.gid) if switch else None
         preexec = _preexec(joins, limits, cores, niceness, last)
-        return cmd, preexec, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, "/"
+        path = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        return Launch(cmd, preexec, path, "/", (filter_fd,))
     cmd = [*boot, KEEPER.format(path=str(PACKAGE_DIR.parent))]
     cmd += [*boot, BOOT.format(path=str(workdir.lib), entry=entry)]
     if ident.own:
         env[WORKER_UID_ENV], env[WORKER_GID_ENV] = str(ident.uid), str(ident.gid)
-    network = private_network()
-    preexec = _preexec(joins, limits, cores, niceness, _unshare_network if network else None)
-    return cmd, preexec, env, str(workdir.tmp)
+    steps = [_unshare_network] if private_network() else []
+    if mounts.possible():
+        folders = leftovers.world_writable_folders()
+        steps.append(mounts.Covering(folders, _reachable(workdir), spec.limits.tmp_bytes).apply)
+    steps.append(seccomp.installer())  # last: it refuses unshare and mount
+    preexec = _preexec(joins, limits, cores, niceness, *steps)
+    return Launch(cmd, preexec, env, str(workdir.tmp))
 
 
-def _preexec(joins, limits, cores, niceness, last=None):
+def _reachable(workdir: WorkerDir) -> list[Path]:
+    """What a worker without bubblewrap must still reach where it lies below a folder that
+    its mount namespace covers: its own folder, the Python environment, the training file."""
+    keep = [workdir.root, *bwrap.python_roots(), Path(sys.executable)]
+    if workdir.train is not None:
+        keep.append((workdir.train / "images.npy").resolve())
+    return keep
+
+
+def _preexec(joins, limits, cores, niceness, *last):
     """What the worker's child runs before ``exec``: join its control group, set its rlimits,
-    pin it to its cores, lower its priority, then ``last`` (drop to the worker's uid, or
-    leave the network)."""
+    pin it to its cores, lower its priority, then each of ``last`` (drop to the worker's
+    uid; or leave the network, then install the seccomp filter)."""
 
     def preexec():
         cgroups.join(joins)
@@ -151,7 +182,8 @@ def _preexec(joins, limits, cores, niceness, last=None):
             os.sched_setaffinity(0, cores)
         if niceness:
             os.nice(niceness)
-        if last is not None:
-            last()
+        for step in last:
+            if step is not None:
+                step()
 
     return preexec

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.sandbox import bwrap, cgroups
+from grader.sandbox import bwrap, cgroups, mounts, seccomp
 from grader.sandbox.limits import Limits
 
 CHOICES = ("auto", "bwrap", "process", "strongest")
@@ -46,6 +46,13 @@ def check_choice(requested: str) -> None:
 def choose(requested: str, *, required: bool = False) -> str:
     """The isolation for ``--isolation requested``: ``"bwrap"`` or ``"process"``."""
     check_choice(requested)
+    try:
+        seccomp.program()
+    except seccomp.Unavailable as exc:
+        raise GraderError(
+            f"student code runs under a seccomp filter, and {exc}: install libseccomp "
+            "(the Debian package libseccomp2)"
+        ) from None
     launch, why = bwrap.launch_mode()
     if launch is not None and requested != "process":
         return "bwrap"
@@ -146,6 +153,7 @@ def record(isolation: str, limits: Limits, device: str) -> dict:
         "isolation": isolation,
         "worker_uid": "own" if root else "grader's",
         "capabilities": "none",
+        "seccomp": f"{len(seccomp.DENIED)} system calls refused",
         "network": "none" if isolation == "bwrap" or private_network() else "host",
         "cgroup": support.version or "none",
         "limits": {
@@ -159,6 +167,8 @@ def record(isolation: str, limits: Limits, device: str) -> dict:
             "exercise_budget_s": limits.exercise_budget_s,
         },
     }
+    if isolation != "bwrap":
+        info["shared_folders"] = "private" if mounts.possible() else "the machine's, swept after"
     if isolation == "bwrap":
         info["bwrap"] = bwrap.launch_mode()[0]
         info["limits"].update(

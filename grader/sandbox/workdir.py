@@ -103,18 +103,6 @@ class WorkerDir:
         shutil.copytree(staged, self.submission)
         _publish(self.submission)
 
-    def replace_submission(self, staged: Path) -> None:
-        """Another submission's files in the same folder (a sandbox binds the folder itself,
-        so it stays; only what is in it changes)."""
-        os.chmod(self.submission, 0o755)
-        for entry in os.scandir(self.submission):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-        shutil.copytree(staged, self.submission, dirs_exist_ok=True)
-        _publish(self.submission)
-
     def add_train_split(self, images: Path, labels: np.ndarray) -> Path:
         """``train/`` with the training images (a link when the worker may read the file,
         else a copy) and ``labels`` as the trusted side chose them."""

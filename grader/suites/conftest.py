@@ -137,6 +137,7 @@ def worker(options: SuiteOptions, submission, gate_labels):
         start_timeout_s=WORKER_START_TIMEOUT_S,
         budget_s=limits.exercise_budget_s,
         server=options.forkserver,
+        ledger=options.ledger,
     )
     yield worker
     worker.close()

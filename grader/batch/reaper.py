@@ -5,9 +5,9 @@ control group, a private folder: :mod:`grader.sandbox.box`) and ends them itself
 normally. A child killed past its deadline, or after Ctrl-C's grace, cannot: so the parent
 first stops it (SIGSTOP: it starts nothing more, and the uids it holds stay locked, so that
 no other child is handed one of them meanwhile), reads from ``/proc`` what its descendants
-hold (their uids, control groups and private folders), kills them all and every process of
-those uids, removes what the uids left in the folders every user may write, and only then
-kills the child and removes its groups and folders.
+hold (their uids, control groups and private folders), kills them all, sweeps those uids
+(every process, IPC object and file they left: :mod:`grader.sandbox.leftovers`; a uid that
+keeps keys is retired), and only then kills the child and removes its groups and folders.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.sandbox import cgroups
-from grader.sandbox.identity import SLOTS, UID_BASE, remove_files_of
-from grader.sandbox.processes import descendants, kill_tree, kill_user
+from grader.sandbox import cgroups, identity, leftovers
+from grader.sandbox.identity import SLOTS, UID_BASE
+from grader.sandbox.processes import descendants, kill_tree
 
 WORKER_FOLDER = re.compile(
     re.escape(os.path.join(tempfile.gettempdir(), "grader-worker-")) + r"[A-Za-z0-9_]+"
@@ -97,8 +97,8 @@ def end(process: subprocess.Popen) -> Held:
     held = held_by(process.pid)
     kill_tree(process.pid, root_too=False)
     for uid in held.uids:  # still locked by the stopped child: no other child has it yet
-        kill_user(uid)
-        remove_files_of(uid)
+        if leftovers.sweep(uid, identity.shared_folders(deep=True)).kept:
+            identity.retire(uid)
     process.kill()
     process.wait()
     for pid in held.pids:  # reaped here where this process adopts orphans, else by init

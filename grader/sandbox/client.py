@@ -311,8 +311,10 @@ class WorkerClient:
         limit_s = timeout_s if limit_s is None else limit_s
         selector = selectors.DefaultSelector()
         selector.register(self._responses, selectors.EVENT_READ)
+        buffer = bytearray(self._buffer)
+        complete = b"\n" in buffer
         try:
-            while b"\n" not in self._buffer:
+            while not complete:
                 self._check_processes()
                 stop = watch() if watch is not None else None
                 if stop:
@@ -335,13 +337,15 @@ class WorkerClient:
                     continue
                 if not chunk:
                     self._died(f"during {what}")
-                self._buffer += chunk
-                if len(self._buffer) > channel.MAX_MESSAGE_BYTES:
+                buffer += chunk  # in place, and only the new chunk is searched: a reply of
+                complete = b"\n" in chunk  # many megabytes costs no more than its length
+                if len(buffer) > channel.MAX_MESSAGE_BYTES:
                     self.close()
                     raise ProbeFailure("the worker sent an oversized message")
         finally:
             selector.close()
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        line, _, rest = bytes(buffer).partition(b"\n")
+        self._buffer = rest
         try:
             message = channel.loads(line)
         except channel.ChannelError as exc:

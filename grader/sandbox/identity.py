@@ -44,7 +44,7 @@ class Identity:
             return None
         swept = leftovers.sweep(self.uid, folders)
         if swept.kept:
-            _retire(self.uid - UID_BASE)
+            retire(self.uid)
         os.close(self._lock)
         self._lock = None
         return swept
@@ -60,11 +60,11 @@ def shared_folders(deep: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*usual, *leftovers.world_writable_folders())))
 
 
-def _retire(slot: int) -> None:
-    """Never hand out ``slot`` again (until the lock folder goes, at the next boot for
-    /run): the kernel still holds something of its uid."""
+def retire(uid: int) -> None:
+    """Never hand out ``uid`` again (until the lock folder goes, at the next boot for /run):
+    the kernel still holds something of it."""
     try:
-        (_lock_dir() / f"{slot}.retired").touch()
+        (_lock_dir() / f"{uid - UID_BASE}.retired").touch()
     except (OSError, SandboxError):
         pass
 
@@ -105,7 +105,7 @@ def acquire() -> Identity:
             continue
         uid = UID_BASE + slot
         if leftovers.key_count(uid):  # keys of a sandbox before the sweep, or of another tool
-            _retire(slot)
+            retire(uid)
             os.close(fd)
             continue
         kill_user(uid)

@@ -186,17 +186,19 @@ def writable_folders() -> list[str]:
     return seen
 
 
-def _owned_folders(sandboxed: bool) -> list[str]:
+def _owned_folders(sandboxed: bool, private: list[str]) -> list[str]:
     """The writable folders that are the sandbox's own: under bubblewrap all of them, else
-    only home and TMPDIR (the shared /tmp and /dev/shm are emptied by the trusted side)."""
+    home, TMPDIR and the shared folders its mount namespace covered (``private``); the
+    machine's own shared folders are the trusted side's to empty."""
     if sandboxed:
         return writable_folders()
-    private = [os.environ.get("HOME", ""), os.environ.get("TMPDIR", "")]
-    return [f for f in writable_folders() if f in private]
+    own = [os.environ.get("HOME", ""), os.environ.get("TMPDIR", "")]
+    found = [f for f in writable_folders() if f in own]
+    return found + [f for f in private if f and f not in found and os.path.isdir(f)]
 
 
-def _empty_all(sandboxed: bool) -> list[str]:
-    return [path for folder in _owned_folders(sandboxed) for path in _empty(folder)]
+def _empty_all(sandboxed: bool, private: list[str]) -> list[str]:
+    return [path for folder in _owned_folders(sandboxed, private) for path in _empty(folder)]
 
 
 def _reply(control: socket.socket, message: dict) -> None:
@@ -208,12 +210,14 @@ def main() -> None:
     control = socket.socket(fileno=int(os.environ.pop(contract.CONTROL_FD_ENV)))
     control.set_inheritable(False)
     sandboxed = os.environ.pop(contract.FORKSERVER_SANDBOXED_ENV, "") == "1"
+    private = os.environ.pop(contract.PRIVATE_FOLDERS_ENV, "").split(":")
     environment = dict(os.environ)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
     preload()
-    _empty_all(sandboxed)  # what the imports wrote (matplotlib's font list) is not the worker's
+    # what the imports wrote (matplotlib's font list) is not the worker's
+    _empty_all(sandboxed, private)
     sys.stdout.flush()
     sys.stderr.flush()
     _reply(control, {contract.READY: True, contract.READY_PID: os.getpid()})
@@ -245,7 +249,7 @@ def main() -> None:
             _reply(control, {contract.FORK_STATUS: status})
         elif op == contract.FORK_RESET:
             _reap_all()
-            left = _empty_all(sandboxed)
+            left = _empty_all(sandboxed, private)
             _reply(control, {contract.FORK_LEFT: left[:20]})
         else:
             _reply(control, {contract.FORK_ERROR: f"unknown request {op!r}"})

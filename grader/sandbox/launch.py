@@ -18,6 +18,7 @@ from pathlib import Path
 from grader.contract import (
     DEVICE_ENV,
     FORKSERVER_SANDBOXED_ENV,
+    PRIVATE_FOLDERS_ENV,
     SUBMISSION_ENV,
     TRAIN_DATA_ENV,
     WORKER_GID_ENV,
@@ -156,6 +157,7 @@ def command(
     if mounts.possible():
         folders = leftovers.world_writable_folders()
         steps.append(mounts.Covering(folders, _reachable(workdir), spec.limits.tmp_bytes).apply)
+        env[PRIVATE_FOLDERS_ENV] = ":".join(folders)
     steps.append(seccomp.installer())  # last: it refuses unshare and mount
     preexec = _preexec(joins, limits, cores, niceness, *steps)
     return Launch(cmd, preexec, env, str(workdir.tmp))

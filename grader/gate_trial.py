@@ -93,13 +93,28 @@ class _Clock:
         return max(0.1, self.limit.seconds + TRANSFER_S - self.wall_s())
 
 
+def _one_worker(worker: WorkerClient, starts: int, phase: str, *, running: bool) -> None:
+    """The window is one worker's, timed by its control group: a worker that ended before
+    ``phase`` (``running``), or was started again during it (after an extra message on its
+    reply channel), would have the rest timed from zero in another."""
+    alive = worker.process is not None and worker.process.poll() is None
+    if worker.starts == starts and (alive or not running):
+        return
+    raise ProbeFailure(
+        f"the gate's worker ended (or was started again) around {PHASES[phase]}: the code "
+        "exited, was killed, or wrote to the grader's reply channel. The gate's run is timed "
+        "in one worker, from the import of your ex5_train to the end of training",
+        output=worker.output(),
+    )
+
+
 def run(spec: WorkerSpec, recipe: dict, limit: Limit, *, start_timeout_s: float) -> Trial:
     """One timed run of the gate in a fresh worker for ``spec`` (which holds the training
     split); raises :class:`~grader.errors.ProbeFailure` where student code fails."""
     with WorkerClient(spec, start_timeout_s=start_timeout_s) as worker:
         worker.start()
         worker.call("ex5.gate_ready", timeout_s=start_timeout_s, outside_budget=True)
-        clock = _Clock(worker, limit)
+        clock, starts = _Clock(worker, limit), worker.starts
         steps = (
             ("import", "load", {"module": "ex5_train"}),
             ("preparation", "ex5.gate_prepare", {"recipe": recipe}),
@@ -107,6 +122,7 @@ def run(spec: WorkerSpec, recipe: dict, limit: Limit, *, start_timeout_s: float)
         )
         out, phases, before = {}, {}, 0.0
         for phase, probe, args in steps:
+            _one_worker(worker, starts, phase, running=True)
             try:
                 out[phase] = worker.call(
                     probe,
@@ -121,6 +137,7 @@ def run(spec: WorkerSpec, recipe: dict, limit: Limit, *, start_timeout_s: float)
             except ProbeFailure as exc:
                 exc.message = f"the gate's run failed while {PHASES[phase]}: {exc.message}"
                 raise
+            _one_worker(worker, starts, phase, running=False)
             cpu = clock.read()
             if cpu is not None:
                 phases[phase], before = round(cpu - before, 2), cpu

@@ -7,7 +7,9 @@ during the gate's preparation (in ``set_seed``, ``channel_stats``, ``make_loader
 (the other tests of ex5 waiting for it), or outside the gate's worker altogether (a daemon of
 the hidden tests' worker that the gate's worker hands the split to; a thread of that worker
 that finds the data set on disk and trains on its true labels, the secret relabelling then
-inferred in the gate). With the reference, which must pass, they are graded in one ``grader
+inferred in the gate), or has the gate's worker started again between two phases, the clock
+then counting the rest in a new worker from the first one's start. With the reference, which
+must pass, they are graded in one ``grader
 run`` per isolation (bubblewrap, and ``--isolation process``), side by side, with the gate on
 a slice of CIFAR-10 (2 epochs; a threshold between chance and the reference's accuracy there).
 The process run's data lies where every user may read it, as a TA's ``--data-root`` outside
@@ -32,7 +34,7 @@ from grader.sandbox.policy import bwrap_works, unreadable_python
 from grader.sandbox.processes import descendants
 
 CHEATS = sorted(p.name for p in FIXTURES.glob("hostile_gate_*") if p.is_dir())
-LIMIT, CHANCE = "limit", "chance"
+LIMIT, CHANCE, ENDED = "limit", "chance", "ended"
 EXPECTED = {
     "hostile_gate_trains_in_set_seed": (LIMIT, "building your pipeline"),
     "hostile_gate_trains_in_channel_stats": (LIMIT, "building your pipeline"),
@@ -42,12 +44,18 @@ EXPECTED = {
     "hostile_gate_process_at_import": (LIMIT, ""),
     "hostile_gate_helper_in_an_earlier_worker": (CHANCE, ""),
     "hostile_gate_split_found_early": (CHANCE, ""),
+    "hostile_gate_restarts_its_worker": (ENDED, "started again"),
 }
-"""How each cheat must fail: stopped by the limit (and, where it is sure, in which phase),
-or trained on nothing, at chance accuracy (or stopped: it may wait past the wall-clock cap)."""
+"""How each cheat must fail: stopped by the limit (and, where it is sure, in which phase);
+trained on nothing, at chance accuracy (or stopped: it may wait past the wall-clock cap); or
+for a gate's worker that ended or was started again within the timed run."""
 THRESHOLD = 0.17
 """On the slice, 2 epochs: the reference reaches 0.23-0.27, an untrained network about 0.10."""
-LEFT_BEHIND = (Path("/run/lock/gate-early"), Path("/tmp/gate-handoff"))
+LEFT_BEHIND = (
+    Path("/run/lock/gate-early"),
+    Path("/run/lock/gate-restart.pt"),
+    Path("/tmp/gate-handoff"),
+)
 """Where the cheats hand weights or data between processes (every user may write there)."""
 ISOLATIONS = ("bwrap", "process")
 
@@ -58,6 +66,14 @@ def _start(batch: Path, root: Path, out: Path, *extra: str) -> subprocess.Popen:
     args += ["--out", out, *extra]
     with open(f"{out}.stdout", "w") as stdout, open(f"{out}.stderr", "w") as stderr:
         return subprocess.Popen(list(map(str, args)), cwd=REPO, stdout=stdout, stderr=stderr)
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _started(pid: int) -> str | None:
@@ -102,8 +118,7 @@ def runs(tmp_path_factory):
         "process": prepared_slice(shared / "cifar10"),
     }
     outs = {isolation: tmp_path_factory.mktemp(isolation) / "out" for isolation in ISOLATIONS}
-    for path in LEFT_BEHIND:
-        shutil.rmtree(path, ignore_errors=True)
+    _remove(*LEFT_BEHIND)
     try:
         started = {
             "bwrap": _start(batch, roots["bwrap"], outs["bwrap"]),
@@ -115,8 +130,7 @@ def runs(tmp_path_factory):
         watched = len(seen)
         train_mode = (roots["process"] / "train").stat().st_mode
     finally:
-        for path in [*LEFT_BEHIND, shared]:
-            shutil.rmtree(path, ignore_errors=True)
+        _remove(*LEFT_BEHIND, shared)
     done = {
         isolation: (
             process.returncode,
@@ -167,15 +181,17 @@ def test_training_off_the_clock_earns_nothing(runs, isolation, name):
     its ex5 still passing?"""
     result = results_of(runs, isolation)[name]
     gate = index_tests(result)[GATE]
-    how, phase = EXPECTED[name]
+    how, word = EXPECTED[name]
     accuracy = gate["metrics"].get("accuracy")
     assert gate["status"] == "failed" and gate["score"] == 0, describe(result)
     ex5 = result["exercises"]["ex5"]
     assert ex5["score"] == ex5["max_score"] - gate["max_score"], describe(result)
     if how == LIMIT:
         assert accuracy is None and "was stopped at" in gate["feedback"], gate["feedback"]
-        assert phase in gate["feedback"], gate["feedback"]
+        assert word in gate["feedback"], gate["feedback"]
         assert gate["metrics"]["train_cpu_s"] > gate["metrics"]["time_limit_s"]
+    elif how == ENDED:
+        assert accuracy is None and word in gate["feedback"], gate["feedback"]
     else:
         assert accuracy is None or accuracy < THRESHOLD, gate["metrics"]
 

@@ -189,7 +189,7 @@ def test_training_off_the_clock_earns_nothing(runs, isolation, name):
     if how == LIMIT:
         assert accuracy is None and "was stopped at" in gate["feedback"], gate["feedback"]
         assert word in gate["feedback"], gate["feedback"]
-        assert gate["metrics"]["train_cpu_s"] > gate["metrics"]["time_limit_s"]
+        assert gate["metrics"]["train_cpu_s"] >= gate["metrics"]["time_limit_s"]  # both rounded
     elif how == ENDED:
         assert accuracy is None and word in gate["feedback"], gate["feedback"]
     else:

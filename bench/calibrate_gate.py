@@ -2,7 +2,9 @@
 
 Each seed runs ``grader.gate.train_gate`` with the reference solutions and the device's recipe
 (``grader.gate_settings.RECIPES``, optionally overridden with ``--set``) and is scored by
-``grader.gate_eval.evaluate``. Writes per-seed accuracy and train_s plus min/median/max as JSON.
+``grader.gate_eval.evaluate``. Writes per-seed accuracy, prepare_s and train_s plus min/median/max
+as JSON (in-process wall seconds, for the spread over seeds; the gate's time limit is calibrated
+by ``grader calibrate``, in the gate's own sandboxed worker).
 
     python bench/calibrate_gate.py [--device cpu] [--seeds 5] [--first-seed 0] [--out PATH]
                                    [--set epochs=8]
@@ -65,13 +67,15 @@ def main(argv=None) -> None:
             {
                 "seed": seed,
                 "accuracy": scores["accuracy"],
+                "prepare_s": trained["prepare_s"],
                 "train_s": trained["train_s"],
                 "timed_out": trained["timed_out"],
                 "epoch_losses": trained["epoch_losses"],
                 "per_class": scores["per_class"],
             }
         )
-        print(f"seed {seed}: accuracy {scores['accuracy']:.4f}  train_s {trained['train_s']:.1f}"
+        print(f"seed {seed}: accuracy {scores['accuracy']:.4f}  prepare_s "
+              f"{trained['prepare_s']:.1f}  train_s {trained['train_s']:.1f}"
               f"{'  TIMED OUT' if trained['timed_out'] else ''}", flush=True)  # fmt: skip
 
     accuracy = spread([r["accuracy"] for r in runs])

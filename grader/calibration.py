@@ -1,16 +1,17 @@
-"""What the reference's gate training costs on this machine: the basis of the gate's time limit.
+"""What the reference's gate run costs on this machine: the basis of the gate's time limit.
 
-A submission's training may cost at most ``time_factor`` times what the reference pipeline
-costs here, on the same device, with the same cores, in the same sandbox. On CPU the cost is
-counted in CPU seconds (the kernel's accounting of the worker's processes): a busy machine or
-a neighbour in the batch makes training take longer, not cost more. On a GPU it is counted in
-wall seconds.
+A submission's gate run may cost at most ``time_factor`` times what the reference's costs
+here, on the same device, with the same cores, in the same sandbox, measured over the same
+window (:mod:`grader.gate_trial`: from the import of the exercise modules, through building
+the pipeline, to the end of training). On CPU the cost is counted in CPU seconds (the kernel's
+accounting of the worker's processes): a busy machine or a neighbour in the batch makes the
+run take longer, not cost more. On a GPU it is counted in wall seconds.
 
 The measurement runs once per machine and is kept beside the prepared data
 (``<data root>/calibration.json``), keyed by what changes it: the device's name, the CPU
-model, the cores a gate gets, torch's version, the isolation and the recipe's fields that
-change the work. ``grader calibrate`` measures again by hand; a run that finds no
-measurement for its key measures first (the reference's training, once).
+model, the cores a gate gets, torch's version, the isolation, the recipe's fields that
+change the work and the window measured. ``grader calibrate`` measures again by hand; a run
+that finds no measurement for its key measures first (the reference's gate run, once).
 """
 
 from __future__ import annotations
@@ -54,9 +55,11 @@ def machine(device: str, recipe: dict, cores: int, isolation: str) -> dict:
     """What the measurement depends on; its hash is the key in ``calibration.json``."""
     import torch
 
+    from grader.gate_trial import PHASES
     from grader.sandbox.cpus import quota
 
     return {
+        "window": list(PHASES),
         "device": device,
         "device_name": device_name(device),
         "cpu_model": cpu_model(),
@@ -103,12 +106,13 @@ def measure(
     repeats: int = 1,
     progress=None,
 ) -> dict:
-    """Train the reference's pipeline ``repeats`` times, as the gate trains a submission's;
-    store and return the median cost (``cpu_s``, ``wall_s``) with what it depends on."""
+    """Run the reference's gate ``repeats`` times, as the gate runs a submission's (the same
+    window, :func:`grader.gate_trial.run`); store and return the median cost (``cpu_s``,
+    ``wall_s``) with what it depends on."""
     from grader import data, gate_eval, gate_trial, reference
     from grader.errors import ProbeFailure, SandboxError
-    from grader.kit import SOLUTIONS_DIR
-    from grader.sandbox.client import WorkerClient, WorkerSpec
+    from grader.kit import SOLUTIONS_DIR, WORKER_START_TIMEOUT_S
+    from grader.sandbox.launch import WorkerSpec
     from grader.submission import load, stage
 
     description = machine(device, recipe, len(cores), isolation)
@@ -119,36 +123,32 @@ def measure(
         staged = stage(load(SOLUTIONS_DIR, "reference"), scratch / "reference")
         _, train_labels = data.load_split(data_root, "train", verify="none", mmap=True)
         test_images, test_labels = data.load_split(data_root, "test")
+        spec = WorkerSpec(
+            submission=staged,
+            train_images=Path(data_root) / "train" / "images.npy",
+            train_labels=train_labels,
+            device=device,
+            isolation=isolation,
+            cores=cores,
+        )
         for run in range(repeats):
             if progress:
-                progress(f"calibrating the gate on this machine: the reference's training, "
-                         f"run {run + 1} of {repeats} ...")  # fmt: skip
-            spec = WorkerSpec(
-                submission=staged,
-                train_images=Path(data_root) / "train" / "images.npy",
-                train_labels=train_labels,
-                device=device,
-                isolation=isolation,
-                cores=cores,
-            )
-            with WorkerClient(spec) as worker:
-                worker.call("load", timeout_s=120, module="ex5_train")
-
-                def probe(name, **args):
-                    return worker.call(f"ex5.{name}", **args)  # noqa: B023 - used at once
-
-                trial = gate_trial.train(probe, worker, recipe, unlimited)
-                peak = worker.memory_peak()
+                progress(f"calibrating the gate on this machine: the reference's gate run, "
+                         f"{run + 1} of {repeats} ...")  # fmt: skip
+            trial = gate_trial.run(spec, recipe, unlimited, start_timeout_s=WORKER_START_TIMEOUT_S)
             if trial.weights is None:
-                raise CalibrationError(f"the reference's training was stopped: {trial.stopped}")
+                raise CalibrationError(f"the reference's gate run was stopped: {trial.stopped}")
             scores = gate_eval.evaluate(
                 trial.weights["state_dict"], trial.prepared["mean"], trial.prepared["std"],
                 test_images, test_labels, device, reference.load("ex4_net").Net,
                 flip=recipe["flip_eval"],
             )  # fmt: skip
-            runs.append({"cpu_s": trial.cpu_s, "wall_s": trial.wall_s, "peak": peak, **scores})
+            runs.append(
+                {"cpu_s": trial.cpu_s, "wall_s": trial.wall_s, "phases": trial.phases_cpu_s,
+                 **scores}
+            )  # fmt: skip
     except (OSError, ProbeFailure, SandboxError, ValueError, KeyError) as exc:
-        raise CalibrationError(f"the reference's training failed here: {exc}") from exc
+        raise CalibrationError(f"the reference's gate run failed here: {exc}") from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     cpu = [r["cpu_s"] for r in runs if r["cpu_s"] is not None]
@@ -160,6 +160,7 @@ def measure(
             {
                 "cpu_s": r["cpu_s"],
                 "wall_s": round(r["wall_s"], 2),
+                "phases_cpu_s": r["phases"],
                 "accuracy": round(r["accuracy"], 4),
             }
             for r in runs

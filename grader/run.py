@@ -185,7 +185,7 @@ def grade_here(
         if request.out is not None:
             Path(request.out).mkdir(mode=0o700, parents=True, exist_ok=True)
             extra.append(Path(request.out))
-        extra.append(_test_split(options.data_root or request.data_root))
+        extra += _splits(options.data_root or request.data_root)
         policy.protect(REPO_ROOT, [SUITES_DIR, SOLUTIONS_DIR], extra, stderr)
     plan = batch.Plan(
         exercises=request.exercises, options=options, config=course.source, out=request.out
@@ -367,13 +367,14 @@ def _node_data(data_root: Path | None) -> Path:
     return root
 
 
-def _test_split(data_root) -> Path:
-    """The test split's folder: its labels are the gate's answers, so without bubblewrap it
-    is made owner-only in every run, one without the gate too (its mode stays so for later
-    runs, gated or not)."""
+def _splits(data_root) -> list[Path]:
+    """The data set's two folders, made owner-only without bubblewrap in every run, one without
+    the gate too (their mode stays so for later runs, gated or not): the test split's labels
+    are the gate's answers, and the training split is for the gate's own worker alone, whose
+    run is timed from the first line of student code that can see it."""
     from grader import data
 
-    return data.split_dir(data_root, "test")
+    return [data.split_dir(data_root, split) for split in ("test", "train")]
 
 
 def _gate_data(data_root: Path | None, stderr) -> Path:

@@ -36,9 +36,8 @@ def _slice(images: np.ndarray, labels: np.ndarray, per_class: int, rng) -> tuple
     return np.ascontiguousarray(images[order]), labels[order]
 
 
-@pytest.fixture(scope="module")
-def small_root(tmp_path_factory) -> Path:
-    """A prepared data root with 200 training and 50 test images per class."""
+def prepared_slice(root: Path) -> Path:
+    """A prepared data root in ``root`` with 200 training and 50 test images per class."""
     rng = np.random.default_rng(0)
     try:
         splits = {s: data.load_split(data.default_root(), s, mmap=True) for s in data.SPLITS}
@@ -54,8 +53,13 @@ def small_root(tmp_path_factory) -> Path:
         description = "synthetic"
     per_class = {"train": 200, "test": 50}
     sliced = {s: _slice(*splits[s], per_class[s], rng) for s in data.SPLITS}
-    root = tmp_path_factory.mktemp("cifar10-slice")
     return data.prepare(data.CifarArrays(sliced, description), root, progress=False)
+
+
+@pytest.fixture(scope="module")
+def small_root(tmp_path_factory) -> Path:
+    """A prepared data root with 200 training and 50 test images per class."""
+    return prepared_slice(tmp_path_factory.mktemp("cifar10-slice"))
 
 
 def _gate_test(*args, timeout=900) -> dict:

@@ -140,7 +140,7 @@ def test_train_gate_returns_plain_data(reference, tiny_train_root):
     assert len(result["mean"]) == 3 and all(isinstance(m, float) for m in result["mean"])
     assert len(result["std"]) == 3 and all(s > 0 for s in result["std"])
     assert len(result["epoch_losses"]) == 1 and np.isfinite(result["epoch_losses"][0])
-    assert result["train_s"] > 0 and result["timed_out"] is False
+    assert result["prepare_s"] > 0 and result["train_s"] > 0 and result["timed_out"] is False
     assert result["steps"] == 10  # ceil(300 / 32) batches, the solution keeps the last one
     images, labels = _test_split()
     gate_eval.evaluate(

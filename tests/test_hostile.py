@@ -32,7 +32,12 @@ from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission, full_
 from grader.sandbox.identity import UID_BASE
 from grader.sandbox.policy import bwrap_works, unreadable_python
 
-HOSTILE = sorted(p.name for p in FIXTURES.glob("hostile_*") if p.is_dir())
+HOSTILE = sorted(
+    p.name
+    for p in FIXTURES.glob("hostile_*")
+    if p.is_dir() and not p.name.startswith("hostile_gate_")
+)
+"""The attacks on the sandbox (those on the gate's clock, hostile_gate_*: test_gate_hostile.py)."""
 
 
 WRONG_ANSWER = "<an ordinary wrong answer>"

@@ -1,7 +1,9 @@
 """Fixtures of the hidden suites: a sandboxed worker per exercise and its probes.
 
 Each suite file sets ``EXERCISE`` (``"ex1"`` ...). Tests call ``probe("name", **args)``,
-which runs ``grader.probes.<exercise>.name`` in the worker and returns its data.
+which runs ``grader.probes.<exercise>.name`` in the worker and returns its data. That worker
+never has the training split: only the accuracy gate's own worker (``gate_spec``), started
+afresh for the gate's timed run, does.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class Probe:
         self._load_error: ProbeFailure | None = None
         self._loaded = False
 
-    def _ensure_loaded(self) -> None:
+    def ensure_loaded(self) -> None:
+        """Import the exercise's module in the worker (once); fail the test where it cannot."""
         if not (self.submission / self.exercise.filename).exists():
             pytest.fail(
                 f"{self.exercise.filename} is not in the submission, so {self.exercise.key} "
@@ -70,7 +73,7 @@ class Probe:
         watch=None,
         **args,
     ):
-        self._ensure_loaded()
+        self.ensure_loaded()
         name = f"{self.exercise.key}.{probe_name}"
         return self.worker.call(
             name,
@@ -100,13 +103,11 @@ def exercise(request):
 
 
 @pytest.fixture(scope="module")
-def gate_labels(request, options: SuiteOptions):
+def gate_labels(options: SuiteOptions):
     """For the gate: a secret relabelling of the classes, new for every run, and the training
-    labels under it (what the worker trains on). Weights trained elsewhere, on the true
+    labels under it (what the gate's worker trains on). Weights trained elsewhere, on the true
     labels, score by chance under it; the trusted side scores the test split under it too."""
-    if not (getattr(request.module, "NEEDS_TRAIN_DATA", False) and options.data_root):
-        return None
-    if options.gate is None:
+    if options.gate is None or not options.data_root:
         return None
     import secrets
 
@@ -120,17 +121,32 @@ def gate_labels(request, options: SuiteOptions):
 
 
 @pytest.fixture(scope="module")
-def worker(options: SuiteOptions, submission, gate_labels):
-    spec = WorkerSpec(
+def gate_spec(options: SuiteOptions, submission, gate_labels) -> WorkerSpec | None:
+    """For the gate: the spec of its own worker, the one that holds the training split (under
+    ``gate_labels``), pinned to the cores the exercise holds."""
+    if gate_labels is None:
+        return None
+    return WorkerSpec(
         submission=submission,
+        train_images=Path(options.data_root).resolve() / "train" / "images.npy",
+        train_labels=gate_labels["train"],
         device=options.device,
         isolation=options.isolation,
         cores=options.cores or None,
         background=options.background,
     )
-    if gate_labels is not None:
-        spec.train_images = Path(options.data_root).resolve() / "train" / "images.npy"
-        spec.train_labels = gate_labels["train"]
+
+
+@pytest.fixture(scope="module")
+def worker(options: SuiteOptions, submission):
+    """The exercise's worker, forked where the submission has a fork server. It holds no cores
+    (those an exercise holds are its gate's) and runs at the lowest priority."""
+    spec = WorkerSpec(
+        submission=submission,
+        device=options.device,
+        isolation=options.isolation,
+        background=True,
+    )
     limits = Limits()
     worker = WorkerClient(
         spec,

@@ -1,8 +1,9 @@
 """The accuracy gate's time limit and the words of its verdicts, from the trial's evidence.
 
-Helpers of ``test_ex5.py``'s gate test (trusted side): the limit a training trial runs
-under (relative to the reference's cost here, else absolute), the normalisation the trained
-network is evaluated with, and what a slow or inaccurate run shows.
+Helpers of ``test_ex5.py``'s gate test (trusted side): the limit a gate run is held to (the
+whole timed window of :mod:`grader.gate_trial`, relative to the reference's cost over the same
+window here, else absolute), the normalisation the trained network is evaluated with, and
+what a slow or inaccurate run shows.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from grader.course_config import FALLBACK_TIME_LIMIT_S
 from grader.kit import CLASS_NAMES
 
 WALL_CAP_FACTOR = 4.0
-"""Under a CPU-time limit, training is also stopped after this many times the limit's wall
+"""Under a CPU-time limit, the run is also stopped after this many times the limit's wall
 time (the reference's wall time times the factor): a pipeline that sleeps."""
+COUNTED = "the time counted runs from the import of your ex5_train to the end of training"
 
 
 def eval_normalisation(prepared: dict) -> tuple[list, list, str]:
@@ -31,7 +33,9 @@ def eval_normalisation(prepared: dict) -> tuple[list, list, str]:
 
 
 def time_limit(recipe: dict, reference: dict, device: str) -> tuple[gate_trial.Limit, dict]:
-    """The training's limit and the metrics that say how it was set."""
+    """The gate run's limit and the metrics that say how it was set: ``time_factor`` times the
+    reference's cost (``reference``, :mod:`grader.calibration`), or the course's absolute
+    ``time_limit_s``. The one place the limit is computed."""
     if recipe.get("time_limit_s") is not None or not reference.get("wall_s"):
         seconds = recipe.get("time_limit_s") or FALLBACK_TIME_LIMIT_S[device]
         metrics = {"time_basis": "wall", "time_limit_s": seconds}
@@ -50,19 +54,27 @@ def time_limit(recipe: dict, reference: dict, device: str) -> tuple[gate_trial.L
 
 
 def time_feedback(trial, limit: gate_trial.Limit, metrics: dict, device: str) -> str:
+    """What a gate run over its limit is told: the ratio (or seconds), and the phase that was
+    running when it was stopped."""
+    during = (
+        f", stopped while {gate_trial.PHASES[trial.phase]}"
+        if trial.stopped and trial.phase in gate_trial.PHASES
+        else ""
+    )
     if metrics.get("time_factor"):
         kind = "CPU time" if limit.basis == "cpu" else "time"
         cost = trial.cost(limit.basis)
         ratio = f"{cost / metrics['reference_s']:.1f}x" if cost is not None else "more than"
         how = "was stopped at" if trial.stopped else "took"
         return (
-            f"training {how} {ratio} the reference's {kind} on this machine (limit "
-            f"{metrics['time_factor']:g}x). The reference's make_loaders, build_transform and "
-            "train_one_epoch do no work per sample in Python beyond the transforms: compare yours"
+            f"your pipeline {how} {ratio} the reference's {kind} on this machine (limit "
+            f"{metrics['time_factor']:g}x){during}; {COUNTED}. The reference's make_loaders, "
+            "build_transform and train_one_epoch do no work per sample in Python beyond the "
+            "transforms: compare yours"
         )
     return (
-        f"training took {trial.wall_s:.3g} s, over the course's limit of {limit.seconds:g} s "
-        f"on {device}" + (" (stopped)" if trial.stopped else "")
+        f"your pipeline took {trial.wall_s:.3g} s, over the course's limit of "
+        f"{limit.seconds:g} s on {device}{during}; {COUNTED}"
     )
 
 

@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# bubblewrap, the sandbox: installed with apt where make runs as root.
+# bubblewrap, the sandbox, and libseccomp, its system-call filter: installed with apt where
+# make runs as root.
 sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-		&& apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; } \
-		|| echo "bubblewrap is missing: install it (sudo apt-get install bubblewrap)"
+	@{ command -v bwrap && ldconfig -p | grep -q libseccomp.so.2; } >/dev/null 2>&1 \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq \
+		&& apt-get install -y -qq bubblewrap libseccomp2 >/dev/null; } \
+		|| echo "the sandbox is missing: install it (sudo apt-get install bubblewrap libseccomp2)"
 
 grade: $(STAMP) sandbox
 	$(BIN)/grader run examples/submissions exercises

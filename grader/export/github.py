@@ -55,7 +55,7 @@ jobs:
           python-version: "3.11"
       - name: Install the sandbox and the grader
         run: |
-          sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap
+          sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap libseccomp2
           python -m venv "$WORK/venv"
           "$WORK/venv/bin/python" -m pip install --quiet -e kit
       - name: Prepare CIFAR-10 for the accuracy gate

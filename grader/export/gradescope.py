@@ -21,7 +21,7 @@ SETUP_SH = """\
 # Gradescope runs this once while building the autograder image (Ubuntu, as root).
 set -euo pipefail
 apt-get update
-apt-get install -y python3 python3-pip python3-venv bubblewrap
+apt-get install -y python3 python3-pip python3-venv bubblewrap libseccomp2
 # The system's Python, which the workers' own users can read (not one under /root).
 /usr/bin/python3 -m venv /opt/grader-venv
 /opt/grader-venv/bin/python -m pip install --upgrade pip
@@ -46,7 +46,7 @@ GRADESCOPE_MD = """\
 # This autograder on Gradescope
 
 Upload `gradescope-autograder.zip` as the assignment's autograder (Ubuntu base image).
-`setup.sh` installs bubblewrap and the kit, prepares CIFAR-10 and measures the reference's
+`setup.sh` installs bubblewrap, libseccomp and the kit, prepares CIFAR-10 and measures the reference's
 training once, for the gate's time limit.
 
 Resources (the assignment's autograder settings): the gate trains a small network on

@@ -25,7 +25,7 @@ from grader.batch import reaper
 from grader.batch.deadline import MARGIN_S, STARTS_S, default_deadline_s
 from grader.batch.plan import Plan
 from grader.gate_settings import GateSettings, resolve
-from grader.gate_trial import PREPARE_TIMEOUT_S
+from grader.gate_trial import TRANSFER_S
 from grader.sandbox import cgroups
 from grader.sandbox.limits import Limits
 from grader.sandbox.policy import bwrap_works, unreadable_python
@@ -260,7 +260,7 @@ def test_the_hanging_saved_model_costs_only_its_own_test(tmp_path):
 
 def test_the_default_deadline_follows_the_budgets():
     """Is the default deadline each exercise's budget and starts plus a margin, and with
-    the gate its preparation and wall-clock cap once per job it may wait behind?"""
+    the gate its timed window's wall-clock cap once per job it may wait behind?"""
     options = SuiteOptions()
     per_exercise = Limits().exercise_budget_s + STARTS_S
     plan = Plan(["ex1", "ex2"], options)
@@ -271,7 +271,7 @@ def test_the_default_deadline_follows_the_budgets():
     one, two = default_deadline_s(plan, 1), default_deadline_s(plan, 2)
     gate = two - one
     assert one == MARGIN_S + per_exercise + gate
-    assert gate >= PREPARE_TIMEOUT_S + 60.0 * recipe["time_factor"]
+    assert gate >= 60.0 * recipe["time_factor"] + TRANSFER_S
 
 
 def test_a_deadline_must_be_positive():

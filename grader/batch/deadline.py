@@ -2,18 +2,18 @@
 
 The default follows from the limits every submission is graded under: each exercise's
 wall-clock budget for calls into student code, with room beyond it for starting and ending a
-fork server and a worker; for the gate, its preparation, its training's wall-clock cap and
-the weights' trip back, once for its own training and once for each other job whose gate it
-may wait behind for its cores; and a margin for the trusted side's own work (pytest, the
-gate's evaluation). Nothing a correct submission does comes near it: it is there for a
-trusted side that never ends. A course sets it with ``grading_deadline_s``, a run with
-``--deadline``.
+fork server and a worker; for the gate, its timed window's wall-clock cap (the import,
+preparation and training) and the weights' trip back, once for its own run and once for each
+other job whose gate it may wait behind for its cores; and a margin for the trusted side's
+own work (pytest, the gate's evaluation). Nothing a correct submission does comes near it:
+it is there for a trusted side that never ends. A course sets it with
+``grading_deadline_s``, a run with ``--deadline``.
 """
 
 from __future__ import annotations
 
 from grader.batch.plan import Plan
-from grader.gate_trial import PREPARE_TIMEOUT_S, TRANSFER_S
+from grader.gate_trial import TRANSFER_S
 from grader.kit import WORKER_START_TIMEOUT_S
 from grader.sandbox.limits import Limits
 from grader.suites.gate_diagnosis import time_limit
@@ -30,6 +30,6 @@ def default_deadline_s(plan: Plan, jobs: int) -> float:
     gate = plan.options.gate
     if gate is not None:
         limit, _ = time_limit(gate.recipe, gate.reference, plan.options.device)
-        training = max(limit.wall_cap_s, limit.seconds + TRANSFER_S)
-        seconds += (PREPARE_TIMEOUT_S + training) * max(1, jobs)
+        window = max(limit.wall_cap_s, limit.seconds + TRANSFER_S)
+        seconds += window * max(1, jobs)
     return seconds

@@ -46,8 +46,8 @@ GRADESCOPE_MD = """\
 # This autograder on Gradescope
 
 Upload `gradescope-autograder.zip` as the assignment's autograder (Ubuntu base image).
-`setup.sh` installs bubblewrap, libseccomp and the kit, prepares CIFAR-10 and measures the reference's
-training once, for the gate's time limit.
+`setup.sh` installs bubblewrap, libseccomp and the kit, prepares CIFAR-10 and measures the
+reference's training once, for the gate's time limit.
 
 Resources (the assignment's autograder settings): the gate trains a small network on
 CIFAR-10 for every submission, which needs

@@ -23,6 +23,8 @@ CONTROL_FD_ENV = "GRADER_CONTROL_FD"
 """The fork server's socket to the trusted side (grader.forkserver)."""
 FORKSERVER_SANDBOXED_ENV = "GRADER_SANDBOXED"
 """``1`` under bubblewrap: /tmp and /dev/shm are the sandbox's own, emptied between workers."""
+PRELOAD_ENV = "GRADER_PRELOAD"
+"""The exercises a fork server's workers will grade (``,`` between them): what it imports."""
 PRIVATE_FOLDERS_ENV = "GRADER_PRIVATE_FOLDERS"
 """Without bubblewrap, the shared folders the sandbox's mount namespace made its own (``:``
 between them), emptied between workers like its home."""

@@ -36,27 +36,20 @@ import time
 from grader import contract
 
 PR_SET_DUMPABLE = 4
-PRELOAD = (
-    "numpy",
-    "PIL.Image",
-    "torch",
-    "torch.nn",
-    "torch.utils.data",
-    "torchvision",
-    "torchvision.transforms",
-    "torchvision.datasets",
-    "grader.channel",
-    "grader.worker",
-    "grader.probes.ex1",
-    "grader.probes.ex2",
-    "grader.probes.ex3",
-    "grader.probes.ex4",
-    "grader.probes.ex5",
-    "matplotlib",
-    "matplotlib.pyplot",
-)
-"""Imported once here, before any fork (matplotlib for the notebooks that plot, with its
-font list built once); never a module of the submission."""
+PRELOAD = ("numpy", "grader.channel", "grader.worker", "matplotlib", "matplotlib.pyplot")
+"""Imported once here for every submission, before any fork (matplotlib for the notebooks
+that plot, with its font list built once); never a module of the submission."""
+TORCH = ("torch", "torch.nn", "torch.utils.data")
+VISION = (*TORCH, "PIL.Image", "torchvision", "torchvision.transforms", "torchvision.datasets")
+PRELOAD_FOR = {
+    "ex1": ("grader.probes.ex1",),
+    "ex2": (*TORCH, "grader.probes.ex2"),
+    "ex3": (*VISION, "grader.probes.ex3"),
+    "ex4": (*TORCH, "grader.probes.ex4"),
+    "ex5": (*VISION, "grader.probes.ex5"),
+}
+"""What each exercise's workers need beyond ``PRELOAD``: a submission graded on ex1 alone
+(NumPy only) does not pay for torch's import (seconds of CPU)."""
 MESSAGE_BYTES = 4096
 
 
@@ -64,10 +57,14 @@ def _dumpable(value: int) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, value, 0, 0, 0)
 
 
-def preload() -> None:
-    """Import ``PRELOAD``; a module that fails to import is left to the child (where it fails
-    as it would in a worker of its own)."""
-    for name in PRELOAD:
+def preload(exercises: list[str]) -> None:
+    """Import ``PRELOAD`` and what ``exercises`` need (all of them where none is named); a
+    module that fails to import is left to the child (where it fails as it would in a worker
+    of its own)."""
+    names = dict.fromkeys(PRELOAD)
+    for key in exercises or PRELOAD_FOR:
+        names.update(dict.fromkeys(PRELOAD_FOR.get(key, ())))
+    for name in names:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     if "matplotlib.pyplot" in sys.modules:
@@ -211,11 +208,12 @@ def main() -> None:
     control.set_inheritable(False)
     sandboxed = os.environ.pop(contract.FORKSERVER_SANDBOXED_ENV, "") == "1"
     private = os.environ.pop(contract.PRIVATE_FOLDERS_ENV, "").split(":")
+    exercises = [k for k in os.environ.pop(contract.PRELOAD_ENV, "").split(",") if k]
     environment = dict(os.environ)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    preload()
+    preload(exercises)
     # what the imports wrote (matplotlib's font list) is not the worker's
     _empty_all(sandboxed, private)
     sys.stdout.flush()

@@ -74,7 +74,7 @@ def grade_staged(
         messages = {e.key: f"not graded: {error}" for e in exercises}
     else:
         slots = cpus.Slots()
-        with forkserver_for(staged, options, ledger) as server:
+        with forkserver_for(staged, options, ledger, [e.key for e in exercises]) as server:
             for exercise in exercises:
                 with slots.hold(cores_for(exercise, options)) as cores:
                     exercise_options = replace(
@@ -111,11 +111,11 @@ def grade_staged(
 
 
 @contextlib.contextmanager
-def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger):
-    """The fork server that forks this submission's workers (its sandbox started on the first
-    worker it forks, and ended with the submission, so that no other submission's code ever
-    meets anything this one left), or None where ``GRADER_WORKERS=fresh`` asks for a new
-    Python per worker."""
+def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger, exercises: list[str]):
+    """The fork server that forks this submission's workers for ``exercises`` (its sandbox
+    started on the first worker it forks, and ended with the submission, so that no other
+    submission's code ever meets anything this one left), or None where
+    ``GRADER_WORKERS=fresh`` asks for a new Python per worker."""
     if os.environ.get(WORKERS_ENV, "fork") == "fresh":
         yield None
         return
@@ -124,6 +124,7 @@ def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger):
         device=options.device,
         isolation=options.isolation,
         background=True,
+        exercises=tuple(exercises),
     )
     server = ForkServer(spec, start_timeout_s=WORKER_START_TIMEOUT_S, ledger=ledger)
     try:

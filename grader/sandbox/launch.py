@@ -18,6 +18,7 @@ from pathlib import Path
 from grader.contract import (
     DEVICE_ENV,
     FORKSERVER_SANDBOXED_ENV,
+    PRELOAD_ENV,
     PRIVATE_FOLDERS_ENV,
     SUBMISSION_ENV,
     TRAIN_DATA_ENV,
@@ -49,6 +50,8 @@ class WorkerSpec:
     """The cores the worker is pinned to, and limited to the CPU time of (None: all)."""
     background: bool = False
     """At the lowest scheduling priority (nice 19)."""
+    exercises: tuple[str, ...] = ()
+    """For a fork server: the exercises its workers will grade (what it imports first)."""
 
 
 @functools.cache
@@ -92,6 +95,8 @@ def worker_env(spec: WorkerSpec, workdir: WorkerDir, *, sandboxed: bool) -> dict
         env[TRAIN_DATA_ENV] = bwrap.SANDBOX_TRAIN_DATA if sandboxed else str(workdir.train)
     if spec.device != "cuda":
         env["CUDA_VISIBLE_DEVICES"] = ""
+    if spec.exercises:
+        env[PRELOAD_ENV] = ",".join(spec.exercises)
     env.update(spec.env)
     return env
 

@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 import sys
 import sysconfig
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.machinery import PathFinder
@@ -34,8 +36,8 @@ MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_EXERCISE_ENTRIES = 50
 """Files named like an exercise file (letter case aside) in one folder or zip."""
 SUFFIXES = ("py", "ipynb")
-HELPER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\.py")
-"""A helper module's file name: an importable module name (no dots, spaces or dashes)."""
+MAX_MODULE_NAME = 64
+"""Characters of a helper module's name."""
 MAX_HELPERS = 20
 MAX_HELPER_BYTES = 2 * 1024 * 1024
 """All helper modules of one submission together."""
@@ -107,6 +109,16 @@ def near_modules(name: str) -> list[str]:
         if _distance(stem, module, 2) <= 2 or (numbered and f"ex{numbered[1]}" == exercise.key):
             found.append(module)
     return found
+
+
+def importable(name: str) -> bool:
+    """Whether ``import <stem>`` finds a file named ``name``: ``.py``, its stem an identifier
+    (Unicode letters too, as Python normalises them), not a keyword, not too long."""
+    stem, dot, suffix = name.rpartition(".")
+    return (
+        dot == "." and suffix == "py" and stem.isidentifier() and not keyword.iskeyword(stem)
+        and len(stem) <= MAX_MODULE_NAME and unicodedata.normalize("NFKC", stem) == stem
+    )  # fmt: skip
 
 
 def taken_module(module: str) -> str:
@@ -249,6 +261,12 @@ def assemble(entries: list[Entry], where: str) -> dict:
         else:
             chosen[canonical], files[canonical] = taken
     absent = [m for m in MODULES if f"{m}.py" not in files and f"{m}.ipynb" not in files]
+    for module, paths in ambiguous.items():
+        if module not in absent:
+            notes.append(
+                f"{list_names(paths)} not graded: they differ from {module}.py only in letter "
+                "case, and from each other; the exercise's other file is graded"
+            )
     near: dict[str, list[str]] = {module: [] for module in absent}
     for entry in entries:
         if not entry.path.startswith("__MACOSX/") and not exercise_name(entry.name):
@@ -265,24 +283,29 @@ def _helpers(entries: list[Entry], folders: set[str], absent: set[str], notes: l
     candidates: dict[str, list[Entry]] = {}
     for entry in entries:
         name = entry.name
-        if entry.folder not in folders or not HELPER.fullmatch(name):
+        if entry.folder not in folders or not name.lower().endswith(".py"):
             continue
-        if exercise_name(name) or name.startswith("__") or absent & set(near_modules(name)):
-            continue
+        if exercise_name(name) or name.startswith(("__", ".")):
+            continue  # packaging files, macOS's ._ resource forks
+        if absent & set(near_modules(name)):
+            continue  # named in the missing exercise's feedback instead
         candidates.setdefault(name, []).append(entry)
     helpers: dict[str, bytes] = {}
     refused: list[str] = []
-    budget, extra = MAX_HELPER_BYTES, 0
+    budget, reads, extra = MAX_HELPER_BYTES, 0, 0
     for name, group in sorted(candidates.items()):
         depth = min(entry.depth for entry in group)
         top = [entry for entry in group if entry.depth == depth]
-        if len(helpers) == MAX_HELPERS:
+        if not importable(name):
+            refused.append(f"{quoted(name)} is no name Python can import: rename it")
+        elif len(helpers) == MAX_HELPERS or reads + len(top) > MAX_HELPERS:
             extra += 1
         elif why := taken_module(name.removesuffix(".py")):
             refused.append(f"{quoted(name)} would hide {why}: rename it")
         elif any(entry.link for entry in top):
             refused.append(f"{quoted(name)} is a symbolic link, not a file")
         else:
+            reads += len(top)  # a read may unpack a member's limit, whatever its header says
             try:
                 copies = {entry.read(min(MAX_SOURCE_BYTES, budget)) for entry in top}
             except SubmissionError:

@@ -95,8 +95,14 @@ def _read_path(path: Path, limit: int) -> bytes:
 
 
 def _folder_entries(folder: Path) -> list[Entry]:
-    entries = []
+    """The files of a folder (not its folders): every one named like an exercise file, and of
+    the others as many as a zip may hold."""
+    entries, others = [], 0
     for path in sorted(folder.iterdir()):
+        if not is_exercise_file(path.name):
+            others += 1
+            if others > MAX_ZIP_MEMBERS:
+                continue
         link = path.is_symlink()
         if link or path.is_file():
             entries.append(Entry(path.name, link, functools.partial(_read_path, path)))
@@ -231,7 +237,9 @@ def load(path: Path, submission_id: str | None = None) -> Submission:
         found = assemble([Entry(path.name, path.is_symlink(), read)], shown(path.name))
         found["missing"] = {}  # one file named alone: the others are not missing from it
     else:
-        raise SubmissionError(f"{shown(str(path))} is not a folder, a zip or an exercise file")
+        raise SubmissionError(
+            f"{shown(str(path))} is not a folder, a zip or an exercise file{_close_to(path)}"
+        )
     name = submission_id or (path.stem if path.is_file() else path.resolve().name)
     return Submission(id=safe_id(name), source=path, **found)
 
@@ -274,8 +282,10 @@ def discover(paths: list[Path]) -> list[Submission]:
             found.append(_load_entry(path))
             continue
         if not path.is_dir():
-            raise SubmissionError(f"{shown(str(path))} is not a submission (no exercise files)")
-        entries = [p for p in sorted(path.iterdir()) if p.is_dir() or p.suffix == ".zip"]
+            raise SubmissionError(
+                f"{shown(str(path))} is not a submission (no exercise files){_close_to(path)}"
+            )
+        entries = [p for p in sorted(path.iterdir()) if p.is_dir() or p.suffix.lower() == ".zip"]
         entries = [p for p in entries if not p.name.startswith(".")]
         if not entries:
             raise SubmissionError(
@@ -306,6 +316,12 @@ def notebook_set(submission: Submission) -> Submission:
         return submission
     inner = [p for p in sorted(source.iterdir()) if p.is_dir() and is_submission(p)]
     return load(inner[0], submission.id) if len(inner) == 1 else submission
+
+
+def _close_to(path: Path) -> str:
+    """What a file that is no exercise file is close to, as a clause."""
+    close = handin.near_modules(path.name)
+    return f" (its name is close to {close[0]}.py: rename it)" if close else ""
 
 
 def _near_misses_in(folder: Path) -> str:

@@ -184,7 +184,8 @@ def test_the_classroom_fetch_takes_what_the_grader_reads(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     files = {"Ex1_Gradients.py": b"x = 1\n", "aux.py": b"X = 1\n", "ex2-autograd.py": b"",
-             "notes.txt": b"", **{f"m{i:02}.py": b"" for i in range(30)}}  # fmt: skip
+             "notes.txt": b"", "工具.py": b"Z = 1\n", "工具2.py": b"",
+             **{f"m{i:02}.py": b"" for i in range(22)}}  # fmt: skip
     for name, data in files.items():
         (work / name).write_bytes(data)
     env = classroom.git_environment("file", str(tmp_path))
@@ -197,9 +198,9 @@ def test_the_classroom_fetch_takes_what_the_grader_reads(tmp_path):
     dest = tmp_path / "alice"
     record = classroom.fetch_one(f"file://{work}", dest, env, env)
     fetched = {p.name for p in dest.iterdir()} - {".git"}
-    assert {"Ex1_Gradients.py", "aux.py", "ex2-autograd.py"} <= fetched
+    assert {"Ex1_Gradients.py", "aux.py", "ex2-autograd.py", "工具.py"} <= fetched
     assert len(fetched) == 1 + classroom.MAX_OTHER_FILES and "notes.txt" not in fetched
-    assert set(record["skipped"].values()) == {"more than 25 .py files besides the exercise files"}
+    assert record["skipped"] == {"工具2.py": "more than 25 .py files besides the exercise files"}
     submission = load(dest)
-    assert submission.files == {"ex1_gradients.py": b"x = 1\n"} and "aux.py" in submission.helpers
+    assert submission.files == {"ex1_gradients.py": b"x = 1\n"} and len(submission.helpers) == 20
     assert "'ex2-autograd.py'" in submission.missing["ex2_autograd"]

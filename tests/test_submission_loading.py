@@ -266,10 +266,14 @@ def test_the_exact_name_wins_over_a_case_variant(tmp_path):
 
 def test_case_variants_that_differ_are_not_taken(tmp_path):
     """Two case variants of ex1 with different contents: is neither graded, and does the
-    missing file's message name both?"""
+    missing file's message name both (or, where ex1's notebook is graded, a note)?"""
     submission = load(folder_of(tmp_path, {"Ex1_Gradients.py": EX1, "EX1_GRADIENTS.py": b"x\n"}))
     assert submission.files == {}
     assert "'EX1_GRADIENTS.py' and 'Ex1_Gradients.py' differ" in submission.missing["ex1_gradients"]
+    (tmp_path / "alice" / "ex1_gradients.ipynb").write_bytes(b"{}")
+    with_notebook = load(tmp_path / "alice")
+    assert list(with_notebook.files) == ["ex1_gradients.ipynb"]
+    assert "'Ex1_Gradients.py' not graded: they differ" in with_notebook.notes[0]
 
 
 @pytest.mark.parametrize(
@@ -332,22 +336,25 @@ def test_helper_modules_are_staged_and_the_rule_said(tmp_path):
     folder = folder_of(
         tmp_path,
         {"ex5_train.py": b"import utils\n", "utils.py": b"X = 1\n", "plot_tools.py": b"Y = 2\n",
-         "random.py": b"", "torch.py": b"", "grader.py": b"", "my utils.py": b"",
-         "__init__.py": b"", "notes.txt": b""},
+         "工具.py": b"Z = 3\n", "random.py": b"", "torch.py": b"", "grader.py": b"",
+         "my-utils.py": b"", "class.py": b"", "__init__.py": b"", "._utils.py": b"\0",
+         "notes.txt": b""},
     )  # fmt: skip
     (folder / "secret.py").symlink_to("/etc/passwd")
     submission = load(folder)
-    assert sorted(submission.helpers) == ["plot_tools.py", "utils.py"]
+    assert sorted(submission.helpers) == ["plot_tools.py", "utils.py", "工具.py"]
     (note,) = submission.notes
-    assert "helper modules staged: plot_tools.py, utils.py" in note
+    assert "helper modules staged: plot_tools.py, utils.py, 工具.py" in note
     assert "'random.py' would hide Python's own module 'random'" in note
     assert "'torch.py' would hide the installed package 'torch'" in note
     assert "'grader.py' would hide the grader's own package" in note
-    assert "'secret.py' is a symbolic link" in note or "1 more" in note
+    assert "'secret.py' is a symbolic link" in note
+    assert "'my-utils.py' is no name Python can import" in note
+    assert "'class.py' is no name Python can import" in note
     assert "The rule: every other .py file beside the exercise files" in note
     staged = stage(submission, tmp_path / "staged")
     assert sorted(p.name for p in staged.iterdir()) == [
-        ".handin.json", "ex5_train.py", "plot_tools.py", "utils.py"
+        ".handin.json", "ex5_train.py", "plot_tools.py", "utils.py", "工具.py"
     ]  # fmt: skip
 
 
@@ -369,13 +376,16 @@ def test_helper_modules_are_bounded(tmp_path):
 
 
 def test_helpers_come_only_from_beside_the_exercise_files(tmp_path):
-    """In a zip, is a .py in another folder than the exercise files (or any .py of a zip
-    without one) left out?"""
+    """In a zip, is a .py in another folder than the exercise files left out, and a member
+    that is a symbolic link never read?"""
     write_zip(
         tmp_path / "z.zip",
         {"a/ex1_gradients.py": EX1, "a/utils.py": b"", "b/other.py": b"", "sitecustomize.py": b""},
+        symlinks=[("a/link.py", b"/etc/passwd")],
     )
-    assert sorted(load(tmp_path / "z.zip").helpers) == ["utils.py"]
+    submission = load(tmp_path / "z.zip")
+    assert sorted(submission.helpers) == ["utils.py"]
+    assert "'link.py' is a symbolic link" in submission.notes[0]
 
 
 def test_a_pipe_named_like_a_file_does_not_hang_the_reader(tmp_path):
@@ -461,3 +471,14 @@ def test_an_encoding_declared_by_the_script_is_kept():
     data = "# -*- coding: latin-1 -*-\nget_ipython().system('ls')\nname = 'café'\n"
     source, rows = script_source(data.encode("latin-1"))
     assert rows == [2] and source.decode("latin-1").endswith("name = 'café'\n")
+
+
+def test_a_near_miss_named_alone_and_a_windows_zip_of_a_class(tmp_path):
+    """Is a single file close to an exercise's name refused with what to rename it to, and is
+    ``ALICE.ZIP`` in a class folder found like ``alice.zip``?"""
+    (tmp_path / "ex1_gradient.py").write_bytes(EX1)
+    with pytest.raises(SubmissionError, match=r"close to ex1_gradients.py: rename it"):
+        discover([tmp_path / "ex1_gradient.py"])
+    (tmp_path / "ex1_gradient.py").unlink()
+    write_zip(tmp_path / "ALICE.ZIP", {"Ex1_Gradients.py": EX1})
+    assert only(tmp_path).files == {"ex1_gradients.py": EX1}

@@ -43,7 +43,7 @@ from pathlib import Path
 EXERCISE_FILE = re.compile(r"ex[0-9]+_[A-Za-z0-9_]+\.(?:py|ipynb)", re.IGNORECASE)
 """The exercise files fetched, at the repository's top level: ``ex1_gradients.py``,
 ``.ipynb``, in any letter case (the grader takes ``Ex1_Gradients.py`` where unambiguous)."""
-HELPER_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.py", re.IGNORECASE)
+HELPER_FILE = re.compile(r"\w[\w.-]{0,99}\.py", re.IGNORECASE)
 """The other ``.py`` files fetched from the top level: helper modules (and names the grader
 points at as close to an exercise file's)."""
 MAX_OTHER_FILES = 25

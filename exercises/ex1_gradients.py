@@ -9,12 +9,12 @@ import numpy as np
 
 def predict(coeffs: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Return ``a + b*x + c*x**2 + d*x**3`` for ``coeffs = (a, b, c, d)``, same shape as ``x``."""
-    raise NotImplementedError('predict is not written yet: replace this line with your code')
+    raise NotImplementedError('predict is not written yet: replace this line with your code (hint: tutorial 3-4, forward pass (正向传播): the same y_pred, a, b, c, d taken from coeffs)')
 
 
 def sse_loss(y_pred: np.ndarray, y: np.ndarray) -> float:
     """Return the sum of squared errors ``sum((y_pred - y)**2)`` as a Python float."""
-    raise NotImplementedError('sse_loss is not written yet: replace this line with your code')
+    raise NotImplementedError("sse_loss is not written yet: replace this line with your code (hint: tutorial 3-4, 'Compute loss': the same sum of squares, given back as a Python float)")
 
 
 def sse_grads(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -23,12 +23,12 @@ def sse_grads(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     Chain rule: d loss / d y_pred = 2 * (y_pred - y), and d y_pred / d a, b, c, d
     are 1, x, x**2, x**3.
     """
-    raise NotImplementedError('sse_grads is not written yet: replace this line with your code')
+    raise NotImplementedError('sse_grads is not written yet: replace this line with your code (hint: tutorial 3-4, backprop: grad_y_pred first, then one chain-rule sum per coefficient)')
 
 
 def sgd_step(coeffs: np.ndarray, grads: np.ndarray, lr: float) -> np.ndarray:
     """Return the new coefficients ``coeffs - lr * grads``; leave ``coeffs`` itself unchanged."""
-    raise NotImplementedError('sgd_step is not written yet: replace this line with your code')
+    raise NotImplementedError("sgd_step is not written yet: replace this line with your code (hint: tutorial 3-4, 'Update weights': all four at once, into a new array (no -= on coeffs))")
 
 
 def fit_sine(steps: int = 5000, lr: float = 1e-6, seed: int = 0) -> tuple[np.ndarray, list[float]]:
@@ -39,4 +39,4 @@ def fit_sine(steps: int = 5000, lr: float = 1e-6, seed: int = 0) -> tuple[np.nda
     steps 0, 100, 200, ..., before that step's update (recording at steps 99, 199, ... as the
     PyTorch tutorials print is accepted too).
     """
-    raise NotImplementedError('fit_sine is not written yet: replace this line with your code')
+    raise NotImplementedError("fit_sine is not written yet: replace this line with your code (hint: tutorial 3-4's loop, built from your four functions; record the loss before the update)")

@@ -19,7 +19,7 @@ def channel_stats(images) -> tuple[tuple[float, float, float], tuple[float, floa
     Compute on the [0, 1] scale that ``ToTensor`` produces. Return ``(mean, std)``,
     each a tuple of 3 floats (red, green, blue).
     """
-    raise NotImplementedError('channel_stats is not written yet: replace this line with your code')
+    raise NotImplementedError('channel_stats is not written yet: replace this line with your code (hint: tutorial part 5, Normalize: mean and std per channel (各通道), on the 0-1 scale)')
 
 
 def build_transform(mean, std, train: bool = False) -> transforms.Compose:
@@ -28,7 +28,7 @@ def build_transform(mean, std, train: bool = False) -> transforms.Compose:
     With ``train=True``, ``RandomCrop(32, padding=4)`` and ``RandomHorizontalFlip()``
     come first, so each epoch sees slightly different images.
     """
-    raise NotImplementedError('build_transform is not written yet: replace this line with your code')
+    raise NotImplementedError('build_transform is not written yet: replace this line with your code (hint: tutorial 6-1 chains ToTensor and Normalize with Compose; part 5 lists crop and flip)')
 
 
 def make_loaders(
@@ -41,4 +41,4 @@ def make_loaders(
     epoch (it may drop a last partial batch); the test loader keeps the order and drops
     nothing.
     """
-    raise NotImplementedError('make_loaders is not written yet: replace this line with your code')
+    raise NotImplementedError('make_loaders is not written yet: replace this line with your code (hint: tutorial 6-1 builds both DataLoaders; part 4 says what shuffle and drop_last do)')

@@ -32,4 +32,4 @@ class Net(nn.Module):
         conv1 -> ReLU -> pool, conv2 -> ReLU -> pool, flatten each image to 400 values,
         fc1 -> ReLU, fc2 -> ReLU, fc3 (no activation: these are logits).
         """
-        raise NotImplementedError('forward is not written yet: replace this line with your code')
+        raise NotImplementedError("forward is not written yet: replace this line with your code (hint: tutorial 6-3's forward, flattened so that it works for any batch size)")

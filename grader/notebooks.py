@@ -2,13 +2,16 @@
 
 A notebook runs cell by cell when it is imported, as Jupyter's "run all" would: a cell that
 fails or runs too long is skipped and named in the result's warnings, so a plotting,
-download or training cell kept from a tutorial costs only what depends on it.
+download or training cell kept from a tutorial costs only what depends on it. Lines only
+Jupyter can run are skipped, and said: a notebook's magic (``%``) and shell (``!``) lines,
+and what ``jupyter nbconvert --to script`` makes of them, ``get_ipython()`` calls.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import token
 import tokenize
 
 CELL_SECONDS = 10
@@ -44,10 +47,11 @@ del _grader_number, _grader_source, _grader_previous
 """
 
 
-def notebook_cells(data: bytes) -> list[tuple[int, str]]:
+def notebook_cells(data: bytes, magics: list | None = None) -> list[tuple[int, str]]:
     """``(cell number, source)`` of each code cell (numbered from 1 among all cells, as a
-    student counts them in Jupyter); shell and magic lines are commented out. Raises
-    ValueError (or RecursionError) for what is not a notebook."""
+    student counts them in Jupyter); shell and magic lines are commented out (and added to
+    ``magics`` as ``(cell number, line)``). Raises ValueError (or RecursionError) for what is
+    not a notebook."""
     notebook = json.loads(data.decode("utf-8"))
     cells = []
     for number, cell in enumerate(notebook["cells"], 1):
@@ -55,21 +59,35 @@ def notebook_cells(data: bytes) -> list[tuple[int, str]]:
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
-        lines = [
-            f"# {line}" if line.lstrip().startswith(("%", "!")) else line
-            for line in source.splitlines()
-        ]
+        lines = []
+        for line in source.splitlines():
+            if line.lstrip().startswith(("%", "!")):
+                if magics is not None:
+                    magics.append((number, line.strip()))
+                line = f"# {line}"
+            lines.append(line)
         cells.append((number, "\n".join(lines) + "\n"))
     return cells
 
 
-def notebook_to_source(data: bytes, name: str) -> str:
+def notebook_magics_note(name: str, magics: list[tuple[int, str]]) -> str:
+    """The warning for a notebook's skipped magic and shell lines."""
+    shown = [f"cell {number} {text[:60]!r}" for number, text in magics[:3]]
+    more = f" and {len(magics) - 3} more" if len(magics) > 3 else ""
+    return (
+        f"{name}: {', '.join(shown)}{more} skipped: magic (%) and shell (!) lines run only in "
+        "Jupyter"
+    )
+
+
+def notebook_to_source(data: bytes, name: str, magics: list | None = None) -> str:
     """A module that runs the notebook's code cells in turn, skipping (and listing in
     ``__grader_skipped_cells__``) any that fails or runs too long: an import cell for a
     plotting library, a download or a training loop kept from a tutorial costs only what
-    depends on it. Tracebacks name the cell and the line in it."""
+    depends on it. Tracebacks name the cell and the line in it. Magic and shell lines are
+    added to ``magics`` (see :func:`notebook_cells`)."""
     try:
-        cells = notebook_cells(data)
+        cells = notebook_cells(data, magics)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         detail = str(exc)[:300] if not isinstance(exc, RecursionError) else "nested too deeply"
         message = f"{name} is not a valid Jupyter notebook ({type(exc).__name__}: {detail})"
@@ -95,3 +113,61 @@ def checked_source(data: bytes, name: str) -> bytes:
         return data
     message = f"{name} is not Python source: {problem}"
     return f"raise ImportError({message!r})\n".encode()
+
+
+_NOT_CODE = (token.NL, token.COMMENT, token.INDENT, token.DEDENT)
+
+
+def _ipython_lines(text: str) -> list[tuple[int, int, bool]]:
+    """``(first row, last row, opens a block)`` of each statement of ``text`` that calls
+    ``get_ipython()`` (rows from 1; an import of it is no call); none where ``text`` defines
+    ``get_ipython`` itself or does not tokenize."""
+    found: list[tuple[int, int, bool]] = []
+    words: list[str] = []
+    start, calls = 0, False
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type in _NOT_CODE:
+                continue
+            if tok.type in (token.NEWLINE, token.ENDMARKER):
+                if calls and words[0] not in ("import", "from"):
+                    found.append((start, tok.start[0], words[-1] == ":"))
+                words, calls = [], False
+                continue
+            if not words:
+                start = tok.start[0]
+            if tok.string == "get_ipython" and tok.type == token.NAME:
+                if words[-1:] in (["def"], ["class"]):
+                    return []
+                calls = True
+            words.append(tok.string)
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return found
+
+
+def script_source(data: bytes) -> tuple[bytes, list[int]]:
+    """``data`` (Python source) with each statement that calls ``get_ipython()`` (what
+    ``jupyter nbconvert --to script`` writes for a magic or shell line) made a ``pass``, or an
+    ``if False:`` where it opens a block, its other lines comments; the rows changed (from 1).
+    Line numbers stay as they were, so tracebacks point at the student's lines."""
+    if b"get_ipython" not in data:
+        return data, []
+    try:
+        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return data, []
+    found = _ipython_lines(text)
+    if not found:
+        return data, []
+    lines = text.splitlines(keepends=True)
+    for first, last, opens in found:
+        line = lines[first - 1]
+        indent = line[: len(line) - len(line.lstrip())]
+        keyword = "elif" if line.lstrip().startswith("elif") else "if"
+        replacement = f"{keyword} False:" if opens else "pass"
+        lines[first - 1] = f"{indent}{replacement}  # skipped: {line.strip()[:200]}\n"
+        for row in range(first, last):
+            lines[row] = f"# {lines[row].lstrip()}" if lines[row].strip() else lines[row]
+    return "".join(lines).encode(encoding), [first for first, _, _ in found]

@@ -1,10 +1,10 @@
 """Make the student version (``exercises/``) from the reference solutions.
 
 Every region between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's
-markers) becomes ``raise NotImplementedError("<hint>")`` at the marker's indent.
-The hint is the region's first line when it is a ``# hint: ...`` comment, else
-"<function> is not written yet ...". The public tests in ``solutions/tests/`` are
-copied as they are.
+markers) becomes ``raise NotImplementedError("<function> is not written yet: replace this
+line with your code (hint: ...)")`` at the marker's indent; the hint is the region's first
+line where it is a ``# hint: ...`` comment (each solution's points at the tutorial step
+the function exercises). The public tests in ``solutions/tests/`` are copied as they are.
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ def strip_solutions(source: str, filename: str = "<source>") -> str:
             if end is None:
                 raise ReleaseError(f"{filename}:{i + 1}: {BEGIN} without {END}")
             body = lines[i + 1 : end]
-            name = function or "this part"
-            hint = f"{name} is not written yet: replace this line with your code"
+            message = (
+                f"{function or 'this part'} is not written yet: replace this line with your code"
+            )
             if body and (match := HINT.match(body[0].strip())):
-                hint = match["text"].strip()
-            out.append(f"{indent}raise NotImplementedError({hint!r})\n")
+                message = f"{message} (hint: {match['text'].strip()})"
+            out.append(f"{indent}raise NotImplementedError({message!r})\n")
             i = end + 1
             continue
         if line.strip() == END:

@@ -1,9 +1,11 @@
-"""Find submissions and stage each one as a clean folder of ``exN_*.py`` files.
+"""Find submissions and stage each one as a clean folder of exercise files and helpers.
 
 A submission is a folder, a zip, or a set of files holding some of the exercise
-files, as ``.py`` or ``.ipynb``. Staging copies only the expected file names (a
-notebook becomes the ``.py`` of its code cells, :mod:`grader.notebooks`), so the worker sees
-nothing else.
+files, as ``.py`` or ``.ipynb``; what their names mean (letter case, near misses, helper
+modules) is :mod:`grader.names`. Staging writes only the exercise files (a notebook becomes
+the ``.py`` of its code cells, :mod:`grader.notebooks`) and the helper modules beside them,
+so the worker sees nothing else; what the feedback of a missing exercise names is kept
+beside them (:data:`MANIFEST`).
 
 Nothing is ever extracted: zip members are read into memory, a member with an unsafe
 path (``..``, absolute) or a symlink in place of an exercise file makes the whole zip
@@ -15,7 +17,11 @@ ImportError saying so, so the student reads the cause in every test of that exer
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import re
+import stat
 import struct
 import sys
 import zipfile
@@ -23,29 +29,35 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import handin
 from grader.errors import SubmissionError
-from grader.kit import EXERCISES
-from grader.notebooks import checked_source, notebook_to_source
+from grader.handin import (
+    MAX_SOURCE_BYTES,
+    Entry,
+    assemble,
+    exercise_name,
+    quoted,
+    shown,
+)
+from grader.notebooks import (
+    checked_source,
+    notebook_magics_note,
+    notebook_to_source,
+    script_source,
+)
 
-EXPECTED = {e.module: e for e in EXERCISES.values()}
-MAX_SOURCE_BYTES = 1024 * 1024
-"""An exercise's code: a ``.py`` as handed in, or the code cells of a notebook."""
-MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
-"""A notebook as handed in (its saved outputs, images included, count here)."""
+EXPECTED = handin.MODULES
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 MAX_ZIP_MEMBERS = 10_000
 MAX_ZIP_DIRECTORY_BYTES = 4 * 1024 * 1024
 """A zip's table of contents (central directory), which ``zipfile`` parses whole on opening:
 10,000 entries with long paths fit; a million empty ones (5 s and a GiB to parse) do not."""
-MAX_ZIP_EXERCISE_MEMBERS = 50
-"""Entries named like an exercise file that are read from one zip (the rest are listed only)."""
 MAX_ZIP_UNPACKED_BYTES = 64 * 1024 * 1024
 """Bytes unpacked from one zip in all."""
 SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _file_limit(name: str) -> int:
-    return MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_SOURCE_BYTES
+MANIFEST = ".handin.json"
+"""Written into a staged folder where an exercise is missing: what its feedback names."""
+MAX_MANIFEST_BYTES = 64 * 1024
 
 
 @dataclass
@@ -57,40 +69,49 @@ class Submission:
     error: str = ""
     """Why the submission could not be read at all (then it scores 0, the batch goes on)."""
     notes: list[str] = field(default_factory=list)
-    """What the grader changed and the student or TA should know (a renamed duplicate id)."""
+    """What the grader changed and the student or TA should know (a renamed duplicate id, a
+    name taken despite its letter case, the helper modules staged)."""
+    helpers: dict[str, bytes] = field(default_factory=dict)
+    """Helper module file name (``utils.py``) -> its bytes."""
+    missing: dict[str, str] = field(default_factory=dict)
+    """Exercise module not handed in -> what the submission holds close to its name ("")."""
 
 
-def _exercise_name(name: str) -> str | None:
-    stem, dot, suffix = Path(name).name.rpartition(".")
-    if dot and stem in EXPECTED and suffix in ("py", "ipynb"):
-        return Path(name).name
-    return None
-
-
-def _read_file(path: Path, name: str) -> bytes:
-    """An exercise file's bytes, never more than its limit, whatever it grows to meanwhile."""
-    limit = _file_limit(name)
-    with path.open("rb") as handle:
+def _read_path(path: Path, limit: int) -> bytes:
+    """A file's bytes, never more than ``limit`` whatever it grows to meanwhile, never through a
+    symbolic link, never blocking on a pipe put in its place."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise SubmissionError(f"{quoted(path.name)} could not be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SubmissionError(f"{quoted(path.name)} is not a regular file")
         data = handle.read(limit + 1)
     if len(data) > limit:
-        raise SubmissionError(f"{name} is larger than {limit // 2**20} MiB")
+        raise SubmissionError(f"{shown(path.name)} is larger than {limit // 2**20} MiB")
     return data
 
 
-def _read_folder(folder: Path) -> dict[str, bytes]:
-    files = {}
+def _folder_entries(folder: Path) -> list[Entry]:
+    """The files of a folder (not its folders): every one named like an exercise file, and of
+    the others as many as a zip may hold."""
+    entries, others = [], 0
     for path in sorted(folder.iterdir()):
-        name = _exercise_name(path.name)
-        if name and path.is_symlink():
-            raise SubmissionError(f"{name} is a symbolic link, not a file; hand in the file itself")
-        if name and path.is_file():
-            files[name] = _read_file(path, name)
-    return files
+        if not is_exercise_file(path.name):
+            others += 1
+            if others > MAX_ZIP_MEMBERS:
+                continue
+        link = path.is_symlink()
+        if link or path.is_file():
+            entries.append(Entry(path.name, link, functools.partial(_read_path, path)))
+    return entries
 
 
-def shown(name: str) -> str:
-    """A file name as text that can always be printed (undecodable bytes as escapes)."""
-    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+def is_exercise_file(name: str) -> bool:
+    """Whether ``name`` stands for an exercise file (letter case aside)."""
+    return exercise_name(name) is not None
 
 
 def _unsafe_member(name: str) -> bool:
@@ -98,8 +119,10 @@ def _unsafe_member(name: str) -> bool:
     return name.startswith(("/", "\\")) or ".." in parts or re.match(r"[A-Za-z]:", name) is not None
 
 
-def _read_zip(path: Path) -> dict[str, bytes]:
-    """The exercise files of a zip, read into memory (never extracted)."""
+def _read_zip(path: Path) -> dict:
+    """The fields of a :class:`Submission` from a zip, its members read into memory (never
+    extracted). A member path written with backslashes (older Windows tools) is read as
+    folders."""
     if path.stat().st_size > MAX_ZIP_BYTES:
         raise SubmissionError(f"{shown(path.name)} is larger than {MAX_ZIP_BYTES // 2**20} MiB")
     entries, directory = _zip_directory(path)
@@ -110,14 +133,13 @@ def _read_zip(path: Path) -> dict[str, bytes]:
             f"{shown(path.name)}'s table of contents is over "
             f"{MAX_ZIP_DIRECTORY_BYTES // 2**20} MiB: zip only the exercise files"
         )
-    found: dict[str, tuple[int, str, bytes]] = {}
     budget = [MAX_ZIP_UNPACKED_BYTES]
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             if len(members) > MAX_ZIP_MEMBERS:
                 raise SubmissionError(f"{shown(path.name)} holds over {MAX_ZIP_MEMBERS} entries")
-            wanted = []
+            found = []
             for info in members:
                 if _unsafe_member(info.filename):
                     raise SubmissionError(
@@ -125,30 +147,11 @@ def _read_zip(path: Path) -> dict[str, bytes]:
                         f"({shown(info.filename)!r}: absolute or with '..'); zip the folder "
                         "itself and hand it in again"
                     )
-                if _exercise_name(info.filename) and not info.is_dir():
-                    wanted.append(info)
-            if len(wanted) > MAX_ZIP_EXERCISE_MEMBERS:
-                raise SubmissionError(
-                    f"{shown(path.name)} holds {len(wanted)} files named like exercise files; "
-                    "zip one copy of each and hand it in again"
-                )
-            for info in wanted:
-                name = _exercise_name(info.filename)
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise SubmissionError(
-                        f"{shown(path.name)}: {shown(info.filename)} is a symbolic link, not a "
-                        "file; zip the file itself"
-                    )
-                data = _read_member(archive, info, path, budget)
-                depth = info.filename.strip("/").count("/")
-                if name in found and found[name][0] == depth and found[name][2] != data:
-                    raise SubmissionError(
-                        f"{shown(path.name)} holds two different {name} "
-                        f"({shown(found[name][1])} and {shown(info.filename)}); keep only the "
-                        "one to be graded"
-                    )
-                if name not in found or depth < found[name][0]:
-                    found[name] = (depth, info.filename, data)
+                if not info.is_dir() and not info.filename.endswith("\\"):
+                    link = (info.external_attr >> 16) & 0o170000 == 0o120000
+                    read = functools.partial(_read_member, archive, info, path, budget)
+                    found.append(Entry(info.filename.replace("\\", "/"), link, read))
+            return assemble(found, shown(path.name))
     except SubmissionError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
@@ -157,7 +160,6 @@ def _read_zip(path: Path) -> dict[str, bytes]:
         raise SubmissionError(
             f"{shown(path.name)} could not be read as a zip (damaged? {exc})"
         ) from None
-    return {name: data for name, (_, _, data) in found.items()}
 
 
 _END = struct.Struct("<4s4xHHIIH")
@@ -192,12 +194,10 @@ def _zip_directory(path: Path) -> tuple[int, int]:
 
 
 def _read_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, budget: list[int]
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, budget: list[int], limit: int
 ) -> bytes:
-    """One member's bytes, never more than its file limit or the zip's remaining budget
-    unpacked, whatever its header says."""
-    name = _exercise_name(info.filename) or info.filename
-    limit = _file_limit(name)
+    """One member's bytes, never more than ``limit`` or the zip's remaining budget unpacked,
+    whatever its header says."""
     too_large = SubmissionError(
         f"{shown(path.name)}: {shown(info.filename)} is larger than {limit // 2**20} MiB "
         "unpacked (a compression bomb?)"
@@ -219,8 +219,8 @@ def _read_member(
 
 def is_submission(path: Path) -> bool:
     if path.is_file():
-        return path.suffix == ".zip" or _exercise_name(path.name) is not None
-    return path.is_dir() and any(_exercise_name(p.name) for p in path.iterdir())
+        return path.suffix.lower() == ".zip" or is_exercise_file(path.name)
+    return path.is_dir() and any(is_exercise_file(p.name) for p in path.iterdir())
 
 
 def load(path: Path, submission_id: str | None = None) -> Submission:
@@ -229,15 +229,19 @@ def load(path: Path, submission_id: str | None = None) -> Submission:
     if not path.exists():
         raise SubmissionError(f"{shown(str(path))} does not exist")
     if path.is_dir():
-        files = _read_folder(path)
-    elif path.suffix == ".zip":
-        files = _read_zip(path)
-    elif _exercise_name(path.name):
-        files = {path.name: _read_file(path, path.name)}
+        found = assemble(_folder_entries(path), shown(path.name))
+    elif path.suffix.lower() == ".zip":
+        found = _read_zip(path)
+    elif is_exercise_file(path.name):
+        read = functools.partial(_read_path, path)
+        found = assemble([Entry(path.name, path.is_symlink(), read)], shown(path.name))
+        found["missing"] = {}  # one file named alone: the others are not missing from it
     else:
-        raise SubmissionError(f"{shown(str(path))} is not a folder, a zip or an exercise file")
+        raise SubmissionError(
+            f"{shown(str(path))} is not a folder, a zip or an exercise file{_close_to(path)}"
+        )
     name = submission_id or (path.stem if path.is_file() else path.resolve().name)
-    return Submission(id=safe_id(name), source=path, files=files)
+    return Submission(id=safe_id(name), source=path, **found)
 
 
 def safe_id(name: str) -> str:
@@ -278,12 +282,15 @@ def discover(paths: list[Path]) -> list[Submission]:
             found.append(_load_entry(path))
             continue
         if not path.is_dir():
-            raise SubmissionError(f"{shown(str(path))} is not a submission (no exercise files)")
-        entries = [p for p in sorted(path.iterdir()) if p.is_dir() or p.suffix == ".zip"]
+            raise SubmissionError(
+                f"{shown(str(path))} is not a submission (no exercise files){_close_to(path)}"
+            )
+        entries = [p for p in sorted(path.iterdir()) if p.is_dir() or p.suffix.lower() == ".zip"]
         entries = [p for p in entries if not p.name.startswith(".")]
         if not entries:
             raise SubmissionError(
-                f"{shown(str(path))} holds no submissions (no exercise files, folders or zips)"
+                f"{shown(str(path))} holds no submissions (no exercise files, folders or "
+                f"zips){_near_misses_in(path)}"
             )
         for entry in entries:
             found.append(_load_entry(entry))
@@ -311,15 +318,52 @@ def notebook_set(submission: Submission) -> Submission:
     return load(inner[0], submission.id) if len(inner) == 1 else submission
 
 
+def _close_to(path: Path) -> str:
+    """What a file that is no exercise file is close to, as a clause."""
+    close = handin.near_modules(path.name)
+    return f" (its name is close to {close[0]}.py: rename it)" if close else ""
+
+
+def _near_misses_in(folder: Path) -> str:
+    """What a folder without exercise files holds close to their names, as a clause."""
+    close = [p.name for p in sorted(folder.iterdir())[:1000] if handin.near_modules(p.name)]
+    return f"; {handin.list_names(close)} close to their names: rename" if close else ""
+
+
+def _note(submission: Submission, note: str) -> None:
+    if note not in submission.notes:
+        submission.notes.append(note)
+
+
+def _python_source(submission: Submission, data: bytes, name: str) -> bytes:
+    """A ``.py`` as the worker imports it: non-source as an ImportError, an exported
+    notebook's ``get_ipython()`` lines skipped (and said)."""
+    source, skipped = script_source(checked_source(data, name))
+    if skipped:
+        _note(
+            submission,
+            f"{name}: {'line' if len(skipped) == 1 else 'lines'} "
+            f"{', '.join(map(str, skipped))} skipped: "
+            f"{'it calls' if len(skipped) == 1 else 'they call'} get_ipython(), as a script "
+            "exported from Jupyter does for a magic (%) or shell (!) line, which only Jupyter "
+            "can run",
+        )
+    return source
+
+
 def stage(submission: Submission, dest: Path) -> Path:
-    """Write the submission's exercise files as ``.py`` into ``dest`` (a ``.py`` wins)."""
+    """Write the submission's exercise files as ``.py`` into ``dest`` (a ``.py`` wins), its
+    helper modules beside them, and :data:`MANIFEST` where an exercise is missing."""
     dest.mkdir(parents=True, exist_ok=True)
     for module in EXPECTED:
         py, ipynb = submission.files.get(module + ".py"), submission.files.get(module + ".ipynb")
         if py is not None:
-            (dest / f"{module}.py").write_bytes(checked_source(py, module + ".py"))
+            (dest / f"{module}.py").write_bytes(_python_source(submission, py, module + ".py"))
         elif ipynb is not None:
-            text = notebook_to_source(ipynb, module + ".ipynb")
+            magics: list[tuple[int, str]] = []
+            text = notebook_to_source(ipynb, module + ".ipynb", magics)
+            if magics:
+                _note(submission, notebook_magics_note(module + ".ipynb", magics))
             if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
                 message = (
                     f"{module}.ipynb holds more than {MAX_SOURCE_BYTES // 2**20} MiB of code; "
@@ -327,4 +371,23 @@ def stage(submission: Submission, dest: Path) -> Path:
                 )
                 text = f"raise ImportError({message!r})\n"
             (dest / f"{module}.py").write_text(text, encoding="utf-8", errors="replace")
+    for name, data in submission.helpers.items():
+        (dest / name).write_bytes(_python_source(submission, data, name))
+    manifest = dest / MANIFEST
+    manifest.unlink(missing_ok=True)
+    if submission.missing:
+        manifest.write_text(json.dumps({"missing": submission.missing}), encoding="utf-8")
     return dest
+
+
+def missing_file_message(staged: Path, module: str, key: str) -> str:
+    """The feedback of every test of exercise ``key`` whose ``module`` is not in the staged
+    submission, naming what the submission holds close to its name."""
+    sentence = ""
+    try:
+        with (staged / MANIFEST).open("rb") as handle:
+            missing = json.loads(handle.read(MAX_MANIFEST_BYTES)).get("missing", {})
+        sentence = str(missing.get(module) or "")
+    except (OSError, ValueError, AttributeError):
+        pass
+    return handin.missing_message(module, key, sentence)

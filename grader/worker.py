@@ -34,9 +34,18 @@ def _student_frames(tb) -> str:
     return " -> ".join(lines[-4:])
 
 
+MODULE_RULE = (
+    "the submission's modules are its exercise files and the other .py files beside them "
+    "(folders are not staged); anything else must be a package the course installs"
+)
+"""Said with a ``ModuleNotFoundError`` of student code: what a submission can import."""
+
+
 def _error(exc: BaseException, kind: str = contract.KIND_STUDENT) -> dict:
     message = str(exc)
-    if isinstance(exc, SystemExit):
+    if isinstance(exc, ModuleNotFoundError) and _student_frames(exc.__traceback__):
+        message = f"{message}: {MODULE_RULE}"
+    elif isinstance(exc, SystemExit):
         message = f"the code called sys.exit({exc.code!r})"
     elif isinstance(exc, SyntaxError):
         message = f"{exc.msg} ({os.path.basename(exc.filename or '?')}, line {exc.lineno})"

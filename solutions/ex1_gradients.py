@@ -10,6 +10,7 @@ import numpy as np
 def predict(coeffs: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Return ``a + b*x + c*x**2 + d*x**3`` for ``coeffs = (a, b, c, d)``, same shape as ``x``."""
     ### BEGIN SOLUTION
+    # hint: tutorial 3-4, forward pass (正向传播): the same y_pred, a, b, c, d taken from coeffs
     a, b, c, d = coeffs
     return a + b * x + c * x**2 + d * x**3
     ### END SOLUTION
@@ -18,6 +19,7 @@ def predict(coeffs: np.ndarray, x: np.ndarray) -> np.ndarray:
 def sse_loss(y_pred: np.ndarray, y: np.ndarray) -> float:
     """Return the sum of squared errors ``sum((y_pred - y)**2)`` as a Python float."""
     ### BEGIN SOLUTION
+    # hint: tutorial 3-4, 'Compute loss': the same sum of squares, given back as a Python float
     return float(np.sum((y_pred - y) ** 2))
     ### END SOLUTION
 
@@ -29,6 +31,7 @@ def sse_grads(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     are 1, x, x**2, x**3.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 3-4, backprop: grad_y_pred first, then one chain-rule sum per coefficient
     grad_y_pred = 2.0 * (predict(coeffs, x) - y)
     return np.array(
         [
@@ -44,6 +47,7 @@ def sse_grads(coeffs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def sgd_step(coeffs: np.ndarray, grads: np.ndarray, lr: float) -> np.ndarray:
     """Return the new coefficients ``coeffs - lr * grads``; leave ``coeffs`` itself unchanged."""
     ### BEGIN SOLUTION
+    # hint: tutorial 3-4, 'Update weights': all four at once, into a new array (no -= on coeffs)
     return coeffs - lr * grads
     ### END SOLUTION
 
@@ -57,6 +61,7 @@ def fit_sine(steps: int = 5000, lr: float = 1e-6, seed: int = 0) -> tuple[np.nda
     PyTorch tutorials print is accepted too).
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 3-4's loop, built from your four functions; record the loss before the update
     x = np.linspace(-np.pi, np.pi, 2000)
     y = np.sin(x)
     coeffs = np.random.default_rng(seed).standard_normal(4)

@@ -16,6 +16,7 @@ def chain_rule(w: float, x: float) -> tuple[float, float]:
     accepted too).
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 3-1 builds this y from leaf tensors (叶子节点) w and x; then read their .grad
     w_t = torch.tensor(float(w), requires_grad=True)
     x_t = torch.tensor(float(x), requires_grad=True)
     y = (w_t + x_t) * (w_t + 1)
@@ -31,6 +32,7 @@ def weighted_backward(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     caller's ``x``; it need not require grad.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 3-3, case 2: backward on a non-scalar y; work on a copy, not the caller's x
     x = x.detach().clone().requires_grad_(True)
     y = x**2 - 2 * x + 1
     y.backward(gradient=weights)
@@ -45,6 +47,7 @@ def derivatives(f, x: float) -> tuple[float, float]:
     itself be differentiated.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 3-3, case 3: torch.autograd.grad twice, keeping the graph the first time
     x_t = torch.tensor(float(x), dtype=torch.float64, requires_grad=True)
     (first,) = torch.autograd.grad(f(x_t), x_t, create_graph=True)
     (second,) = torch.autograd.grad(first, x_t)
@@ -59,6 +62,7 @@ class LegendreP3(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         """Save ``x`` for backward and return P3(x)."""
         ### BEGIN SOLUTION
+        # hint: tutorial 3-3 lets autograd find gradients; here keep x on ctx for your own backward
         ctx.save_for_backward(x)
         return 0.5 * (5 * x**3 - 3 * x)
         ### END SOLUTION
@@ -67,6 +71,7 @@ class LegendreP3(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         """Return ``grad_output * P3'(x)``, with P3'(x) = 1.5 * (5x**2 - 1)."""
         ### BEGIN SOLUTION
+        # hint: the chain rule (链式法则) of tutorial 3-4: the incoming gradient times P3'(x)
         (x,) = ctx.saved_tensors
         return grad_output * 1.5 * (5 * x**2 - 1)
         ### END SOLUTION
@@ -80,6 +85,7 @@ def train_step(coeffs: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lr: float
     ``coeffs.grad``. Return the loss before the update as a float.
     """
     ### BEGIN SOLUTION
+    # hint: one pass of tutorial 3-6's loop, with the four weights held in coeffs
     y_pred = coeffs[0] + coeffs[1] * x + coeffs[2] * x**2 + coeffs[3] * x**3
     loss = ((y_pred - y) ** 2).sum()
     loss.backward()
@@ -100,6 +106,7 @@ def fit_sine_autograd(
     200, ... (or 99, 199, ... as the PyTorch tutorials print), as ``train_step`` returns it.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 3-6's loop around your train_step, from the generator the docstring names
     x = torch.linspace(-math.pi, math.pi, 2000)
     y = torch.sin(x)
     generator = torch.Generator().manual_seed(seed)

@@ -20,6 +20,7 @@ def channel_stats(images) -> tuple[tuple[float, float, float], tuple[float, floa
     each a tuple of 3 floats (red, green, blue).
     """
     ### BEGIN SOLUTION
+    # hint: tutorial part 5, Normalize: mean and std per channel (各通道), on the 0-1 scale
     pixels = torch.as_tensor(np.asarray(images)).reshape(-1, 3).double() / 255.0
     mean = pixels.mean(dim=0)
     std = pixels.std(dim=0)
@@ -34,6 +35,7 @@ def build_transform(mean, std, train: bool = False) -> transforms.Compose:
     come first, so each epoch sees slightly different images.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 6-1 chains ToTensor and Normalize with Compose; part 5 lists crop and flip
     steps = []
     if train:
         steps += [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
@@ -53,6 +55,7 @@ def make_loaders(
     nothing.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 6-1 builds both DataLoaders; part 4 says what shuffle and drop_last do
     # Worker processes that outlive an epoch save restarting them at every epoch.
     keep = num_workers > 0
     train_loader = DataLoader(

@@ -20,6 +20,7 @@ def set_seed(seed: int) -> None:
     ``torch.manual_seed(seed)``, ``np.random.seed(seed)`` and ``random.seed(seed)``.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 2-5-1 seeds torch; numpy and random each have a seed function of their own
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -34,6 +35,7 @@ def train_one_epoch(net: nn.Module, loader: DataLoader, criterion, optimizer, de
     the epoch (each batch's mean loss weighted by its number of samples).
     """
     ### BEGIN SOLUTION
+    # hint: the inner loop of tutorial 6-4, batch moved to device; weigh each loss by its batch size
     net.train()
     total_loss = 0.0
     total_samples = 0
@@ -56,6 +58,7 @@ def predict(net: nn.Module, loader: DataLoader, device) -> tuple[torch.Tensor, t
     tensors are 1-D, on the CPU.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 6-7 under torch.no_grad(), keeping every batch's predictions and labels
     net.eval()
     all_predicted, all_labels = [], []
     with torch.no_grad():
@@ -70,6 +73,7 @@ def predict(net: nn.Module, loader: DataLoader, device) -> tuple[torch.Tensor, t
 def overall_accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of predictions equal to the labels, a float in [0, 1]."""
     ### BEGIN SOLUTION
+    # hint: tutorial 6-7's correct / total, on the two tensors at once
     return (predicted == labels).float().mean().item()
     ### END SOLUTION
 
@@ -83,6 +87,7 @@ def per_class_accuracy(
     as ``k``; NaN for a class with no samples.
     """
     ### BEGIN SOLUTION
+    # hint: tutorial 6-8 counts per class, but only right for batches of 4: count over all samples
     correct = torch.bincount(labels[predicted == labels], minlength=num_classes).float()
     total = torch.bincount(labels, minlength=num_classes).float()
     return correct / total
@@ -92,6 +97,7 @@ def per_class_accuracy(
 def save_model(net: nn.Module, path) -> None:
     """Save the network's ``state_dict`` to ``path``."""
     ### BEGIN SOLUTION
+    # hint: tutorial 6-5: save the state_dict, not the whole network
     torch.save(net.state_dict(), path)
     ### END SOLUTION
 
@@ -99,6 +105,7 @@ def save_model(net: nn.Module, path) -> None:
 def load_model(path) -> Net:
     """Return a new ``Net`` with the weights saved at ``path`` (``weights_only=True``)."""
     ### BEGIN SOLUTION
+    # hint: tutorial 6-6, loading with weights_only=True
     net = Net()
     net.load_state_dict(torch.load(path, weights_only=True))
     return net

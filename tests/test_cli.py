@@ -147,7 +147,41 @@ def test_check_takes_notebooks_and_a_finder_zip(tmp_path):
     only_ex1.mkdir()
     (only_ex1 / "ex1_gradients.py").write_text((REPO / "solutions/ex1_gradients.py").read_text())
     partial = grader("check", only_ex1)
-    assert partial.returncode == 0 and "not handed in" in partial.stdout
+    assert partial.returncode == 1 and "not handed in" in partial.stdout
+    assert " passed" in partial.stdout and " failed" not in partial.stdout
+
+
+def test_check_names_near_misses_and_fails_when_a_file_is_missing(tmp_path):
+    """Does `grader check` take a case variant (saying so), name each file close to a missing
+    exercise's name, run the tests of what is there, and still exit non-zero?"""
+    folder = tmp_path / "carol"
+    folder.mkdir()
+    for path in sorted((REPO / "solutions").glob("ex*.py")):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "ex1_gradients.py").rename(folder / "Ex1_Gradients.py")
+    (folder / "ex2_autograd.py").rename(folder / "ex2_autograd (1).py")
+    completed = grader("check", folder)
+    assert completed.returncode == 1, completed.stdout[-2000:] + completed.stderr[-2000:]
+    assert "'Ex1_Gradients.py' is graded as ex1_gradients.py" in completed.stdout
+    assert "'ex2_autograd (1).py' is in the submission" in completed.stdout
+    assert "rename it to ex2_autograd.py" in completed.stdout
+    assert "failed" not in completed.stdout and "grader check fails" in completed.stdout
+
+
+def test_check_lists_the_notebook_cells_it_skipped(tmp_path):
+    """Does `grader check` on a notebook name each cell that failed when it was imported, as
+    `grader run` does, and the magic lines it left out?"""
+    folder = tmp_path / "dave"
+    folder.mkdir()
+    source = (REPO / "solutions" / "ex1_gradients.py").read_text()
+    cells = ["%matplotlib inline\n", source, "import a_module_no_course_installs\n"]
+    notebook = json.loads(write_notebook(folder / "ex1_gradients.ipynb", "").read_text())
+    notebook["cells"] = [{**notebook["cells"][0], "source": cell} for cell in cells]
+    (folder / "ex1_gradients.ipynb").write_text(json.dumps(notebook))
+    completed = grader("check", folder)
+    assert "ex1_gradients.ipynb: cell 3 was skipped" in completed.stdout, completed.stdout
+    assert "a_module_no_course_installs" in completed.stdout
+    assert "cell 1 '%matplotlib inline'" in completed.stdout
 
 
 def test_timeout_costs_one_test_and_the_worker_restarts(make_submission):

@@ -5,9 +5,10 @@
     python classroom.py post  --org ORG --dest DIR --results RESULTS  # a commit status each
 
 ``grader export github`` copies this file into the staff's grading repository; it needs the
-standard library and git only. ``fetch`` writes each student's exercise files into
+standard library and git only. ``fetch`` writes each student's exercise files (and the
+other top-level ``.py`` files, the helper modules the grader stages with them) into
 ``DIR/<login>`` beside the clone's ``.git`` and records repository, commit and commit time
-(and any exercise file it left out, with why) in ``DIR/classroom.json``.
+(and any such file it left out, with why) in ``DIR/classroom.json``.
 
 Nothing in a student's repository runs, and the token (``GH_TOKEN``) goes to the git host
 and the API only. Git runs without system or global configuration, hooks, filters (Git LFS
@@ -39,8 +40,14 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-EXERCISE_FILE = re.compile(r"ex[0-9]+_[A-Za-z0-9_]+\.(?:py|ipynb)")
-"""The files fetched, at the repository's top level: ``ex1_gradients.py``, ``.ipynb``."""
+EXERCISE_FILE = re.compile(r"ex[0-9]+_[A-Za-z0-9_]+\.(?:py|ipynb)", re.IGNORECASE)
+"""The exercise files fetched, at the repository's top level: ``ex1_gradients.py``,
+``.ipynb``, in any letter case (the grader takes ``Ex1_Gradients.py`` where unambiguous)."""
+HELPER_FILE = re.compile(r"\w[\w.-]{0,99}\.py", re.IGNORECASE)
+"""The other ``.py`` files fetched from the top level: helper modules (and names the grader
+points at as close to an exercise file's)."""
+MAX_OTHER_FILES = 25
+"""The other ``.py`` files fetched from one repository at most (the grader stages 20)."""
 MAX_BYTES = {".py": 1024 * 1024, ".ipynb": 20 * 1024 * 1024}
 """The grader's own limits (``grader.submission``): a larger file is not fetched."""
 OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -164,18 +171,22 @@ def _object(folder: Path, oid: str, env: dict[str, str]) -> tuple[str, int]:
 
 
 def exercise_files(folder: Path, env: dict[str, str]) -> tuple[dict[str, bytes], dict[str, str]]:
-    """The exercise files of the clone's last commit, read from git's objects (never through
-    a filter): name -> bytes, and name -> why it was left out."""
+    """The exercise files and helper modules of the clone's last commit, read from git's
+    objects (never through a filter): name -> bytes, and name -> why it was left out."""
     found, skipped = {}, {}
     listing = _git(folder, "ls-tree", "-z", "--full-tree", "HEAD", env=env)
     for entry in listing.split(b"\0"):
         info, _, raw_name = entry.partition(b"\t")
         name = raw_name.decode("utf-8", "replace")
-        if not EXERCISE_FILE.fullmatch(name):
+        if not (EXERCISE_FILE.fullmatch(name) or HELPER_FILE.fullmatch(name)):
+            continue
+        others = [n for n in found if not EXERCISE_FILE.fullmatch(n)]
+        if not EXERCISE_FILE.fullmatch(name) and len(others) == MAX_OTHER_FILES:
+            skipped[name] = f"more than {MAX_OTHER_FILES} .py files besides the exercise files"
             continue
         mode, _, oid = info.decode().split()
         kind, size = _object(folder, oid, env)
-        limit = MAX_BYTES[Path(name).suffix]
+        limit = MAX_BYTES[Path(name).suffix.lower()]
         if name in found or name in skipped:
             skipped[name] = "the commit holds it twice"
             found.pop(name, None)

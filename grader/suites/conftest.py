@@ -16,6 +16,7 @@ from grader.errors import ProbeFailure
 from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
+from grader.submission import missing_file_message
 from grader.suite_runner import NOTES, OPTIONS, SUBMISSION, SuiteOptions
 
 
@@ -36,11 +37,8 @@ class Probe:
     def ensure_loaded(self) -> None:
         """Import the exercise's module in the worker (once); fail the test where it cannot."""
         if not (self.submission / self.exercise.filename).exists():
-            pytest.fail(
-                f"{self.exercise.filename} is not in the submission, so {self.exercise.key} "
-                "scores 0: hand it in with exactly this file name",
-                pytrace=False,
-            )
+            message = missing_file_message(self.submission, self.exercise.module, self.exercise.key)
+            pytest.fail(message, pytrace=False)
         if self._load_error is None and not self._loaded:
             try:
                 loaded = self.worker.call(

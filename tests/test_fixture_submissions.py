@@ -161,26 +161,18 @@ BUGS = [
         {"test_fit_sine_autograd_matches_reference": "manual_seed(seed)"},
     ),
     # ex3: the data pipeline
-    Bug(
-        "bug_channel_stats_0_255",
-        "ex3",
-        {"test_channel_stats_of_array": "0-255 scale", "test_channel_stats_of_tensor": "0-255"},
-    ),
+    # a tensor that gives what the array gives passes the tensor test: the statistics
+    # themselves are the array test's to charge
+    Bug("bug_channel_stats_0_255", "ex3", {"test_channel_stats_of_array": "0-255 scale"}),
     Bug(
         "bug_channel_stats_wrong_axis",
         "ex3",
-        {
-            "test_channel_stats_of_array": "expected shape (3,)",
-            "test_channel_stats_of_tensor": "expected shape (3,)",
-        },
+        {"test_channel_stats_of_array": "expected shape (3,)"},
     ),
     Bug(
         "bug_channel_stats_one_mean_for_all",
         "ex3",
-        {
-            "test_channel_stats_of_array": "one mean per channel",
-            "test_channel_stats_of_tensor": "one mean per channel",
-        },
+        {"test_channel_stats_of_array": "one mean per channel"},
     ),
     Bug("bug_channel_stats_array_only", "ex3", {"test_channel_stats_of_tensor": "astype"}),
     Bug(
@@ -296,7 +288,7 @@ BUGS = [
     Bug(
         "bug_ex3_fixed_normalize_passes_gate",
         "ex3",
-        {"test_eval_transform_normalises": "Normalize(mean, std)"},
+        {"test_eval_transform_normalises": "normalised with mean (0.5, 0.5, 0.5)"},
     ),
     Bug(
         "bug_ex2_train_step_without_backward",
@@ -372,6 +364,35 @@ BUGS = [
         "ex2",
         {"test_fit_sine_autograd_matches_reference": "losses of steps 1, 101, 201"},
     ),
+    # channel_stats as the forums compute it: each recipe named by what the grader saw
+    Bug(
+        "bug_channel_stats_per_image_std",
+        "ex3",
+        {"test_channel_stats_of_array": "that is the mean of image stds"},
+    ),
+    Bug(
+        "bug_channel_stats_per_image_std_ddof0",
+        "ex3",
+        {"test_channel_stats_of_array": "leaves out how much the images differ"},
+    ),
+    Bug(
+        "bug_channel_stats_mean_of_batch_means",
+        "ex3",
+        {"test_channel_stats_of_array": "mean of batch means over batches of 64 images"},
+    ),
+    Bug(
+        "bug_channel_stats_std_of_image_means",
+        "ex3",
+        {"test_channel_stats_of_array": "how much the image averages vary"},
+    ),
+    Bug(
+        "bug_channel_stats_of_normalised_images",
+        "ex3",
+        {"test_channel_stats_of_array": "after Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))"},
+    ),
+    Bug(
+        "bug_channel_stats_std_0_255", "ex3", {"test_channel_stats_of_array": "std is on the 0-255"}
+    ),
 ]
 
 CORRECT = {
@@ -396,6 +417,8 @@ CORRECT = {
     "grader similarity's independent solutions)",
     "correct_independent_compact": "every function written anew, compactly: polyval, vander, "
     "a confusion matrix (also grader similarity's independent solutions)",
+    "correct_float32_channel_stats": "channel_stats in float32 (np.asarray(images, np.float32) "
+    "/ 255), NumPy summing pixel by pixel",
 }
 
 HOSTILE = {

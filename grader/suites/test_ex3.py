@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from grader.errors import ProbeFailure
 from grader.suites.assertions import (
     as_array,
     as_dict,
@@ -17,12 +18,23 @@ from grader.suites.assertions import (
 EXERCISE = "ex3"
 
 
+IMAGE_COUNT = 101
+"""Images channel_stats is graded on: a prime number, so that however a submission cuts them
+into batches (of 4, 64, 100, ...) the last batch is smaller than the others."""
+
+
 @pytest.fixture(scope="module")
 def images(rng):
-    shifted = rng.integers(0, 256, size=(40, 32, 32, 3))
-    shifted[..., 0] //= 2
-    shifted[..., 2] = 255 - shifted[..., 2] // 3
-    return shifted.astype(np.uint8)
+    """Photos in miniature: each image has a brightness and a contrast of its own (the later
+    ones brighter), the channels differ, pixels clip at 0 and 255. An average of per-image
+    (or per-batch) statistics then differs from the statistics of all pixels, as on CIFAR-10,
+    where the average per-image std is a quarter below the data set's."""
+    brightness = np.linspace(40, 190, IMAGE_COUNT) + rng.uniform(-25, 25, IMAGE_COUNT)
+    contrast = rng.uniform(10, 70, IMAGE_COUNT)
+    noise = rng.standard_normal((IMAGE_COUNT, 32, 32, 3))
+    pixels = brightness[:, None, None, None] + np.array([20.0, 0.0, -25.0])
+    pixels = pixels + contrast[:, None, None, None] * noise
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
 def _stats(out, what):
@@ -35,21 +47,112 @@ def _stats(out, what):
     return mean, std
 
 
+STATS_RTOL = 2e-3
+"""Tolerance of the mean and std: a float32 mean summed by NumPy one pixel after another (as
+``np.asarray(images, np.float32) / 255`` then ``.mean(axis=(0, 1, 2))`` does) is 3.6e-4 off
+on these images, and every wrong recipe the checks name is at least 1.8% off."""
+
+
+def _batch_recipes(images: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
+    """Batch size -> the statistics a submission gets by averaging per-batch ones over batches
+    of that size (size 1: per image): the mean of the batch means, the mean of the batch stds
+    (ddof 0 and 1), the root of the mean batch variance, the std of the batch means."""
+    pixels = images.reshape(len(images), -1, 3).astype(np.float64) / 255
+    sums, squares, count = pixels.sum(axis=1), (pixels**2).sum(axis=1), pixels.shape[1]
+    recipes = {}
+    for size in range(1, len(images)):
+        starts = range(0, len(images), size)
+        n = np.array([min(size, len(images) - s) * count for s in starts])[:, None]
+        total = np.array([sums[s : s + size].sum(axis=0) for s in starts])
+        square = np.array([squares[s : s + size].sum(axis=0) for s in starts])
+        means = total / n
+        variances = np.maximum(square / n - means**2, 0)
+        recipes[size] = {
+            "mean of batch means": means.mean(axis=0),
+            "mean of batch stds": np.sqrt(variances).mean(axis=0),
+            "mean of batch stds (ddof=1)": np.sqrt(variances * n / (n - 1)).mean(axis=0),
+            "root of the mean batch variance": np.sqrt(variances.mean(axis=0)),
+            "std of batch means": means.std(axis=0),
+            "std of batch means (ddof=1)": means.std(axis=0, ddof=1),
+        }
+    return recipes
+
+
+def _recipe_of(got: np.ndarray, images: np.ndarray, kind: str, want: np.ndarray):
+    """``(batch size, recipe)`` of the first per-batch recipe for the ``kind`` ("mean" or
+    "std") that gives ``got`` (and not ``want``), or None."""
+    for size, recipes in _batch_recipes(images).items():
+        for name, value in recipes.items():
+            if (name == "mean of batch means") != (kind == "mean"):
+                continue
+            if np.allclose(got, value, rtol=STATS_RTOL) and not np.allclose(
+                value, want, rtol=STATS_RTOL
+            ):
+                return size, name
+    return None
+
+
+def _recipe_feedback(size: int, recipe: str, what: str, got, want, images) -> str:
+    """What the grader saw (the statistics match a per-image or per-batch recipe), and why
+    that recipe is not the statistics of all pixels."""
+    seen = f"the {what} is {np.round(got, 4).tolist()}, expected {np.round(want, 4).tolist()}"
+    groups = "image" if size == 1 else "batch"
+    where = recipe.replace("batch", groups)
+    if size > 1:
+        where += f" over batches of {size} images (the last one holds {len(images) % size})"
+    if recipe == "mean of batch means":
+        why = (
+            "a smaller last batch weighs as much as a full one; add up every pixel and divide "
+            "by their number"
+        )
+    elif recipe.startswith("std of"):
+        why = (
+            f"that is how much the {groups} averages vary, not how much the pixels do; compute "
+            "the std over every pixel of every image at once"
+        )
+    else:
+        why = (
+            f"each {groups}'s own spread leaves out how much the {groups}s differ from one "
+            "another in brightness and contrast (on CIFAR-10 the average per-image std is 26% "
+            "too small); compute the std over every pixel of every image at once (or sum the "
+            "pixels and their squares over all batches and combine them at the end)"
+        )
+    return f"{seen}: that is the {where}, and {why}"
+
+
 def _check_stats(mean, std, images):
     pixels = images.reshape(-1, 3).astype(np.float64) / 255
     want_mean, want_std = pixels.mean(axis=0), pixels.std(axis=0)
-    if np.allclose(mean, want_mean * 255, rtol=1e-3):
-        fail("the mean is on the 0-255 scale; divide by 255 first, as ToTensor does")
-    if np.allclose(mean, np.full(3, pixels.mean()), rtol=1e-3):
+    for what, got, want in (("mean", mean, want_mean), ("std", std, want_std)):
+        if np.allclose(got, want * 255, rtol=STATS_RTOL):
+            fail(f"the {what} is on the 0-255 scale; divide by 255 first, as ToTensor does")
+    if np.allclose(mean, np.full(3, pixels.mean()), rtol=STATS_RTOL):
         fail("the three means are equal: compute one mean per channel (the last axis)")
-    expect_close(
-        mean,
-        want_mean,
-        "channel means",
-        rtol=1e-4,
-        hint="average over every image and pixel, separately for R, G and B",
-    )
-    expect_close(std, want_std, "channel standard deviations", rtol=1e-3)
+    for centre, spread in (
+        ((0.5,) * 3, (0.5,) * 3),
+        ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ):
+        centre, spread = np.array(centre), np.array(spread)
+        if np.allclose(mean, (want_mean - centre) / spread, rtol=STATS_RTOL, atol=1e-4):
+            fail(
+                f"the mean is {np.round(mean, 4).tolist()}, that of the images after "
+                f"Normalize({tuple(centre.tolist())}, {tuple(spread.tolist())}) "
+                f"(expected {np.round(want_mean, 4).tolist()}): compute the statistics on the "
+                "[0, 1] scale that ToTensor gives, before any Normalize"
+            )
+    hints = {
+        "mean": "average over every image and pixel, separately for R, G and B",
+        "std": "the std over every pixel of every image at once, around the channel's mean",
+    }
+    for what, got, want in (("mean", mean, want_mean), ("std", std, want_std)):
+        found = (
+            None
+            if np.allclose(got, want, rtol=STATS_RTOL)
+            else (_recipe_of(got, images, what, want))
+        )
+        if found:
+            fail(_recipe_feedback(*found, what, got, want, images))
+        expect_close(got, want, f"channel {what}s", rtol=STATS_RTOL, hint=hints[what])
 
 
 @pytest.mark.points(3)
@@ -59,10 +162,33 @@ def test_channel_stats_of_array(probe, images):
     _check_stats(mean, std, images)
 
 
+def _same_output(one, other) -> bool:
+    """Did two calls give the same (mean, std), whatever their form?"""
+    try:
+        pairs = [np.asarray(part, dtype=np.float64) for part in (*one, *other)]
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return len(pairs) == 4 and all(
+        a.shape == b.shape and np.allclose(a, b, rtol=1e-6, equal_nan=True)
+        for a, b in zip(pairs[:2], pairs[2:], strict=True)
+    )
+
+
 @pytest.mark.points(2)
 def test_channel_stats_of_tensor(probe, images):
-    """Does channel_stats accept a uint8 tensor too?"""
-    mean, std = _stats(probe("channel_stats", images=images, as_torch=True), "channel_stats")
+    """Does channel_stats accept a uint8 tensor too, giving what it gives for the array?
+
+    Where the array's statistics are wrong, that is the array test's to charge: a tensor that
+    gives the same passes here.
+    """
+    out = probe("channel_stats", images=images, as_torch=True)
+    try:
+        from_array = probe("channel_stats", images=images, as_torch=False)
+    except ProbeFailure:
+        from_array = None
+    if isinstance(out, list) and isinstance(from_array, list) and _same_output(out, from_array):
+        return
+    mean, std = _stats(out, "channel_stats")
     _check_stats(mean, std, images)
 
 
@@ -83,8 +209,10 @@ def test_eval_transform_normalises(probe, images):
     for i, tensor in enumerate(out):
         got = as_array(tensor, "the transformed image", shape=(3, 32, 32))
         expected = _normalised(images[i], MEAN, STD)
-        if np.allclose(got, images[i].transpose(2, 0, 1) / 255, atol=1e-4):
+        raw = images[i].astype(np.float64).transpose(2, 0, 1) / 255
+        if np.allclose(got, raw, atol=1e-4):
             fail("the images are not normalised: add Normalize(mean, std) after ToTensor")
+        _expect_given_normalisation(_affine(got, raw))
         expect_close(
             got,
             expected,
@@ -94,6 +222,23 @@ def test_eval_transform_normalises(probe, images):
             hint="ToTensor() then Normalize(mean, std); with train=False (the default) no "
             "random steps",
         )
+
+
+def _expect_given_normalisation(fit) -> None:
+    """Where the image is ToTensor's scaled and shifted per channel (``fit``), it must be by
+    the mean and std passed in; say which ones were used where they are others."""
+    if fit is None:
+        return
+    scale, shift = fit[:, 0], fit[:, 1]
+    if np.all(np.abs(scale) > 1e-6):
+        used_std, used_mean = 1 / scale, -shift / scale
+        if not np.allclose(used_std, STD, rtol=1e-3) or not np.allclose(used_mean, MEAN, atol=1e-3):
+            fail(
+                "the images were normalised with mean "
+                f"{tuple(np.round(used_mean, 4).tolist())} and std "
+                f"{tuple(np.round(used_std, 4).tolist())}, not with the mean {MEAN} and std "
+                f"{STD} passed to build_transform: use its arguments, Normalize(mean, std)"
+            )
 
 
 def _affine(got: np.ndarray, raw: np.ndarray):

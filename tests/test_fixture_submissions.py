@@ -316,7 +316,7 @@ BUGS = [
     Bug(
         "bug_train_one_epoch_no_train_mode",
         "ex5",
-        {"test_train_one_epoch_updates_weights": "net.train()"},
+        {"test_train_one_epoch_sets_train_mode": "net.train()"},
     ),
     Bug("bug_per_class_default_classes", "ex5", {"test_per_class_accuracy": "num_classes=10"}),
     Bug(
@@ -419,6 +419,9 @@ CORRECT = {
     "a confusion matrix (also grader similarity's independent solutions)",
     "correct_float32_channel_stats": "channel_stats in float32 (np.asarray(images, np.float32) "
     "/ 255), NumPy summing pixel by pixel",
+    "correct_float32_ex1": "ex1 in float32 throughout: predict, sse_loss, sse_grads and "
+    "sgd_step cast what they are given, fit_sine runs in float32",
+    "correct_float32_ex2": "weighted_backward, derivatives and LegendreP3 in float32",
 }
 
 HOSTILE = {

@@ -37,10 +37,15 @@ def describe():
 
 @probe
 def forward(x, state_dict):
-    """The logits for ``x`` with the given weights, and which weights did not fit."""
+    """The logits for ``x`` with the given weights, and which weights did not fit; then the
+    logits of a second call (``again``) and of two calls in eval mode (``eval``), for the
+    trusted side to see whether the forward is random."""
     net, fit = _net(state_dict)
+    inputs = as_tensor(x, torch.float32)
     with torch.no_grad():
-        return {"logits": net(as_tensor(x, torch.float32)), **fit}
+        logits, again = net(inputs), net(inputs)
+        net.eval()
+        return {"logits": logits, "again": again, "eval": [net(inputs), net(inputs)], **fit}
 
 
 @probe

@@ -39,12 +39,17 @@ def test_predict_is_the_cubic(probe, data):
     out = probe("predict", coeffs=data["coeffs"], x=data["x"])
     expect_numpy(out, "predict(coeffs, x)")
     got = as_array(out, "predict(coeffs, x)", shape=data["x"].shape)
+    # a cubic computed in float32 is right too: its rounding, some 1e-7 of the terms' size,
+    # is allowed where the terms cancel (near the roots)
+    a, b, c, d = np.abs(data["coeffs"])
+    x = np.abs(data["x"])
+    terms = float(np.max(a + b * x + c * x**2 + d * x**3))
     expect_close(
         got,
         cubic(data["coeffs"], data["x"]),
         "predict(coeffs, x)",
-        rtol=1e-9,
-        atol=1e-12,
+        rtol=1e-5,
+        atol=1e-6 * terms,
         hint="coeffs = (a, b, c, d) multiply 1, x, x**2, x**3 in that order",
     )
 
@@ -55,7 +60,7 @@ def test_sse_loss_is_sum_of_squares(probe, rng):
     y_pred, y = rng.standard_normal(50), rng.standard_normal(50)
     got = as_float(probe("sse_loss", y_pred=y_pred, y=y), "sse_loss(y_pred, y)")
     expected = float(np.sum((y_pred - y) ** 2))
-    if np.isclose(got, expected / y.size, rtol=1e-9):
+    if np.isclose(got, expected / y.size, rtol=1e-5):
         pytest.fail(
             "sse_loss returned the mean of the squared errors; it should be the sum", pytrace=False
         )
@@ -63,7 +68,7 @@ def test_sse_loss_is_sum_of_squares(probe, rng):
         got,
         expected,
         "sse_loss(y_pred, y)",
-        rtol=1e-9,
+        rtol=1e-5,  # a float32 sum of 50 squares is some 1e-6 off
         hint="square the differences y_pred - y, then add them all up",
     )
 
@@ -101,7 +106,7 @@ def test_sgd_step_returns_new_array(probe, rng):
         got,
         coeffs - 0.1 * grads,
         "sgd_step(coeffs, grads, 0.1)",
-        rtol=1e-12,
+        rtol=1e-6,  # float32 is right too
         hint="the step goes against the gradient: coeffs - lr * grads",
     )
     after = as_array(out["coeffs_after"], "the coeffs array after the call", shape=(4,))

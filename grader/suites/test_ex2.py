@@ -165,7 +165,10 @@ def test_legendre_forward(probe):
     """Does LegendreP3.apply compute 0.5 * (5x**3 - 3x)?"""
     x = np.linspace(-1.2, 1.2, 9)
     got = as_array(probe("legendre_forward", x=x), "LegendreP3.apply(x)", shape=x.shape)
-    expect_close(got, legendre_p3(x), "P3(x)", rtol=1e-9, atol=1e-12)
+    # float32 (torch's default dtype) is right too: its rounding, some 1e-7 of the terms'
+    # size, is allowed where the terms cancel (near the roots)
+    terms = 2.5 * np.abs(x) ** 3 + 1.5 * np.abs(x)
+    expect_close(got, legendre_p3(x), "P3(x)", rtol=1e-5, atol=1e-6 * float(terms.max()))
 
 
 @pytest.mark.points(3)

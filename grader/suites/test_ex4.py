@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import reference
-from grader.suites.assertions import as_array, as_dict, expect, expect_close, fail
+from grader.suites.assertions import as_array, as_dict, as_list, expect, expect_close, fail
 
 EXERCISE = "ex4"
 PARAMETERS = 62006
@@ -100,6 +100,26 @@ def _matching_forward(logits, x, state):
     return None
 
 
+def _expect_repeatable(out: dict, logits: np.ndarray) -> None:
+    """The same input and weights twice must give the same logits; where they do not, say
+    whether eval mode stops it (dropout in training mode) or not (dropout always on)."""
+    again = as_array(out.get("again"), "net(x) called again", shape=logits.shape)
+    if np.allclose(again, logits, rtol=1e-6, atol=1e-7):
+        return
+    evals = as_list(out.get("eval"), "net(x) in eval mode", length=2)
+    first, second = (as_array(v, "net(x) in eval mode", shape=logits.shape) for v in evals)
+    fail(
+        "net(x) gave different logits on two calls with the same input and weights"
+        + (
+            ", in eval mode too: dropout is always on (F.dropout(x, p) drops whatever the "
+            "mode, unless given training=self.training)"
+            if not np.allclose(first, second, rtol=1e-6, atol=1e-7)
+            else " (in training mode; in eval mode they agree): is there a dropout?"
+        )
+        + "; the tutorial's forward has no dropout and nothing random"
+    )
+
+
 @pytest.mark.points(7)
 def test_logits_match_reference_forward(probe, rng):
     """With weights chosen by the grader, are the logits those of the tutorial's forward?"""
@@ -107,6 +127,7 @@ def test_logits_match_reference_forward(probe, rng):
     weights, state = _weights(1)
     out = as_dict(probe("forward", x=x, state_dict=weights), "the forward's report", ("logits",))
     logits = _logits(out, "net(x)", (6, 10))
+    _expect_repeatable(out, logits)
     match = _matching_forward(logits, x, state)
     if match is None and (out.get("extra") or out.get("lacking")):
         fail(

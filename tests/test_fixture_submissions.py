@@ -393,6 +393,32 @@ BUGS = [
     Bug(
         "bug_channel_stats_std_0_255", "ex3", {"test_channel_stats_of_array": "std is on the 0-255"}
     ),
+    # the hints say what the grader saw
+    Bug(
+        "bug_blitz_forward_dropout_always_on",
+        "ex4",
+        {"test_logits_match_reference_forward": "in eval mode too: dropout is always on"},
+    ),
+    Bug(
+        "bug_blitz_predict_last_batch",
+        "ex5",
+        {"test_predict_in_eval_mode_without_graph": "collect every batch"},
+    ),
+    Bug(
+        "bug_blitz_train_without_train_mode",
+        "ex5",
+        {"test_train_one_epoch_sets_train_mode": "net.train()"},
+    ),
+    Bug(
+        "bug_blitz_transform_fixed_normalize",
+        "ex3",
+        {"test_eval_transform_normalises": "not with the mean (0.49, 0.48, 0.45) and std"},
+    ),
+    Bug(
+        "bug_forum_channel_stats_loader",
+        "ex3",
+        {"test_channel_stats_of_array": "that is the mean of image stds"},
+    ),
 ]
 
 CORRECT = {
@@ -422,6 +448,17 @@ CORRECT = {
     "correct_float32_ex1": "ex1 in float32 throughout: predict, sse_loss, sse_grads and "
     "sgd_step cast what they are given, fit_sine runs in float32",
     "correct_float32_ex2": "weighted_backward, derivatives and LegendreP3 in float32",
+    # written the way students write, from public tutorials and forum answers
+    "correct_examples_numpy_warmup": "ex1 after Learning PyTorch with Examples' NumPy warm-up "
+    "(grad_y_pred, losses printed at t % 100 == 99, np.square(...).sum() as a NumPy float)",
+    "correct_examples_tensors_autograd": "ex2 after its Tensors-and-autograd and "
+    "LegendrePolynomial3 sections: dtype = torch.float throughout, a.grad = None",
+    "correct_so_channel_stats_numpy": "ex3 with Stack Overflow's x.mean(axis=(0, 1, 2)) / 255 "
+    "(NumPy scalars in the tuples), the tutorial's transforms built in a list",
+    "correct_colab_data_float32": "ex3 from a Colab notebook: astype('float32') / 255. stats, "
+    "a printed line, drop_last=True on the train loader",
+    "correct_colab_train_eval": "ex5 from a Colab notebook: cudnn flags in set_seed, "
+    "@torch.no_grad() predict through lists, a confusion matrix for per-class accuracy",
 }
 
 HOSTILE = {

@@ -243,6 +243,7 @@ def test_a_forked_worker_has_a_control_group_of_its_own(make_submission):
         assert server.pid in server._box.group.pids()
 
 
+@pytest.mark.slow
 def test_forked_and_fresh_workers_grade_alike(tmp_path):
     """Does a class graded with forked workers get the scores and feedback it gets with a new
     Python per worker (a correct submission, two bugs, a hostile one, a broken one)?"""

@@ -29,8 +29,21 @@ PRIVATE_FOLDERS_ENV = "GRADER_PRIVATE_FOLDERS"
 """Without bubblewrap, the shared folders the sandbox's mount namespace made its own (``:``
 between them), emptied between workers like its home."""
 
-# A request: {"id": ..., "probe": "ex1.sse_grads", "args": {...}}.
+# A request: {"id": ..., "probe": "ex1.sse_grads", "args": {...}}, and "standins": the
+# names of the submission ("ex1_gradients.predict", "ex4_net.Net.__init__") the worker puts
+# the grader's stand-ins in place of for that call (grader.probes.standins).
 REQUEST_ID, REQUEST_PROBE, REQUEST_ARGS = "id", "probe", "args"
+REQUEST_STANDINS = "standins"
+
+# During a call, a stand-in that asks the trusted side: {"id": ..., "oracle": "ex1_gradients.
+# predict", "args": [[...], {...}]} on the reply channel; the answer comes on the request
+# channel as {"oracle_reply": ...} or {"oracle_error": "TypeError: ..."}.
+ORACLE, ORACLE_ARGS, ORACLE_REPLY, ORACLE_ERROR = "oracle", "args", "oracle_reply", "oracle_error"
+# An array argument may travel as {"slot": "1", "value": ...}, kept by the trusted side for
+# the rest of the call, and then as {"slot": "1"} while it is the same (x, y of a fit's
+# thousands of steps are sent once).
+ORACLE_SLOT, ORACLE_VALUE = "slot", "value"
+MAX_ORACLE_SLOTS = 32
 
 # The first message of a worker: {"ready": true, "pid": ...}, and "device" saying why the
 # device it was started for is out of its reach (cuda it cannot see), before any student code.

@@ -22,6 +22,7 @@ from grader.kit import SUITES_DIR, Exercise
 from grader.results import GradedTest
 from grader.sandbox.forkserver import ForkServer
 from grader.sandbox.leftovers import Ledger
+from grader.suites import dependencies
 
 
 @dataclass
@@ -53,7 +54,9 @@ OPTIONS = pytest.StashKey[SuiteOptions]()
 
 class Collector:
     """pytest plugin: hands the suite its submission and options; one GradedTest per test,
-    with points from ``@pytest.mark.points``, and the suite's notes for the result's warnings."""
+    with points from ``@pytest.mark.points``, and the suite's notes for the result's warnings.
+    It records the functions whose tests did not pass, for the stand-ins of the tests after
+    (:mod:`grader.suites.dependencies`), and has each failure's feedback name its function."""
 
     def __init__(self, exercise: str, submission: Path, options: SuiteOptions):
         self.exercise = exercise
@@ -65,6 +68,7 @@ class Collector:
         self._spent: dict[str, float] = {}
 
     def pytest_configure(self, config):
+        config.stash[dependencies.FAILED] = set()
         config.stash[NOTES] = self.notes
         config.stash[SUBMISSION] = self.submission
         config.stash[OPTIONS] = self.options
@@ -90,6 +94,13 @@ class Collector:
         marker = item.get_closest_marker("points")
         points = marker.args[0] if marker else 0
         status, feedback = _outcome(call, report)
+        functions = dependencies.tested(item)
+        if status not in ("passed", "skipped"):
+            # what its dependents are judged without; the feedback names what it judges
+            item.config.stash[dependencies.FAILED].update((self.exercise, f) for f in functions)
+            feedback = dependencies.feedback(
+                feedback, functions, item.stash.get(dependencies.USED, ())
+            )
         return GradedTest(
             name=item.name,
             exercise=self.exercise,

@@ -4,8 +4,11 @@ Every fixture in ``tests/fixtures/submissions/<name>/`` holds only the exercise 
 changes; the harness stages it as a copy of ``solutions/`` overlaid with those files, in a
 temporary folder. Three kinds, named by their expected outcome:
 
-- ``bug_*``: one natural student mistake; exactly the tests named in :data:`BUGS` fail, with
-  feedback that names the mistake, and nothing else loses points.
+- ``bug_*``: one natural student mistake in one function; exactly the tests named in
+  :data:`BUGS` fail, with feedback that names the mistake, and nothing else loses points. One
+  mistake costs once: every failing test is one of that function's (its
+  ``@pytest.mark.tests_function`` marker says so), whatever calls it, and its feedback names
+  the function.
 - ``correct_*``: a correct solution written differently; full marks wherever it differs.
 - ``hostile_*``: an ex1 that exits or monkeypatches at import; 0 for ex1, full marks elsewhere.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +34,7 @@ import pytest
 from conftest import FIXTURES, REPO, describe, fixture_submission, full_marks
 
 from grader.notebooks import notebook_to_source
+from grader.suites import dependencies
 
 SOLUTIONS = REPO / "solutions"
 SUITES = REPO / "grader" / "suites"
@@ -46,15 +51,23 @@ RUN_TIMEOUT_S = 480
 
 @dataclass(frozen=True)
 class Bug:
-    """A buggy fixture: ``fails`` maps each test that must fail to a word its feedback holds.
+    """A buggy fixture: ``fails`` maps each test that must fail to a word its feedback holds;
+    ``function`` is the function the mistake is in (a tuple where one mistake is written in
+    two, said beside it).
 
-    Every other pointed test of ``exercise`` must pass, so the table also records the
-    failures a mistake causes downstream (a wrong ``sse_grads`` also spoils ``fit_sine``).
+    Every other pointed test of ``exercise`` must pass, and every failing one must be a test of
+    ``function`` by its marker: a mistake costs nothing in the tests of the functions that
+    call the mistaken one (a wrong ``sse_grads`` does not spoil ``fit_sine``'s tests).
     """
 
     fixture: str
     exercise: str
     fails: dict[str, str] = field(hash=False)
+    function: str | tuple[str, ...] = ""
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return (self.function,) if isinstance(self.function, str) else tuple(self.function)
 
 
 BUGS = [
@@ -62,39 +75,38 @@ BUGS = [
     Bug(
         "bug_predict_coeffs_reversed",
         "ex1",
-        {
-            "test_predict_is_the_cubic": "in that order",
-            "test_sse_grads_match_finite_differences": "finite differences give",
-            "test_fit_sine_records_loss_every_100_steps": "the first loss",
-            "test_fit_sine_matches_reference": "coefficients",
-        },
+        {"test_predict_is_the_cubic": "in that order"},
+        function="predict",
     ),
     Bug(
         "bug_sse_loss_mean",
         "ex1",
         {"test_sse_loss_is_sum_of_squares": "mean of the squared errors"},
+        function="sse_loss",
     ),
     Bug(
         "bug_sse_grads_wrong_sign",
         "ex1",
-        {
-            "test_sse_grads_match_finite_differences": "the sign is wrong",
-            "test_fit_sine_matches_reference": "NaN or infinite",
-        },
+        {"test_sse_grads_match_finite_differences": "the sign is wrong"},
+        function="sse_grads",
     ),
     Bug(
         "bug_sse_grads_missing_factor_2",
         "ex1",
-        {
-            "test_sse_grads_match_finite_differences": "a factor 2 is missing",
-            "test_fit_sine_matches_reference": "coefficients",
-        },
+        {"test_sse_grads_match_finite_differences": "a factor 2 is missing"},
+        function="sse_grads",
     ),
-    Bug("bug_sgd_step_in_place", "ex1", {"test_sgd_step_returns_new_array": "in-place update"}),
+    Bug(
+        "bug_sgd_step_in_place",
+        "ex1",
+        {"test_sgd_step_returns_new_array": "in-place update"},
+        function="sgd_step",
+    ),
     Bug(
         "bug_fit_sine_records_after_update",
         "ex1",
         {"test_fit_sine_records_loss_every_100_steps": "before that step's update"},
+        function="fit_sine",
     ),
     Bug(
         "bug_fit_sine_wrong_seed",
@@ -103,21 +115,39 @@ BUGS = [
             "test_fit_sine_records_loss_every_100_steps": "default_rng(seed)",
             "test_fit_sine_matches_reference": "coefficients",
         },
+        function="fit_sine",
     ),
-    Bug("bug_fit_sine_discards_step", "ex1", {"test_fit_sine_matches_reference": "sgd_step"}),
+    Bug(
+        "bug_fit_sine_discards_step",
+        "ex1",
+        {"test_fit_sine_matches_reference": "sgd_step"},
+        function="fit_sine",
+    ),
     # ex2: autograd
-    Bug("bug_chain_rule_no_product_rule", "ex2", {"test_chain_rule": "product rule"}),
+    Bug(
+        "bug_chain_rule_no_product_rule",
+        "ex2",
+        {"test_chain_rule": "product rule"},
+        function="chain_rule",
+    ),
     Bug(
         "bug_weighted_backward_ignores_weights",
         "ex2",
         {"test_weighted_backward_matches_finite_differences": "ignores the weights"},
+        function="weighted_backward",
     ),
     Bug(
         "bug_weighted_backward_modifies_x",
         "ex2",
         {"test_weighted_backward_leaves_input_alone": "changed the caller's x"},
+        function="weighted_backward",
     ),
-    Bug("bug_derivatives_second_is_first", "ex2", {"test_derivatives_second": "create_graph"}),
+    Bug(
+        "bug_derivatives_second_is_first",
+        "ex2",
+        {"test_derivatives_second": "create_graph"},
+        function="derivatives",
+    ),
     Bug(
         "bug_derivatives_no_create_graph",
         "ex2",
@@ -125,26 +155,25 @@ BUGS = [
             "test_derivatives_first": "does not require grad",
             "test_derivatives_second": "does not require grad",
         },
+        function="derivatives",
     ),
     Bug(
         "bug_legendre_forward_precedence",
         "ex2",
-        {
-            "test_legendre_forward": "P3(x)",
-        },
+        {"test_legendre_forward": "P3(x)"},
+        function="LegendreP3.forward",
     ),
     Bug(
         "bug_legendre_backward_no_grad_output",
         "ex2",
         {"test_legendre_backward_matches_finite_differences": "grad_output"},
+        function="LegendreP3.backward",
     ),
     Bug(
         "bug_train_step_grad_not_cleared",
         "ex2",
-        {
-            "test_train_step_clears_grad": "coeffs.grad still holds the gradient",
-            "test_fit_sine_autograd_matches_reference": "coefficients after 300 steps",
-        },
+        {"test_train_step_clears_grad": "coeffs.grad still holds the gradient"},
+        function="train_step",
     ),
     Bug(
         "bug_train_step_rebinds_coeffs",
@@ -152,203 +181,312 @@ BUGS = [
         {
             "test_train_step_one_step": "in place",
             "test_train_step_clears_grad": "coeffs.grad still holds the gradient",
-            "test_fit_sine_autograd_matches_reference": "coefficients after 300 steps",
         },
+        function="train_step",
     ),
     Bug(
         "bug_fit_sine_autograd_seed_ignored",
         "ex2",
         {"test_fit_sine_autograd_matches_reference": "manual_seed(seed)"},
+        function="fit_sine_autograd",
     ),
     # ex3: the data pipeline
     # a tensor that gives what the array gives passes the tensor test: the statistics
     # themselves are the array test's to charge
-    Bug("bug_channel_stats_0_255", "ex3", {"test_channel_stats_of_array": "0-255 scale"}),
+    Bug(
+        "bug_channel_stats_0_255",
+        "ex3",
+        {"test_channel_stats_of_array": "0-255 scale"},
+        function="channel_stats",
+    ),
     Bug(
         "bug_channel_stats_wrong_axis",
         "ex3",
         {"test_channel_stats_of_array": "expected shape (3,)"},
+        function="channel_stats",
+    ),
+    Bug(
+        "bug_channel_stats_array_only",
+        "ex3",
+        {"test_channel_stats_of_tensor": "astype"},
+        function="channel_stats",
     ),
     Bug(
         "bug_channel_stats_one_mean_for_all",
         "ex3",
         {"test_channel_stats_of_array": "one mean per channel"},
+        function="channel_stats",
     ),
-    Bug("bug_channel_stats_array_only", "ex3", {"test_channel_stats_of_tensor": "astype"}),
     Bug(
         "bug_no_normalize",
         "ex3",
         {"test_eval_transform_normalises": "add Normalize(mean, std)"},
+        function="build_transform",
     ),
     Bug(
         "bug_no_random_flip",
         "ex3",
         {"test_train_transform_crops_and_flips": "add RandomHorizontalFlip()"},
+        function="build_transform",
     ),
     Bug(
         "bug_crop_padding_too_small",
         "ex3",
         {"test_train_transform_crops_and_flips": "RandomCrop(32, padding=4)"},
+        function="build_transform",
     ),
     Bug(
         "bug_no_random_crop",
         "ex3",
         {"test_train_transform_crops_at_random_places": "add RandomCrop(32, padding=4)"},
+        function="build_transform",
     ),
-    Bug("bug_train_loader_not_shuffled", "ex3", {"test_train_loader_reshuffles": "shuffle=True"}),
-    Bug("bug_test_loader_shuffled", "ex3", {"test_test_loader_keeps_order": "shuffle=False"}),
-    Bug("bug_test_loader_drop_last", "ex3", {"test_test_loader_keeps_order": "drop_last=False"}),
+    Bug(
+        "bug_train_loader_not_shuffled",
+        "ex3",
+        {"test_train_loader_reshuffles": "shuffle=True"},
+        function="make_loaders",
+    ),
+    Bug(
+        "bug_test_loader_shuffled",
+        "ex3",
+        {"test_test_loader_keeps_order": "shuffle=False"},
+        function="make_loaders",
+    ),
+    Bug(
+        "bug_test_loader_drop_last",
+        "ex3",
+        {"test_test_loader_keeps_order": "drop_last=False"},
+        function="make_loaders",
+    ),
     # ex4: the network (graded with ex5, which imports ex4's Net)
     Bug(
         "bug_missing_relu",
         "ex4",
         {"test_logits_match_reference_forward": "a ReLU is missing after conv2"},
+        function="Net.forward",
     ),
     Bug(
         "bug_flatten_channels_last",
         "ex4",
         {"test_logits_match_reference_forward": "the flatten scrambles the features"},
+        function="Net.forward",
     ),
     Bug(
         "bug_flatten_whole_batch",
         "ex4",
         {
-            "test_layers_are_the_tutorials": "shapes cannot be multiplied",
             "test_logits_shape_for_any_batch": "expected shape (1, 10)",
             "test_logits_match_reference_forward": "shapes cannot be multiplied",
             "test_gradients_reach_every_layer": "shapes cannot be multiplied",
         },
+        function="Net.forward",
     ),
-    Bug("bug_squeeze_logits", "ex4", {"test_logits_shape_for_any_batch": "expected shape (1, 10)"}),
-    Bug("bug_softmax_output", "ex4", {"test_logits_match_reference_forward": "softmax"}),
-    Bug("bug_detach_in_forward", "ex4", {"test_gradients_reach_every_layer": "conv1.weight"}),
+    Bug(
+        "bug_squeeze_logits",
+        "ex4",
+        {"test_logits_shape_for_any_batch": "expected shape (1, 10)"},
+        function="Net.forward",
+    ),
+    Bug(
+        "bug_softmax_output",
+        "ex4",
+        {"test_logits_match_reference_forward": "softmax"},
+        function="Net.forward",
+    ),
+    Bug(
+        "bug_detach_in_forward",
+        "ex4",
+        {"test_gradients_reach_every_layer": "conv1.weight"},
+        function="Net.forward",
+    ),
+    # one change written in two methods: a batch norm made in __init__ and applied in forward
     Bug(
         "bug_extra_layer_in_init",
         "ex4",
         {
             "test_layers_are_the_tutorials": "keep __init__ as given",
-            "test_logits_match_reference_forward": "do not fit the tutorial's layers",
+            "test_logits_match_reference_forward": "keep __init__ as given",
         },
+        function=("Net.__init__", "Net.forward"),
     ),
     # ex5: training and evaluation
-    Bug("bug_set_seed_only_torch", "ex5", {"test_set_seed_repeats": "seed numpy too"}),
+    Bug(
+        "bug_set_seed_only_torch",
+        "ex5",
+        {"test_set_seed_repeats": "seed numpy too"},
+        function="set_seed",
+    ),
     Bug(
         "bug_no_zero_grad",
         "ex5",
-        {
-            "test_train_one_epoch_updates_weights": "optimizer.zero_grad()",
-            "test_train_one_epoch_mean_loss": "mean loss",
-        },
+        {"test_train_one_epoch_updates_weights": "optimizer.zero_grad()"},
+        function="train_one_epoch",
     ),
     Bug(
         "bug_step_before_backward",
         "ex5",
-        {
-            "test_train_one_epoch_updates_weights": "did not change",
-            "test_train_one_epoch_mean_loss": "mean loss",
-        },
+        {"test_train_one_epoch_updates_weights": "did not change"},
+        function="train_one_epoch",
     ),
     Bug(
         "bug_no_optimizer_step",
         "ex5",
-        {
-            "test_train_one_epoch_updates_weights": "did not change",
-            "test_train_one_epoch_mean_loss": "mean loss",
-        },
+        {"test_train_one_epoch_updates_weights": "did not change"},
+        function="train_one_epoch",
     ),
     Bug(
         "bug_mean_of_batch_means",
         "ex5",
         {"test_train_one_epoch_mean_loss": "weight each batch's loss by its number of samples"},
+        function="train_one_epoch",
     ),
-    Bug("bug_predict_no_eval", "ex5", {"test_predict_in_eval_mode_without_graph": "net.eval()"}),
     Bug(
-        "bug_predict_no_grad", "ex5", {"test_predict_in_eval_mode_without_graph": "torch.no_grad()"}
+        "bug_predict_no_eval",
+        "ex5",
+        {"test_predict_in_eval_mode_without_graph": "net.eval()"},
+        function="predict",
     ),
-    Bug("bug_accuracy_percentage", "ex5", {"test_overall_accuracy": "percentage"}),
+    Bug(
+        "bug_predict_no_grad",
+        "ex5",
+        {"test_predict_in_eval_mode_without_graph": "torch.no_grad()"},
+        function="predict",
+    ),
+    Bug(
+        "bug_accuracy_percentage",
+        "ex5",
+        {"test_overall_accuracy": "percentage"},
+        function="overall_accuracy",
+    ),
     Bug(
         "bug_accuracy_counts_predictions_below_label",
         "ex5",
         {"test_overall_accuracy": "(predicted == labels)"},
+        function="overall_accuracy",
     ),
     Bug(
         "bug_per_class_divided_by_total",
         "ex5",
         {"test_per_class_accuracy": "divided by the total number of samples"},
+        function="per_class_accuracy",
     ),
-    Bug("bug_per_class_no_nan", "ex5", {"test_per_class_accuracy": "should be NaN"}),
+    Bug(
+        "bug_per_class_no_nan",
+        "ex5",
+        {"test_per_class_accuracy": "should be NaN"},
+        function="per_class_accuracy",
+    ),
     Bug(
         "bug_load_model_without_state_dict",
         "ex5",
         {"test_save_and_load_round_trip": "differs after save_model then load_model"},
+        function="load_model",
     ),
     # right, and too slow: costs nothing here, fails the gate on time (tests/test_gate.py, slow)
-    Bug("bug_transform_pixel_loop", "ex3", {}),
+    Bug("bug_transform_pixel_loop", "ex3", {}, function="build_transform"),
     # code as students write it from the tutorials
     Bug(
         "bug_ex3_fixed_normalize_passes_gate",
         "ex3",
         {"test_eval_transform_normalises": "normalised with mean (0.5, 0.5, 0.5)"},
+        function="build_transform",
     ),
     Bug(
         "bug_ex2_train_step_without_backward",
         "ex2",
         {"test_train_step_one_step": "call loss.backward()"},
+        function="train_step",
     ),
     Bug(
         "bug_ex5_no_return_passes_gate",
         "ex5",
         {"test_train_one_epoch_mean_loss": "is a `return` missing?"},
+        function="train_one_epoch",
     ),
-    Bug("bug_ex1_fit_sine_in_torch", "ex1", {"test_fit_sine_matches_reference": "NumPy only"}),
-    Bug("bug_fit_sine_default_steps", "ex1", {"test_fit_sine_defaults": "keep the defaults"}),
+    Bug(
+        "bug_ex1_fit_sine_in_torch",
+        "ex1",
+        {"test_fit_sine_matches_reference": "NumPy only"},
+        function="fit_sine",
+    ),
+    Bug(
+        "bug_fit_sine_default_steps",
+        "ex1",
+        {"test_fit_sine_defaults": "keep the defaults"},
+        function="fit_sine",
+    ),
     Bug(
         "bug_fit_sine_default_steps_one_short",
         "ex1",
         {"test_fit_sine_defaults": "keep the defaults"},
+        function="fit_sine",
     ),
-    Bug("bug_build_transform_default_train", "ex3", {"test_eval_transform_normalises": "default"}),
+    Bug(
+        "bug_build_transform_default_train",
+        "ex3",
+        {"test_eval_transform_normalises": "default"},
+        function="build_transform",
+    ),
     Bug(
         "bug_train_loader_ignores_num_workers",
         "ex3",
         {"test_train_loader_reshuffles": "pass batch_size and num_workers"},
+        function="make_loaders",
     ),
     Bug(
         "bug_train_one_epoch_no_train_mode",
         "ex5",
         {"test_train_one_epoch_sets_train_mode": "net.train()"},
+        function="train_one_epoch",
     ),
-    Bug("bug_per_class_default_classes", "ex5", {"test_per_class_accuracy": "num_classes=10"}),
+    Bug(
+        "bug_per_class_default_classes",
+        "ex5",
+        {"test_per_class_accuracy": "num_classes=10"},
+        function="per_class_accuracy",
+    ),
     Bug(
         "bug_load_model_weights_only_false",
         "ex5",
         {"test_save_and_load_round_trip": "weights_only=True"},
+        function="load_model",
     ),
     Bug(
         "bug_fit_sine_autograd_default_lr",
         "ex2",
         {"test_fit_sine_autograd_matches_reference": "keep the defaults"},
+        function="fit_sine_autograd",
     ),
     Bug(
         "bug_fit_sine_autograd_default_steps_one_short",
         "ex2",
         {"test_fit_sine_autograd_matches_reference": "keep the defaults"},
+        function="fit_sine_autograd",
     ),
     Bug(
         "bug_normalize_only_in_training",
         "ex3",
         {"test_eval_transform_normalises": "add Normalize(mean, std)"},
+        function="build_transform",
     ),
     Bug(
         "bug_per_class_tutorial_range4",
         "ex5",
         {"test_per_class_accuracy": "only the first 4 samples were counted"},
+        function="per_class_accuracy",
     ),
-    Bug("bug_per_class_percentages", "ex5", {"test_per_class_accuracy": "percentages"}),
+    Bug(
+        "bug_per_class_percentages",
+        "ex5",
+        {"test_per_class_accuracy": "percentages"},
+        function="per_class_accuracy",
+    ),
     Bug(
         "bug_per_class_zero_division",
         "ex5",
         {"test_per_class_accuracy": "class 4 has no samples, and its accuracy must be NaN"},
+        function="per_class_accuracy",
     ),
     Bug(
         "bug_train_step_other_model",
@@ -356,68 +494,122 @@ BUGS = [
         {
             "test_train_step_one_step": "the returned loss",
             "test_train_step_clears_grad": "coeffs after two steps",
-            "test_fit_sine_autograd_matches_reference": "coefficients after 300 steps",
         },
+        function="train_step",
     ),
     Bug(
         "bug_fit_sine_autograd_records_at_step_1",
         "ex2",
         {"test_fit_sine_autograd_matches_reference": "losses of steps 1, 101, 201"},
+        function="fit_sine_autograd",
+    ),
+    # one mistake, in a function others call: charged in that function's tests only
+    Bug(
+        "bug_predict_polyval_not_reversed",
+        "ex1",
+        {"test_predict_is_the_cubic": "in that order"},
+        function="predict",
+    ),
+    Bug(
+        "bug_sgd_step_forgets_lr",
+        "ex1",
+        {"test_sgd_step_returns_new_array": "coeffs - lr * grads"},
+        function="sgd_step",
+    ),
+    Bug(
+        "bug_sse_grads_mean",
+        "ex1",
+        {"test_sse_grads_match_finite_differences": "finite differences give"},
+        function="sse_grads",
+    ),
+    Bug(
+        "bug_train_step_mse",
+        "ex2",
+        {
+            "test_train_step_one_step": "the returned loss",
+            "test_train_step_clears_grad": "train_step",
+        },
+        function="train_step",
+    ),
+    Bug(
+        "bug_zero_grad_once_per_epoch",
+        "ex5",
+        {"test_train_one_epoch_updates_weights": "optimizer.zero_grad() for every batch"},
+        function="train_one_epoch",
+    ),
+    Bug(
+        "bug_conv1_one_channel",
+        "ex4",
+        {"test_layers_are_the_tutorials": "keep __init__ as given"},
+        function="Net.__init__",
     ),
     # channel_stats as the forums compute it: each recipe named by what the grader saw
     Bug(
         "bug_channel_stats_per_image_std",
         "ex3",
         {"test_channel_stats_of_array": "that is the mean of image stds"},
+        function="channel_stats",
     ),
     Bug(
         "bug_channel_stats_per_image_std_ddof0",
         "ex3",
         {"test_channel_stats_of_array": "leaves out how much the images differ"},
+        function="channel_stats",
     ),
     Bug(
         "bug_channel_stats_mean_of_batch_means",
         "ex3",
         {"test_channel_stats_of_array": "mean of batch means over batches of 64 images"},
+        function="channel_stats",
     ),
     Bug(
         "bug_channel_stats_std_of_image_means",
         "ex3",
         {"test_channel_stats_of_array": "how much the image averages vary"},
+        function="channel_stats",
     ),
     Bug(
         "bug_channel_stats_of_normalised_images",
         "ex3",
         {"test_channel_stats_of_array": "after Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))"},
+        function="channel_stats",
     ),
     Bug(
-        "bug_channel_stats_std_0_255", "ex3", {"test_channel_stats_of_array": "std is on the 0-255"}
+        "bug_channel_stats_std_0_255",
+        "ex3",
+        {"test_channel_stats_of_array": "std is on the 0-255"},
+        function="channel_stats",
     ),
     # the hints say what the grader saw
     Bug(
         "bug_blitz_forward_dropout_always_on",
         "ex4",
         {"test_logits_match_reference_forward": "in eval mode too: dropout is always on"},
+        function="Net.forward",
     ),
     Bug(
         "bug_blitz_predict_last_batch",
         "ex5",
         {"test_predict_in_eval_mode_without_graph": "collect every batch"},
+        function="predict",
     ),
     Bug(
         "bug_blitz_train_without_train_mode",
         "ex5",
         {"test_train_one_epoch_sets_train_mode": "net.train()"},
+        function="train_one_epoch",
     ),
     Bug(
         "bug_blitz_transform_fixed_normalize",
         "ex3",
         {"test_eval_transform_normalises": "not with the mean (0.49, 0.48, 0.45) and std"},
+        function="build_transform",
     ),
     Bug(
         "bug_forum_channel_stats_loader",
         "ex3",
         {"test_channel_stats_of_array": "that is the mean of image stds"},
+        function="channel_stats",
     ),
 ]
 
@@ -589,6 +781,39 @@ def test_every_pointed_test_has_a_bug_fixture_that_fails_it():
     assert not unknown, f"the table names tests the suites do not have: {unknown}"
 
 
+def judged_by() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(exercise, test) -> the functions its ``tests_function`` marker names."""
+    return {
+        (ex, name): functions
+        for ex, rows in dependencies.declared().items()
+        for name, functions, _ in rows
+    }
+
+
+def names_function(feedback: str, functions: tuple[str, ...]) -> bool:
+    """Does the feedback name one of the functions (a method by its own name)?"""
+    return any(
+        re.search(rf"(?<!\w){re.escape(f.rpartition('.')[2])}\b", feedback) for f in functions
+    )
+
+
+def test_each_bug_fails_only_tests_of_its_function():
+    """Does every bug say which function its mistake is in (one its exercise defines), and is
+    every test it names as failing one of that function's, by the test's own marker? One
+    mistake costs once: the tests of the functions that call it must not fail."""
+    markers = judged_by()
+    problems = []
+    for bug in BUGS:
+        defined = dependencies.defined_names(bug.exercise)
+        if not bug.functions or any(f not in defined for f in bug.functions):
+            problems.append(f"{bug.fixture}: function={bug.function!r} is not {bug.exercise}'s")
+        for test in bug.fails:
+            judged = markers.get((bug.exercise, test), ())
+            if not set(judged) & set(bug.functions):
+                problems.append(f"{bug.fixture}: {test} judges {judged}, not {bug.functions}")
+    assert not problems, "\n".join(problems)
+
+
 def harnessed_folders() -> list[str]:
     """The fixture folders this harness grades: every bug_* and correct_*, and its hostile ones.
 
@@ -643,11 +868,15 @@ def test_bug_fixture_fails_exactly_the_named_tests(graded, bug):
     result = result_of(graded, bug.exercise, bug.fixture)
     tests = pointed_tests(result, bug.exercise)
     failing = {name for name, t in tests.items() if t["status"] != "passed"}
+    markers = judged_by()
+    elsewhere = {n for n in failing if not set(markers[bug.exercise, n]) & set(bug.functions)}
+    assert not elsewhere, f"a mistake in {bug.function} cost points in {elsewhere}"
     assert failing == set(bug.fails), describe(result)
     for name, word in bug.fails.items():
         test = tests[name]
         assert test["score"] == 0 and test["feedback"], test
         assert word.lower() in test["feedback"].lower(), f"{name}: {test['feedback']!r}"
+        assert names_function(test["feedback"], bug.functions), f"{name}: {test['feedback']!r}"
     for ex, exercise in result["exercises"].items():
         if ex != bug.exercise:
             assert full_marks(exercise), f"{ex} lost points:\n{describe(result)}"

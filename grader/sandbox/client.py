@@ -36,6 +36,9 @@ from grader.sandbox.processes import (
 from grader.text import clean, clean_data
 
 TEXT_LIMIT = 2000
+PROCESS_CHECK_S = 0.2
+"""How often a call that is awaited looks at the worker's processes (a look walks /proc,
+about a millisecond: a stand-in's thousands of questions in one call must not pay it each)."""
 
 
 class WorkerClient:
@@ -66,6 +69,7 @@ class WorkerClient:
         self._box: Box | None = None
         """The worker's own sandbox (None where it was forked by ``server``)."""
         self._group: cgroups.WorkerGroup | None = None
+        self._processes_checked = 0.0
 
     # life cycle -------------------------------------------------------------
     def start(self) -> None:
@@ -200,12 +204,19 @@ class WorkerClient:
         timeout_s: float,
         outside_budget: bool = False,
         watch=None,
+        standins=(),
+        oracles=None,
         **args,
     ):
         """Run one probe; return its data (strings cleaned) or raise :class:`ProbeFailure`.
 
         ``watch``, if given, is called about twice a second while the answer is awaited; a
         string it returns stops the worker and becomes the :class:`ProbeTimeout`'s message.
+        ``standins`` names what of the submission the worker replaces for this call
+        (:mod:`grader.probes.standins`); ``oracles`` maps those the worker asks about to the
+        trusted function that answers (its arguments as the channel carries them; it raises
+        ``ValueError`` or ``TypeError`` for arguments it will not take). Every question is
+        answered within the call's own time limit.
         """
         remaining = None if outside_budget else self._remaining()
         if remaining is not None and remaining <= 0:
@@ -231,19 +242,30 @@ class WorkerClient:
             self.start()
         timeout_s = max(0.1, timeout_s - (time.monotonic() - started))
         request_id = secrets.token_hex(8)
-        message = channel.dumps(
-            {
-                contract.REQUEST_ID: request_id,
-                contract.REQUEST_PROBE: probe,
-                contract.REQUEST_ARGS: args,
-            }
-        )
+        request = {
+            contract.REQUEST_ID: request_id,
+            contract.REQUEST_PROBE: probe,
+            contract.REQUEST_ARGS: args,
+        }
+        if standins:
+            request[contract.REQUEST_STANDINS] = list(standins)
         deadline = time.monotonic() + timeout_s
+        slots = {}
         try:
-            self._write(message, deadline, budgeted)
-            response = self._read_message(
-                deadline - time.monotonic(), what=probe, limit_s=limit_s, watch=watch
-            )
+            self._write(channel.dumps(request), deadline, budgeted)
+            while True:
+                response = self._read_message(
+                    deadline - time.monotonic(), what=probe, limit_s=limit_s, watch=watch
+                )
+                if contract.ORACLE not in response:
+                    break
+                reply = _answer(response, request_id, oracles or {}, slots)
+                if reply is None:
+                    self.close()
+                    raise ProbeFailure(
+                        "the worker answered out of turn: its reply channel was tampered with"
+                    )
+                self._write(channel.dumps(reply), deadline, budgeted)
         except ProbeTimeout as exc:
             if budgeted:
                 exc.message = (
@@ -315,7 +337,7 @@ class WorkerClient:
         complete = b"\n" in buffer
         try:
             while not complete:
-                self._check_processes()
+                self._check_processes(every_s=PROCESS_CHECK_S)
                 stop = watch() if watch is not None else None
                 if stop:
                     output = self.output()
@@ -356,10 +378,12 @@ class WorkerClient:
             raise ProbeFailure("the worker sent malformed data")
         return message
 
-    def _check_processes(self) -> None:
-        """Stop a worker that runs too many processes (or tasks, where no group counts them)."""
-        if self.process is None:
+    def _check_processes(self, every_s: float = 0.0) -> None:
+        """Stop a worker that runs too many processes (or tasks, where no group counts them);
+        ``every_s``: not again so soon after the last look."""
+        if self.process is None or time.monotonic() - self._processes_checked < every_s:
             return
+        self._processes_checked = time.monotonic()
         limits = self.spec.limits
         below = descendants(self.process.pid)
         too_many = len(below) > limits.processes
@@ -398,3 +422,40 @@ class WorkerClient:
             "(os._exit, a segfault, or running out of memory)",
             output=output,
         )
+
+
+def _answer(question: dict, request_id: str, oracles: dict, slots: dict) -> dict | None:
+    """The reply to a stand-in's question during a call: the trusted side's function for it
+    (the reference, on the arguments sent, after its own checks), or why not; None for a
+    question that is not this call's."""
+    if question.get(contract.REPLY_ID) != request_id:
+        return None
+    oracle = oracles.get(question.get(contract.ORACLE))
+    args = question.get(contract.ORACLE_ARGS)
+    if oracle is None:
+        return {contract.ORACLE_ERROR: "the grader stands in for nothing of that name here"}
+    try:
+        if not (isinstance(args, list) and len(args) == 2 and isinstance(args[0], list)
+                and isinstance(args[1], dict)):  # fmt: skip
+            raise TypeError("arguments that are not (args, kwargs)")
+        positional = [_unslot(value, slots) for value in args[0]]
+        named = {key: _unslot(value, slots) for key, value in args[1].items()}
+        return {contract.ORACLE_REPLY: oracle(*positional, **named)}
+    except (TypeError, ValueError, ArithmeticError, IndexError, RuntimeError) as exc:
+        return {contract.ORACLE_ERROR: clean(f"{type(exc).__name__}: {exc}", 500)}
+
+
+def _unslot(value, slots: dict):
+    """An argument sent by slot (contract.ORACLE_SLOT): kept, or taken from what was kept."""
+    if not (isinstance(value, dict) and contract.ORACLE_SLOT in value):
+        return value
+    slot = value[contract.ORACLE_SLOT]
+    if not isinstance(slot, str) or len(slot) > 200:
+        raise TypeError("a slot that is not a short name")
+    if contract.ORACLE_VALUE in value:
+        if slot not in slots and len(slots) >= contract.MAX_ORACLE_SLOTS:
+            raise ValueError(f"more than {contract.MAX_ORACLE_SLOTS} slots in one call")
+        slots[slot] = value[contract.ORACLE_VALUE]
+    if slot not in slots:
+        raise ValueError(f"nothing was sent for slot {slot!r}")
+    return slots[slot]

@@ -1,7 +1,9 @@
 """Fixtures of the hidden suites: a sandboxed worker per exercise and its probes.
 
 Each suite file sets ``EXERCISE`` (``"ex1"`` ...). Tests call ``probe("name", **args)``,
-which runs ``grader.probes.<exercise>.name`` in the worker and returns its data. That worker
+which runs ``grader.probes.<exercise>.name`` in the worker and returns its data, with the
+grader's stand-ins in place of the functions the judged one goes through that failed their
+own tests (:mod:`grader.suites.dependencies`). That worker
 never has the training split: only the accuracy gate's own worker (``gate_spec``), started
 afresh for the gate's timed run, does.
 """
@@ -18,15 +20,29 @@ from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
 from grader.submission import missing_file_message
 from grader.suite_runner import NOTES, OPTIONS, SUBMISSION, SuiteOptions
+from grader.suites import dependencies
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """The test being run, for the probes its fixtures and body call."""
+    item.config.stash[dependencies.CURRENT] = item
 
 
 class Probe:
     """Calls into one exercise's worker; import failures are found once and reused."""
 
     def __init__(
-        self, worker: WorkerClient, exercise, submission: Path, timeout_s: float, notes: list
+        self,
+        worker: WorkerClient,
+        exercise,
+        submission: Path,
+        timeout_s: float,
+        notes: list,
+        config=None,
     ):
         self.worker = worker
+        self.config = config
         self.notes = notes
         self.timeout_s = timeout_s
         self.exercise = exercise
@@ -73,11 +89,16 @@ class Probe:
     ):
         self.ensure_loaded()
         name = f"{self.exercise.key}.{probe_name}"
+        standins, oracles = ([], {})
+        if self.config is not None:
+            standins, oracles = dependencies.standins(self.config, self.exercise.key)
         return self.worker.call(
             name,
             timeout_s=timeout_s or self.timeout_s,
             outside_budget=outside_budget,
             watch=watch,
+            standins=standins,
+            oracles=oracles,
             **args,
         )
 
@@ -160,7 +181,7 @@ def worker(options: SuiteOptions, submission):
 @pytest.fixture(scope="module")
 def probe(request, worker, exercise, options: SuiteOptions, submission):
     notes = request.config.stash.get(NOTES, [])
-    return Probe(worker, exercise, submission, options.probe_timeout_s, notes)
+    return Probe(worker, exercise, submission, options.probe_timeout_s, notes, request.config)
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ def data(rng):
     return {"coeffs": rng.standard_normal(4), "x": x, "y": np.sin(x)}
 
 
+@pytest.mark.tests_function("predict")
 @pytest.mark.points(3)
 def test_predict_is_the_cubic(probe, data):
     """Does predict compute a + b*x + c*x**2 + d*x**3 elementwise?"""
@@ -54,6 +55,7 @@ def test_predict_is_the_cubic(probe, data):
     )
 
 
+@pytest.mark.tests_function("sse_loss")
 @pytest.mark.points(3)
 def test_sse_loss_is_sum_of_squares(probe, rng):
     """Is sse_loss the sum (not the mean) of squared errors, as one number?"""
@@ -73,6 +75,7 @@ def test_sse_loss_is_sum_of_squares(probe, rng):
     )
 
 
+@pytest.mark.tests_function("sse_grads")
 @pytest.mark.points(5)
 def test_sse_grads_match_finite_differences(probe, data):
     """Do the hand-written gradients agree with float64 central differences of the loss?
@@ -91,6 +94,7 @@ def test_sse_grads_match_finite_differences(probe, data):
     expect(not problem, problem + ": check the chain rule, d loss/d y_pred = 2 * (y_pred - y)")
 
 
+@pytest.mark.tests_function("sgd_step")
 @pytest.mark.points(3)
 def test_sgd_step_returns_new_array(probe, rng):
     """Does sgd_step return coeffs - lr * grads and leave the input array unchanged?"""
@@ -183,6 +187,7 @@ def reference_fit_sine(steps: int, lr: float, seed: int):
     return reference.load("ex1_gradients").fit_sine(steps=steps, lr=lr, seed=seed)
 
 
+@pytest.mark.tests_function("fit_sine")
 @pytest.mark.points(2)
 def test_fit_sine_records_loss_every_100_steps(probe):
     """Does fit_sine start from default_rng(seed) and record the loss every 100 steps?
@@ -210,6 +215,7 @@ def test_fit_sine_records_loss_every_100_steps(probe):
     )
 
 
+@pytest.mark.tests_function("fit_sine")
 @pytest.mark.points(3)
 def test_fit_sine_matches_reference(probe):
     """After 2000 steps, are the coefficients those of plain gradient descent, in NumPy?"""
@@ -232,6 +238,7 @@ def test_fit_sine_matches_reference(probe):
     )
 
 
+@pytest.mark.tests_function("fit_sine")
 @pytest.mark.points(1)
 def test_fit_sine_defaults(probe):
     """Called with no arguments, does fit_sine do what fit_sine(5000, 1e-6, 0) does (the

@@ -45,6 +45,7 @@ def sse_and_grad(coeffs, x, y):
     return float(np.sum((cubic(coeffs, x) - y) ** 2)), grad
 
 
+@pytest.mark.tests_function("chain_rule")
 @pytest.mark.points(2)
 def test_chain_rule(probe):
     """Are dy/dw and dy/dx of y = (w + x) * (w + 1) right, as floats?"""
@@ -86,6 +87,7 @@ def _check_weighted_gradient(grad, x, weights):
     )
 
 
+@pytest.mark.tests_function("weighted_backward")
 @pytest.mark.points(3)
 def test_weighted_backward_matches_finite_differences(probe, rng):
     """Is the gradient weights * dy/dx, with dy/dx from central differences of y?"""
@@ -96,6 +98,7 @@ def test_weighted_backward_matches_finite_differences(probe, rng):
     )
 
 
+@pytest.mark.tests_function("weighted_backward")
 @pytest.mark.points(1)
 def test_weighted_backward_leaves_input_alone(probe, rng):
     """Is the caller's x left as it was (values, requires_grad, .grad)?
@@ -136,6 +139,7 @@ def _derivative_pairs(probe, name, x):
     return out, (above - below) / (2 * h), (above - 2 * at + below) / h**2
 
 
+@pytest.mark.tests_function("derivatives")
 @pytest.mark.points(2)
 def test_derivatives_first(probe):
     """Is f'(x) right for functions built from torch ops?"""
@@ -144,6 +148,7 @@ def test_derivatives_first(probe):
         expect_close(as_float(out[0], "f'(x)"), first, f"f'({x}) of {name}", rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.tests_function("derivatives")
 @pytest.mark.points(2)
 def test_derivatives_second(probe):
     """Is f''(x) right (the derivative of the first derivative)?"""
@@ -160,6 +165,7 @@ def test_derivatives_second(probe):
         )
 
 
+@pytest.mark.tests_function("LegendreP3.forward")
 @pytest.mark.points(2)
 def test_legendre_forward(probe):
     """Does LegendreP3.apply compute 0.5 * (5x**3 - 3x)?"""
@@ -171,6 +177,7 @@ def test_legendre_forward(probe):
     expect_close(got, legendre_p3(x), "P3(x)", rtol=1e-5, atol=1e-6 * float(terms.max()))
 
 
+@pytest.mark.tests_function("LegendreP3.backward")
 @pytest.mark.points(3)
 def test_legendre_backward_matches_finite_differences(probe, rng):
     """Is the hand-written backward grad_output * P3'(x), checked against differences?"""
@@ -205,6 +212,7 @@ def steps(probe):
     return coeffs, x, np.sin(x), [as_dict(r, "a train_step report", keys) for r in reports]
 
 
+@pytest.mark.tests_function("train_step")
 @pytest.mark.points(2)
 def test_train_step_one_step(steps):
     """Does one step return the loss before the update and update coeffs in place?"""
@@ -247,6 +255,7 @@ def test_train_step_one_step(steps):
     )
 
 
+@pytest.mark.tests_function("train_step")
 @pytest.mark.points(2)
 def test_train_step_clears_grad(steps):
     """Is coeffs.grad cleared, so that a second step uses only its own gradient?"""
@@ -298,6 +307,7 @@ def _check_autograd_losses(losses, trajectory, what: str) -> None:
         )
 
 
+@pytest.mark.tests_function("fit_sine_autograd")
 @pytest.mark.points(1)
 def test_fit_sine_autograd_matches_reference(probe):
     """Does fit_sine_autograd reach the reference's coefficients, recording the loss every

@@ -155,6 +155,7 @@ def _check_stats(mean, std, images):
         expect_close(got, want, f"channel {what}s", rtol=STATS_RTOL, hint=hints[what])
 
 
+@pytest.mark.tests_function("channel_stats")
 @pytest.mark.points(3)
 def test_channel_stats_of_array(probe, images):
     """Are the per-channel mean and std right, on the [0, 1] scale, for a uint8 array?"""
@@ -174,6 +175,7 @@ def _same_output(one, other) -> bool:
     )
 
 
+@pytest.mark.tests_function("channel_stats")
 @pytest.mark.points(2)
 def test_channel_stats_of_tensor(probe, images):
     """Does channel_stats accept a uint8 tensor too, giving what it gives for the array?
@@ -200,6 +202,7 @@ def _normalised(image, mean, std):
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
 
+@pytest.mark.tests_function("build_transform")
 @pytest.mark.points(3)
 def test_eval_transform_normalises(probe, images):
     """Does build_transform(mean, std), train left at its default (False), give ToTensor then
@@ -280,6 +283,7 @@ DRAWS = 64
 that none reaches the padding's edge is below 1e-13)."""
 
 
+@pytest.mark.tests_function("build_transform")
 @pytest.mark.points(1)
 def test_train_transform_crops_and_flips(probe, images):
     """With train=True, is each output a padded random crop, sometimes flipped, normalised as
@@ -333,6 +337,7 @@ def test_train_transform_crops_and_flips(probe, images):
     )
 
 
+@pytest.mark.tests_function("build_transform")
 @pytest.mark.points(1)
 def test_train_transform_crops_at_random_places(probe, images):
     """With train=True, does the crop move from image to image, not only the flip?
@@ -376,6 +381,7 @@ def loaders(probe):
     return out
 
 
+@pytest.mark.tests_function("make_loaders")
 @pytest.mark.points(3)
 def test_train_loader_reshuffles(loaders):
     """Does the train loader give batches of batch_size in a new order every epoch?"""
@@ -417,6 +423,7 @@ def _expect_settings(default: dict, given: dict, which: str) -> None:
     )
 
 
+@pytest.mark.tests_function("make_loaders")
 @pytest.mark.points(2)
 def test_test_loader_keeps_order(loaders):
     """Does the test loader keep the order and drop nothing?"""
@@ -439,6 +446,7 @@ def test_test_loader_keeps_order(loaders):
     _expect_settings(loaders["settings"][1], loaders["settings"][3], "test")
 
 
+@pytest.mark.tests_function("CIFAR10_CLASSES")
 def test_classes_are_given(probe):
     """Is CIFAR10_CLASSES still the ten names in torchvision's order (worth no points)?"""
     names = probe("classes")

@@ -42,6 +42,7 @@ def _seeded_draws(seed: int) -> list:
     return [torch_draws, np.random.RandomState(seed).rand(2).tolist(), [Random(seed).random()]]
 
 
+@pytest.mark.tests_function("set_seed")
 @pytest.mark.points(2)
 def test_set_seed_repeats(probe):
     """Does set_seed(s) seed torch, numpy and random with s (so that a run repeats)?"""
@@ -81,13 +82,13 @@ def problem(rng):
     return state, features, labels
 
 
-def _train(state, features, labels, mistake=None):
+def _train(state, features, labels, mistake=None, lr=0.1):
     """The reference epoch (batch 4, SGD lr 0.1 momentum 0.5), or a known mistaken one."""
     model = small_model(state)
     loader = DataLoader(
         TensorDataset(torch.from_numpy(features), torch.from_numpy(labels)), batch_size=4
     )
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.5)
     criterion = nn.CrossEntropyLoss()
     if mistake is None:
         loss = reference.load("ex5_train").train_one_epoch(
@@ -109,8 +110,8 @@ MISTAKES = {
 }
 
 
-@pytest.fixture(scope="module")
-def epoch(probe, problem):
+def _epoch(probe, problem, lr: float) -> dict:
+    """The student's train_one_epoch on ``problem`` (batch 4, SGD at ``lr``, momentum 0.5)."""
     state, features, labels = problem
     out = probe(
         "train_one_epoch",
@@ -118,10 +119,15 @@ def epoch(probe, problem):
         features=features,
         labels=labels,
         batch_size=4,
-        lr=0.1,
+        lr=lr,
         momentum=0.5,
     )
-    out = as_dict(out, "train_one_epoch's report", ("loss", "state_dict"))
+    return as_dict(out, "train_one_epoch's report", ("loss", "state_dict"))
+
+
+@pytest.fixture(scope="module")
+def epoch(probe, problem):
+    out = _epoch(probe, problem, 0.1)
     out["state_dict"] = as_state_dict(out["state_dict"], "the trained state_dict")
     return out
 
@@ -132,6 +138,7 @@ def _close_state(got: dict, want: dict) -> bool:
     )
 
 
+@pytest.mark.tests_function("train_one_epoch")
 @pytest.mark.points(4)
 def test_train_one_epoch_updates_weights(epoch, problem):
     """After one epoch, are the weights those of zero_grad, forward, loss, backward, step for
@@ -155,6 +162,7 @@ def test_train_one_epoch_updates_weights(epoch, problem):
     )
 
 
+@pytest.mark.tests_function("train_one_epoch")
 @pytest.mark.points(1)
 def test_train_one_epoch_sets_train_mode(epoch):
     """Handed the model in eval mode, does train_one_epoch put it in training mode?"""
@@ -166,12 +174,17 @@ def test_train_one_epoch_sets_train_mode(epoch):
     )
 
 
+@pytest.mark.tests_function("train_one_epoch")
 @pytest.mark.points(2)
-def test_train_one_epoch_mean_loss(epoch, problem):
-    """Is the returned loss the mean per sample over the epoch (the last batch is smaller)?"""
+def test_train_one_epoch_mean_loss(probe, problem):
+    """Is the returned loss the mean per sample over the epoch (the last batch is smaller)?
+
+    The optimizer's learning rate is 0 here, so the weights hold still and the losses are
+    those of the starting weights whatever the update does (the other test's to judge).
+    """
     state, features, labels = problem
-    want, _ = _train(state, features, labels)
-    got = as_float(epoch["loss"], "train_one_epoch's return value")
+    want, _ = _train(state, features, labels, lr=0.0)
+    got = as_float(_epoch(probe, problem, 0.0)["loss"], "train_one_epoch's return value")
     expect_close(
         got,
         want,
@@ -182,6 +195,7 @@ def test_train_one_epoch_mean_loss(epoch, problem):
     )
 
 
+@pytest.mark.tests_function("predict")
 @pytest.mark.points(4)
 def test_predict_in_eval_mode_without_graph(probe, problem):
     """Does predict return every prediction in order, in eval mode, without building a graph?"""
@@ -233,6 +247,7 @@ def test_predict_in_eval_mode_without_graph(probe, problem):
     )
 
 
+@pytest.mark.tests_function("overall_accuracy")
 @pytest.mark.points(2)
 def test_overall_accuracy(probe):
     """Is overall_accuracy the fraction of correct predictions, as a float?"""
@@ -262,6 +277,7 @@ def _first_samples_only(predicted, labels, count: int, classes: int) -> np.ndarr
         return correct / total
 
 
+@pytest.mark.tests_function("per_class_accuracy")
 @pytest.mark.points(4)
 def test_per_class_accuracy(probe):
     """Is each class's accuracy correct/samples of that class, NaN for a class with none?"""
@@ -368,6 +384,7 @@ def _saved_state(report) -> tuple[dict, dict]:
     return as_state_dict(report["tensors"], "the saved file"), others
 
 
+@pytest.mark.tests_function("save_model", "load_model")
 @pytest.mark.points(3)
 def test_save_and_load_round_trip(probe):
     """Does save_model write the network's state_dict, and does load_model give a Net with
@@ -413,6 +430,7 @@ def test_save_and_load_round_trip(probe):
 GATE_POINTS = 8
 
 
+@pytest.mark.tests_function("the accuracy gate")
 @pytest.mark.points(GATE_POINTS)
 def test_accuracy_gate(
     probe, worker, options, device_recipe, gate_labels, gate_spec, record_property

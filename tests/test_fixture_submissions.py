@@ -14,7 +14,10 @@ temporary folder. Three kinds, named by their expected outcome:
 
 For speed, all fixtures that touch one exercise are graded in one ``grader run`` of a folder of
 submissions (``--exercises exN``, with ex5 too for ex4 since ex5 imports ex4's Net), and the
-batches run side by side as subprocesses.
+batches run side by side as subprocesses. The default run grades :func:`sampled`: for every
+pointed hidden test the first bug fixture in the table that fails it (so every check still
+meets a submission that must fail it), the bugs the diagnoses below name, and every correct
+and hostile fixture; the other bug fixtures are marked slow and graded with ``-m slow``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ MODULES = {
 }
 GATE = "test_accuracy_gate"
 RUN_TIMEOUT_S = 480
+"""How long the batches graded side by side may take, at the least; a batch of more than 24
+submissions is given 20 s for each (the whole corpus, in the slow run, has one of 34)."""
 
 
 @dataclass(frozen=True)
@@ -683,6 +688,35 @@ def batches() -> dict[str, tuple[list[str], str]]:
     return plan
 
 
+DIAGNOSED = (
+    "bug_no_optimizer_step",
+    "bug_train_step_rebinds_coeffs",
+    "bug_train_step_other_model",
+)
+"""Bug fixtures whose feedback the diagnoses below look at."""
+
+
+def sampled() -> set[str]:
+    """The bug fixtures the default run grades: for each pointed test, the first bug in the
+    table that fails it, and those in :data:`DIAGNOSED`."""
+    chosen = set(DIAGNOSED)
+    for ex, names in suite_points().items():
+        for name in sorted(names):
+            chosen.update(
+                next(([b.fixture] for b in BUGS if b.exercise == ex and name in b.fails), [])
+            )
+    return chosen
+
+
+def bug_params() -> list:
+    """BUGS as parameters, those outside :func:`sampled` marked slow."""
+    sample = sampled()
+    return [
+        pytest.param(b, id=b.fixture, marks=() if b.fixture in sample else pytest.mark.slow)
+        for b in BUGS
+    ]
+
+
 @dataclass
 class BatchRun:
     returncode: int
@@ -692,13 +726,22 @@ class BatchRun:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> dict[str, BatchRun]:
-    """Stage every batch and grade them all side by side (one subprocess per batch)."""
+def graded(request, tmp_path_factory) -> dict[str, BatchRun]:
+    """Stage every batch and grade them all side by side (one subprocess per batch): the whole
+    corpus where a slow test of this module is selected, else the default run's sample."""
+    everything = any(
+        item.get_closest_marker("slow") and getattr(item, "module", None) is request.module
+        for item in request.session.items
+    )
+    sample = sampled()
     root = tmp_path_factory.mktemp("fixture-batches")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     running = {}
+    timeout = RUN_TIMEOUT_S
     for batch, (names, exercises) in batches().items():
         folder = root / batch
+        names = [n for n in names if everything or not n.startswith("bug_") or n in sample]
+        timeout = max(timeout, 20 * len(names))
         for name in names:
             fixture_submission(name, folder / name)
         command = [sys.executable, "-m", "grader.cli", "run", str(folder), "--no-gate"]
@@ -714,7 +757,7 @@ def graded(tmp_path_factory) -> dict[str, BatchRun]:
                 text=True,
             ),
         )
-    deadline = time.monotonic() + RUN_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     runs = {}
     for batch, (folder, process) in running.items():
         try:
@@ -722,7 +765,7 @@ def graded(tmp_path_factory) -> dict[str, BatchRun]:
         except subprocess.TimeoutExpired:
             for _, other in running.values():
                 other.kill()
-            pytest.fail(f"grading batch {batch} took over {RUN_TIMEOUT_S} s")
+            pytest.fail(f"grading batch {batch} took over {timeout} s")
         results = [json.loads(line) for line in out.splitlines() if line.strip()]
         runs[batch] = BatchRun(
             process.returncode, err, {r["submission"]: r for r in results}, folder
@@ -861,7 +904,7 @@ def test_fixture_holds_only_changed_exercise_files(name, tmp_path):
 # -- the grading runs ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bug", BUGS, ids=[b.fixture for b in BUGS])
+@pytest.mark.parametrize("bug", bug_params())
 def test_bug_fixture_fails_exactly_the_named_tests(graded, bug):
     """Does the mistake fail exactly the named tests, with feedback that names it, and cost
     nothing in any other exercise graded alongside?"""

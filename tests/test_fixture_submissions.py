@@ -607,6 +607,41 @@ BUGS = [
         {"test_channel_stats_of_array": "that is the mean of image stds"},
         function="channel_stats",
     ),
+    # whole files as students write them, one mistake in a function the others call: its
+    # callers (fit_sine, fit_sine_autograd, Net.forward, ex5 beside ex4) keep their points
+    Bug(
+        "bug_warmup_predict_polyval_not_reversed",
+        "ex1",
+        {"test_predict_is_the_cubic": "in that order"},
+        function="predict",
+    ),
+    Bug(
+        "bug_warmup_sse_grads_no_factor_2",
+        "ex1",
+        {"test_sse_grads_match_finite_differences": "a factor 2 is missing"},
+        function="sse_grads",
+    ),
+    Bug(
+        "bug_examples_train_step_mse_mean",
+        "ex2",
+        {
+            "test_train_step_one_step": "return the SSE loss",
+            "test_train_step_clears_grad": "coeffs after two steps",
+        },
+        function="train_step",
+    ),
+    Bug(
+        "bug_blitz_zero_grad_before_loop",
+        "ex5",
+        {"test_train_one_epoch_updates_weights": "optimizer.zero_grad() for every batch"},
+        function="train_one_epoch",
+    ),
+    Bug(
+        "bug_blitz_fc1_128_units",
+        "ex4",
+        {"test_layers_are_the_tutorials": "keep __init__ as given"},
+        function="Net.__init__",
+    ),
 ]
 
 CORRECT = {

@@ -105,8 +105,8 @@ def _train(state, features, labels, mistake=None, lr=0.1):
 
 
 MISTAKES = {
-    "no_zero_grad": "the gradients are never zeroed, so they pile up from batch to batch: "
-    "call optimizer.zero_grad() for every batch",
+    "no_zero_grad": "the gradients are not zeroed between batches, so they pile up from one "
+    "to the next: call optimizer.zero_grad() for every batch",
 }
 
 

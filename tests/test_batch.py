@@ -50,6 +50,7 @@ def test_jobs_2_grades_each_once_and_a_rerun_skips_them(tmp_path):
     assert forced.stderr.count("grading") == 3
 
 
+@pytest.mark.slow
 def test_sigint_midway_then_rerun_loses_nothing(tmp_path):
     """Interrupted by SIGINT midway, are the finished results intact and does a rerun
     finish the rest without grading anything twice, to the same final results?"""

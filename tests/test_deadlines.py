@@ -122,7 +122,7 @@ def left_behind(held: reaper.Held) -> list[str]:
 
 
 @needs_root_bwrap
-@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+@pytest.mark.parametrize("isolation", ["bwrap", pytest.param("process", marks=pytest.mark.slow)])
 def test_a_hung_trusted_side_costs_only_its_submission(tmp_path, isolation):
     """With the child that grades one submission hung (stopped: it answers nothing and
     ignores SIGINT), is that submission stopped at the deadline with its own grader error,

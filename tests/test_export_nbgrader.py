@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import grader
 
 from grader.kit import EXERCISES
@@ -41,6 +42,7 @@ def test_notebooks_carry_nbgrader_cells_and_spec_points(tmp_path):
         assert any(hidden) == (exercise.key != "ex4")
 
 
+@pytest.mark.slow
 def test_generate_autograde_export_with_real_nbgrader(tmp_path):
     """Released notebooks score 0, the source ones submitted as a student 100, in grades.csv?"""
     course = tmp_path / "course"

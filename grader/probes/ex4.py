@@ -28,10 +28,21 @@ def _net(state_dict=None):
 
 @probe
 def describe():
+    """The layers' shapes and parameter count, and what ``forward`` said if it is not written
+    (the stub's raises NotImplementedError; any other error is the forward tests' to judge)."""
     net, _ = _net()
+    unwritten = ""
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, 32, 32))
+    except NotImplementedError as exc:
+        unwritten = str(exc)[:500] or "NotImplementedError"
+    except Exception:  # noqa: BLE001 - a forward that fails is charged by the forward's tests
+        pass
     return {
         "shapes": {k: list(v.shape) for k, v in net.state_dict().items()},
         "parameters": sum(p.numel() for p in net.parameters()),
+        "forward_unwritten": unwritten,
     }
 
 

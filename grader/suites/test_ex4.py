@@ -29,9 +29,16 @@ def _reference_net(state: dict):
 @pytest.mark.tests_function("Net.__init__")
 @pytest.mark.points(2)
 def test_layers_are_the_tutorials(probe):
-    """Are the layers those of the stub (keys, shapes, 62,006 parameters)? (Whether they
-    run is the forward's to show, in the tests after.)"""
+    """Are the layers those of the stub (keys, shapes, 62,006 parameters), in a Net whose
+    forward is written? (Whether they run is the forward's to show, in the tests after; the
+    layers the stub gives earn nothing while forward is not written.)"""
     out = as_dict(probe("describe"), "the network's description", ("shapes", "parameters"))
+    unwritten = out.get("forward_unwritten")
+    expect(
+        not unwritten,
+        f"Net.forward: {str(unwritten)[:300]} (the layers __init__ gives count once forward "
+        "uses them)",
+    )
     want = {k: list(v.shape) for k, v in reference.load("ex4_net").Net().state_dict().items()}
     expect(
         out["shapes"] == want,

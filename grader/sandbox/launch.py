@@ -170,8 +170,9 @@ def command(
 
 def _reachable(workdir: WorkerDir) -> list[Path]:
     """What a worker without bubblewrap must still reach where it lies below a folder that
-    its mount namespace covers: its own folder, the Python environment, the training file."""
-    keep = [workdir.root, *bwrap.python_roots(), Path(sys.executable)]
+    its mount namespace covers: its own folder, the grader's package (which the sandbox's
+    keeper imports), the Python environment, the training file."""
+    keep = [workdir.root, PACKAGE_DIR, *bwrap.python_roots(), Path(sys.executable)]
     if workdir.train is not None:
         keep.append((workdir.train / "images.npy").resolve())
     return keep

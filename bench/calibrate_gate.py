@@ -1,8 +1,9 @@
 """Calibrate the accuracy gate: train the reference over several seeds and record the spread.
 
-Each seed runs ``grader.gate.train_gate`` with the reference solutions and the device's recipe
-(``grader.gate_settings.RECIPES``, optionally overridden with ``--set``) and is scored by
-``grader.gate_eval.evaluate``. Writes per-seed accuracy, prepare_s and train_s plus min/median/max
+Each seed runs ``grader.inside.gate_training.train_gate`` with the reference solutions and the
+device's recipe (``grader.course.recipes.RECIPES``, optionally overridden with ``--set``) and is
+scored by ``grader.gate.evaluation.evaluate``. Writes per-seed accuracy, prepare_s and train_s
+plus min/median/max
 as JSON (in-process wall seconds, for the spread over seeds; the gate's time limit is calibrated
 by ``grader calibrate``, in the gate's own sandboxed worker).
 
@@ -28,7 +29,10 @@ sys.path.insert(0, str(REPO / "bench"))
 import torch  # noqa: E402
 from gate_recipe import parse_overrides, reference_modules  # noqa: E402
 
-from grader import data, gate, gate_eval, gate_settings  # noqa: E402
+from grader import data  # noqa: E402
+from grader.course import recipes  # noqa: E402
+from grader.gate import evaluation  # noqa: E402
+from grader.inside import gate_training  # noqa: E402
 
 
 def spread(values: list[float]) -> dict:
@@ -49,7 +53,7 @@ def main(argv=None) -> None:
 
     kind = "cuda" if args.device.startswith("cuda") else "cpu"
     out = args.out or REPO / "bench" / "results" / f"calibration-{kind}.json"
-    recipe = {**gate_settings.RECIPES[kind], **parse_overrides(args.set)}
+    recipe = {**recipes.RECIPES[kind], **parse_overrides(args.set)}
     root = args.root or data.ensure_prepared()
     ex3, ex4, ex5 = reference_modules()
     test_images, test_labels = data.load_split(root, "test")
@@ -57,10 +61,10 @@ def main(argv=None) -> None:
 
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        trained = gate.train_gate(
+        trained = gate_training.train_gate(
             ex3, ex4, ex5, data.split_dir(root, "train"), {**recipe, "seed": seed}, args.device
         )
-        scores = gate_eval.evaluate(trained["state_dict"], trained["mean"], trained["std"],
+        scores = evaluation.evaluate(trained["state_dict"], trained["mean"], trained["std"],
                                test_images, test_labels, args.device, ex4.Net,
                                flip=recipe.get("flip_eval", False))  # fmt: skip
         runs.append(

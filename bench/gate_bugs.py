@@ -9,8 +9,9 @@ Each bug is the reference solutions with its fixture's edits applied
     bug_normalize_only_in_training  Normalize for training only, not for evaluation
     bug_train_loader_not_shuffled   make_loaders builds the training loader with shuffle=False
 
-Each runs ``grader.gate.train_gate`` (the code the sandboxed ``gate`` probe runs) with the
-device's recipe and is scored by ``grader.gate_eval.evaluate``, one training at a time. Writes
+Each runs ``grader.inside.gate_training.train_gate`` (the code the sandboxed ``gate`` probe
+runs) with the device's recipe and is scored by ``grader.gate.evaluation.evaluate``, one
+training at a time. Writes
 bench/results/gate-bugs-<device>.json and prints a table.
 
     python bench/gate_bugs.py [--device cpu] [--bugs bug_no_zero_grad,...] [--seed 0]
@@ -38,7 +39,10 @@ import fixture_edits  # noqa: E402
 import torch  # noqa: E402
 from gate_recipe import parse_overrides, reference_modules  # noqa: E402
 
-from grader import data, gate, gate_eval, gate_settings  # noqa: E402
+from grader import data  # noqa: E402
+from grader.course import recipes  # noqa: E402
+from grader.gate import evaluation  # noqa: E402
+from grader.inside import gate_training  # noqa: E402
 
 BUGS = {
     "bug_no_zero_grad": "no optimizer.zero_grad() in train_one_epoch",
@@ -67,8 +71,8 @@ def bug_modules(bug: str, scratch: Path) -> list:
 def train_bug(bug: str, recipe: dict, device: str, root: Path, test_split) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         ex3, ex4, ex5 = bug_modules(bug, Path(scratch))
-    trained = gate.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
-    scores = gate_eval.evaluate(trained["state_dict"], trained["mean"], trained["std"],
+    trained = gate_training.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
+    scores = evaluation.evaluate(trained["state_dict"], trained["mean"], trained["std"],
                            *test_split, device, reference_modules()[1].Net,
                            flip=recipe.get("flip_eval", False))  # fmt: skip
     passes = scores["accuracy"] >= recipe["threshold"] and not trained["timed_out"]
@@ -101,7 +105,7 @@ def main(argv=None) -> None:
         parser.error(f"unknown bug(s) {unknown}; choose from {list(BUGS)}")
     kind = "cuda" if args.device.startswith("cuda") else "cpu"
     out = args.out or REPO / "bench" / "results" / f"gate-bugs-{kind}.json"
-    recipe = {**gate_settings.RECIPES[kind], **parse_overrides(args.set), "seed": args.seed}
+    recipe = {**recipes.RECIPES[kind], **parse_overrides(args.set), "seed": args.seed}
     root = args.root or data.ensure_prepared()
     test_split = data.load_split(root, "test")
     print(f"device {args.device}, recipe {recipe}", flush=True)

@@ -1,8 +1,8 @@
 """Compare the classic tutorial recipe with the gate's recipe, in one process.
 
-Both run through ``grader.gate.train_gate`` with the reference solutions (the student pipeline:
-PIL transforms, the solution's DataLoaders, ``train_one_epoch``) and are scored by
-``grader.gate_eval.evaluate`` on the test split. Prints figures; asserts nothing.
+Both run through ``grader.inside.gate_training.train_gate`` with the reference solutions (the
+student pipeline: PIL transforms, the solution's DataLoaders, ``train_one_epoch``) and are scored by
+``grader.gate.evaluation.evaluate`` on the test split. Prints figures; asserts nothing.
 
     python bench/gate_recipe.py [--device cpu] [--skip-tutorial] [--seeds 0,1]
                                 [--set lr=0.05 --set epochs=6 ...] [--threads N]
@@ -22,7 +22,10 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from grader import data, gate, gate_eval, gate_settings  # noqa: E402
+from grader import data  # noqa: E402
+from grader.course import recipes  # noqa: E402
+from grader.gate import evaluation  # noqa: E402
+from grader.inside import gate_training  # noqa: E402
 
 TUTORIAL = {
     "optimizer": "sgd",
@@ -62,9 +65,9 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 def run(name: str, recipe: dict, device: str, root: Path, modules) -> dict:
     ex3, ex4, ex5 = modules
-    out = gate.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
+    out = gate_training.train_gate(ex3, ex4, ex5, data.split_dir(root, "train"), recipe, device)
     images, labels = data.load_split(root, "test")
-    scores = gate_eval.evaluate(out["state_dict"], out["mean"], out["std"], images, labels, device,
+    scores = evaluation.evaluate(out["state_dict"], out["mean"], out["std"], images, labels, device,
                            ex4.Net, flip=recipe.get("flip_eval", False))  # fmt: skip
     losses = " ".join(f"{x:.3f}" for x in out["epoch_losses"])
     print(
@@ -95,7 +98,7 @@ def main(argv=None) -> None:
     root = args.root or data.ensure_prepared()
     modules = reference_modules()
     device_kind = "cuda" if args.device.startswith("cuda") else "cpu"
-    recipe = {**gate_settings.RECIPES[device_kind], **parse_overrides(args.set)}
+    recipe = {**recipes.RECIPES[device_kind], **parse_overrides(args.set)}
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, gate recipe {recipe}")
 
     default_threads = torch.get_num_threads()  # the tutorial runs with torch's default

@@ -5,8 +5,9 @@ against workers kept for the whole training (``persistent_workers``).
                                   [--images 50000]
 
 Both loaders read the prepared train split through the reference ``build_transform(train=True)``
-(PIL crop and flip, ``ToTensor``, ``Normalize``) with ``grader.gate.ArrayCIFAR10``, exactly as
-the gate feeds a submission; no model runs. Each repeat times one training-length run of each
+(PIL crop and flip, ``ToTensor``, ``Normalize``) with
+``grader.inside.gate_training.ArrayCIFAR10``, exactly as the gate feeds a submission; no model
+runs. Each repeat times one training-length run of each
 loader, alternating which goes first, and reports per run: seconds to the first batch of each
 epoch, seconds per epoch, and the median over repeats with the ratio restarted / persistent.
 """
@@ -28,7 +29,8 @@ import torch  # noqa: E402
 from gate_recipe import reference_modules  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from grader import data, gate  # noqa: E402
+from grader import data  # noqa: E402
+from grader.inside import gate_training  # noqa: E402
 
 
 def time_epochs(loader, epochs: int) -> dict:
@@ -57,11 +59,11 @@ def main(argv=None) -> None:
         parser.error("--workers must be at least 1 (persistence needs worker processes)")
 
     root = args.root or data.ensure_prepared()
-    images, labels = gate._load_train(data.split_dir(root, "train"))
+    images, labels = gate_training._load_train(data.split_dir(root, "train"))
     images, labels = images[: args.images], labels[: args.images]
     ex3, _ex4, _ex5 = reference_modules()
     mean, std = ex3.channel_stats(images)
-    dataset = gate.ArrayCIFAR10(images, labels, ex3.build_transform(mean, std, train=True))
+    dataset = gate_training.ArrayCIFAR10(images, labels, ex3.build_transform(mean, std, train=True))
     print(
         f"{len(dataset)} images, batch {args.batch_size}, {args.workers} workers, "
         f"{args.epochs} epochs x {args.repeat} repeats, {os.cpu_count()} cpus, "

@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import fixture_edits  # noqa: E402
 
+from grader.grading import dependencies  # noqa: E402
 from grader.sandbox.client import WorkerClient, WorkerSpec  # noqa: E402
-from grader.suites import dependencies  # noqa: E402
 
 MODES = {
     "own": [],

@@ -6,17 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.course_config import PROBE_TIMEOUT_S
+from grader.course.config import PROBE_TIMEOUT_S
 from grader.export import TARGETS
-from grader.formats import FORMATS
 from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
 from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES
+from grader.results.formats import FORMATS
 
 
 def _gate_overrides(args) -> dict:
     """``--gate-set KEY=VALUE`` pairs, typed; a bad one is the command's error."""
+    from grader.course.recipes import parse_overrides
     from grader.errors import GraderError
-    from grader.gate_settings import parse_overrides
 
     try:
         return parse_overrides(args.gate_set)
@@ -25,8 +25,8 @@ def _gate_overrides(args) -> dict:
 
 
 def _run(args) -> int:
+    from grader.batch.run import run
     from grader.errors import GraderError
-    from grader.run import run
 
     if args.similarity and (args.reference or args.out is None):
         raise GraderError("--similarity needs a class to compare and --out for its report")
@@ -75,7 +75,7 @@ def _similarity(args) -> int:
 
 
 def _calibrate(args) -> int:
-    from grader.run import calibrate
+    from grader.batch.run import calibrate
 
     calibrate(
         device=args.device,
@@ -89,13 +89,13 @@ def _calibrate(args) -> int:
 
 
 def _check(args) -> int:
-    from grader.check import check
+    from grader.submissions.check import check
 
     return check(args.path)
 
 
 def _release(args) -> int:
-    from grader.release import release
+    from grader.course.release import release
 
     written = release()
     print(f"exercises/: {len(written)} file(s) written" if written else "exercises/ is up to date")

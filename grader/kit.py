@@ -1,8 +1,8 @@
 """What the kit fixes, whatever the course: its folders, the exercises and their SPEC points.
 
 Also the names of CIFAR-10's classes. The values a course may change, and their defaults,
-are in :mod:`grader.course_config`; the gate's recipe fields and their types in
-:mod:`grader.gate_settings`.
+are in :mod:`grader.course.config`; the gate's recipe fields and their types in
+:mod:`grader.course.recipes`.
 """
 
 from __future__ import annotations

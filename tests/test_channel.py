@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader import channel
+from grader.inside import channel
 
 
 def test_round_trip_of_plain_data_arrays_and_tensors():

@@ -3,7 +3,7 @@
 import pytest
 from conftest import grader, json_results
 
-from grader import course_config
+from grader.course import config as course_config
 from grader.kit import EXERCISES
 
 

@@ -24,13 +24,13 @@ from conftest import GRADER, REPO, describe, fixture_submission, grader, json_re
 from grader.batch import reaper
 from grader.batch.deadline import MARGIN_S, STARTS_S, default_deadline_s
 from grader.batch.plan import Plan
-from grader.gate_settings import GateSettings, resolve
-from grader.gate_trial import TRANSFER_S
+from grader.course.recipes import GateSettings, resolve
+from grader.gate.trial import TRANSFER_S
+from grader.grading.suite_runner import SuiteOptions
 from grader.sandbox import cgroups
 from grader.sandbox.limits import Limits
 from grader.sandbox.policy import bwrap_works, unreadable_python
 from grader.sandbox.processes import descendants, processes_of
-from grader.suite_runner import SuiteOptions
 
 ROOT = os.geteuid() == 0
 HANG_IMPORT_S = 15

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from grader import channel, contract, reference
+from grader.course import reference
 from grader.errors import ProbeFailure
+from grader.grading import dependencies
+from grader.inside import channel, contract
+from grader.inside.probes import standins
 from grader.kit import SOLUTIONS_DIR
-from grader.probes import standins
 from grader.sandbox.client import WorkerClient, WorkerSpec, _answer
-from grader.suites import dependencies
 
 
 def test_every_hidden_test_names_the_function_it_judges():

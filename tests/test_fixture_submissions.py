@@ -36,8 +36,8 @@ import fixture_edits
 import pytest
 from conftest import FIXTURES, REPO, describe, fixture_submission, full_marks
 
-from grader.notebooks import notebook_to_source
-from grader.suites import dependencies
+from grader.grading import dependencies
+from grader.submissions.notebooks import notebook_to_source
 
 SOLUTIONS = REPO / "solutions"
 SUITES = REPO / "grader" / "suites"

@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 from conftest import REPO, grader, json_results
 
-from grader import feedback_page
-from grader.formats import gradescope, render
-from grader.results import GradedTest, SubmissionResult
+from grader.results import feedback_page
+from grader.results.formats import gradescope, render
+from grader.results.model import GradedTest, SubmissionResult
 
 # Gradescope's documented results.json (gradescope-autograders.readthedocs.io, "specs"):
 # every field optional except that a score must be given at the top or on each test.

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from conftest import fixture_submission, grader, index_tests, json_results
 
-from grader import data, gate_settings
+from grader import data
+from grader.course import recipes
 
 GATE = "test_accuracy_gate"
 GATE_BUGS = (
@@ -26,7 +27,7 @@ GATE_BUGS = (
     "bug_step_before_backward",
     "bug_train_loader_not_shuffled",
 )
-CPU = gate_settings.RECIPES["cpu"]
+CPU = recipes.RECIPES["cpu"]
 
 
 def _slice(images: np.ndarray, labels: np.ndarray, per_class: int, rng) -> tuple:

@@ -1,4 +1,5 @@
-"""The accuracy gate (grader/gate.py): trusted evaluation, its validation, and train_gate."""
+"""The accuracy gate (grader/inside/gate_training.py): trusted evaluation, its validation, and
+train_gate."""
 
 import importlib
 import sys
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from grader import gate, gate_eval, gate_settings
+from grader.course import recipes
+from grader.gate import evaluation
+from grader.inside import gate_training
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 
@@ -44,7 +47,7 @@ def test_evaluate_matches_the_tutorial_pipeline(reference, weights):
     ex3, ex4, _ = reference
     state, net = weights
     images, labels = _test_split()
-    result = gate_eval.evaluate(state, MEAN, STD, images, labels, "cpu", ex4.Net, batch_size=16)
+    result = evaluation.evaluate(state, MEAN, STD, images, labels, "cpu", ex4.Net, batch_size=16)
     transform = ex3.build_transform(MEAN, STD, train=False)
     from PIL import Image
 
@@ -63,7 +66,7 @@ def test_per_class_is_nan_for_an_absent_class(reference, weights):
     state, _ = weights
     images, labels = _test_split()
     labels[labels == 3] = 4
-    result = gate_eval.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
+    result = evaluation.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
     assert np.isnan(result["per_class"][3])
     assert not np.isnan(result["per_class"][4])
 
@@ -86,7 +89,7 @@ def test_bad_state_dict_is_rejected(reference, weights, damage, message):
     damage(state)
     images, labels = _test_split()
     with pytest.raises(ValueError, match=message):
-        gate_eval.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
+        evaluation.evaluate(state, MEAN, STD, images, labels, "cpu", reference[1].Net)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +109,7 @@ def test_bad_normalisation_is_rejected(reference, weights, mean, std, message):
     state, _ = weights
     images, labels = _test_split()
     with pytest.raises(ValueError, match=message):
-        gate_eval.evaluate(state, mean, std, images, labels, "cpu", reference[1].Net)
+        evaluation.evaluate(state, mean, std, images, labels, "cpu", reference[1].Net)
 
 
 @pytest.fixture
@@ -120,7 +123,7 @@ def tiny_train_root(tmp_path):
 
 
 TINY = {
-    **gate_settings.RECIPES["cpu"],
+    **recipes.RECIPES["cpu"],
     "batch_size": 32,
     "epochs": 1,
     "num_workers": 0,
@@ -131,7 +134,7 @@ TINY = {
 
 def test_train_gate_returns_plain_data(reference, tiny_train_root):
     """Does train_gate return float32 numpy weights, 3-float mean/std, losses and timings?"""
-    result = gate.train_gate(*reference, tiny_train_root, TINY, "cpu")
+    result = gate_training.train_gate(*reference, tiny_train_root, TINY, "cpu")
     reference_keys = reference[1].Net().state_dict().keys()
     assert set(result["state_dict"]) == set(reference_keys)
     assert all(
@@ -143,7 +146,7 @@ def test_train_gate_returns_plain_data(reference, tiny_train_root):
     assert result["prepare_s"] > 0 and result["train_s"] > 0 and result["timed_out"] is False
     assert result["steps"] == 10  # ceil(300 / 32) batches, the solution keeps the last one
     images, labels = _test_split()
-    gate_eval.evaluate(
+    evaluation.evaluate(
         result["state_dict"], result["mean"], result["std"], images, labels, "cpu",
         reference[1].Net,
     )  # fmt: skip
@@ -151,8 +154,8 @@ def test_train_gate_returns_plain_data(reference, tiny_train_root):
 
 def test_train_gate_is_repeatable(reference, tiny_train_root):
     """Does the same seed give the same weights twice?"""
-    first = gate.train_gate(*reference, tiny_train_root, TINY, "cpu")
-    second = gate.train_gate(*reference, tiny_train_root, TINY, "cpu")
+    first = gate_training.train_gate(*reference, tiny_train_root, TINY, "cpu")
+    second = gate_training.train_gate(*reference, tiny_train_root, TINY, "cpu")
     for name, value in first["state_dict"].items():
         np.testing.assert_array_equal(value, second["state_dict"][name])
 
@@ -165,23 +168,24 @@ def test_eval_normalisation_is_measured_from_the_transform():
     tutorial = transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
     )
-    measured = gate.measured_normalisation(tutorial)
+    measured = gate_training.measured_normalisation(tutorial)
     assert measured["mean"] == pytest.approx([0.5] * 3) and measured["std"] == pytest.approx(
         [0.5] * 3
     )
     course = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
-    measured = gate.measured_normalisation(course)
+    measured = gate_training.measured_normalisation(course)
     assert measured["mean"] == pytest.approx(MEAN, abs=1e-6)
     assert measured["std"] == pytest.approx(STD, abs=1e-6)
     squared = transforms.Compose([transforms.ToTensor(), transforms.Lambda(lambda t: t**2)])
     assert (
-        "not ToTensor then a per-channel Normalize" in gate.measured_normalisation(squared)["error"]
+        "not ToTensor then a per-channel Normalize"
+        in gate_training.measured_normalisation(squared)["error"]
     )
 
 
 def test_onecycle_schedule_warms_up_then_decays_to_zero():
     """Does the onecycle factor rise linearly to 1 and fall linearly to 0?"""
-    factor = gate._lr_factor({"schedule": "onecycle", "warmup": 0.25}, 100)
+    factor = gate_training._lr_factor({"schedule": "onecycle", "warmup": 0.25}, 100)
     assert factor(0) == pytest.approx(1 / 25)
     assert factor(24) == pytest.approx(1.0)
     assert factor(62) == pytest.approx(0.5, abs=0.02)

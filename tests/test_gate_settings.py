@@ -7,11 +7,13 @@ import io
 
 import pytest
 
-from grader import batch, cli, course_config, run
+from grader import batch, cli
+from grader.batch import run
 from grader.batch.plan import Plan
-from grader.gate_settings import RECIPES, GateSettings
+from grader.course import config
+from grader.course.recipes import RECIPES, GateSettings
+from grader.grading.suite_runner import Collector, SuiteOptions
 from grader.kit import EXERCISES
-from grader.suite_runner import Collector, SuiteOptions
 
 
 def _planned(monkeypatch, *gate_set: str) -> Plan:
@@ -45,7 +47,7 @@ def test_gate_set_values_are_parsed_by_the_recipes_types(monkeypatch):
     assert settings.recipe["nesterov"] is False
     assert _planned(monkeypatch, "nesterov=true").options.gate.recipe["nesterov"] is True
     assert settings.recipe["epochs"] == 2 and type(settings.recipe["epochs"]) is int
-    course = course_config.defaults().devices["cpu"]
+    course = config.defaults().devices["cpu"]
     assert settings.threshold == course.threshold
     assert settings.recipe["time_factor"] == course.time_factor
     assert settings.reference == {"wall_s": 10.0, "cpu_s": 0.1}
@@ -87,7 +89,7 @@ def test_a_suite_reads_the_settings_from_the_stash(tmp_path):
     options = SuiteOptions(device="cpu", gate=settings, probe_timeout_s=7.5)
     suite = tmp_path / "test_stash.py"
     suite.write_text(
-        "from grader.suite_runner import OPTIONS, SUBMISSION\n"
+        "from grader.grading.suite_runner import OPTIONS, SUBMISSION\n"
         "def test_it(request):\n"
         "    options = request.config.stash[OPTIONS]\n"
         "    assert options.gate.recipe['nesterov'] is False\n"

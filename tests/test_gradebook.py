@@ -10,13 +10,11 @@ import json
 import os
 import re
 import subprocess
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from grader import results, spreadsheet
-from grader.formats import render
+from grader import kit
 from grader.gradebook import book, gradebook, lms, settings, students, times
 from grader.gradebook.policy import (
     GradebookError,
@@ -26,6 +24,8 @@ from grader.gradebook.policy import (
     final_score,
     parse_time,
 )
+from grader.results import model, spreadsheet
+from grader.results.formats import render
 
 NY = ZoneInfo("America/New_York")
 DUE = dt.datetime(2026, 3, 6, 23, 59, tzinfo=NY)  # a Friday; the clocks go forward on Sunday
@@ -344,12 +344,12 @@ def test_mtime_only_when_asked(tmp_path):
     assert "modification time" in found["alice"].source
 
 
-def stored(name: str, ex1: float, ex2: float) -> results.SubmissionResult:
+def stored(name: str, ex1: float, ex2: float) -> model.SubmissionResult:
     tests = [
-        results.GradedTest("test_a", "ex1", ex1, 20, "passed" if ex1 == 20 else "failed"),
-        results.GradedTest("test_b", "ex2", ex2, 20, "passed" if ex2 == 20 else "failed"),
+        model.GradedTest("test_a", "ex1", ex1, 20, "passed" if ex1 == 20 else "failed"),
+        model.GradedTest("test_b", "ex2", ex2, 20, "passed" if ex2 == 20 else "failed"),
     ]
-    return results.SubmissionResult.build(
+    return model.SubmissionResult.build(
         name, tests, {"ex1": 20, "ex2": 20}, device="cpu", isolation="bwrap",
         grader_version="0", duration_s=1,
     )  # fmt: skip
@@ -490,11 +490,11 @@ def test_no_csv_the_kit_writes_holds_a_formula(tmp_path):
 
 
 def test_every_csv_writer_is_the_spreadsheet_ones():
-    """Does every CSV the package writes go through grader.spreadsheet (no other writer)?"""
-    package = Path(results.__file__).parent
+    """Does every CSV the package writes go through grader.results.spreadsheet (no other writer)?"""
+    package = kit.PACKAGE_DIR
     writers = [
         p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
         if re.search(r"csv\.(writer|DictWriter)\(", p.read_text())
     ]
-    assert writers == ["spreadsheet.py"]
+    assert writers == ["results/spreadsheet.py"]

@@ -29,7 +29,7 @@ import pytest
 from conftest import REPO, describe, full_marks, grader
 
 from grader.export import classroom
-from grader.submission import load
+from grader.submissions.loading import load
 
 HANDINS = REPO / "tests" / "fixtures" / "handins"
 GRADED = ("ex1", "ex2", "ex5")

@@ -7,6 +7,7 @@ still a cycle to whoever changes either side.
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 GRADER = Path(__file__).resolve().parent.parent / "grader"
@@ -76,8 +77,8 @@ def test_cycle_finder_finds_a_function_level_cycle(tmp_path):
     assert find_cycle(edges) == ["a", "b", "c", "a"]
     source = "def f():\n    from grader import batch\n"
     (tmp_path / "run.py").write_text(source)
-    known = {"grader.run": tmp_path / "run.py", "grader.batch": tmp_path / "batch.py"}
-    assert imports("grader.run", tmp_path / "run.py", known) == {"grader.batch"}
+    known = {"grader.batch.run": tmp_path / "run.py", "grader.batch": tmp_path / "batch.py"}
+    assert imports("grader.batch.run", tmp_path / "run.py", known) == {"grader.batch"}
 
 
 def test_no_import_cycle_in_the_package():
@@ -86,15 +87,96 @@ def test_no_import_cycle_in_the_package():
     assert not cycle, "import cycle: " + " -> ".join(cycle)
 
 
-def test_layers_run_one_way():
-    """Does each layer import only the ones below it (cli -> run -> batch -> grading ->
-    suite_runner -> sandbox)?"""
+BASICS = {"grader", "grader.errors", "grader.kit", "grader.files", "grader.text"}
+"""The floor every part may use: the package, the user's errors, the kit's paths and
+exercises, atomic files, clean text. They import nothing else of the grader."""
+FOLDER_ORDER = [
+    "batch",
+    "suites",
+    "grading",
+    "gate",
+    "submissions",
+    "course",
+    "data",
+    "sandbox",
+    "inside",
+]
+"""The stages of a graded class, each importing only those after it: a class (``batch``) is
+graded a submission at a time (``grading``), which runs the hidden suites through pytest (by
+path, never by import: they sit above it and use what it hands them), with the gate's
+trusted side, the staged submission, the course's settings and data, through the sandbox to
+what runs inside it."""
+
+
+def folder(name: str) -> str:
+    """The top-level folder of a dotted module name (the module itself when it is loose)."""
+    return name.split(".")[1] if name.count(".") else name
+
+
+def test_the_basics_import_nothing_above_them():
+    """Do the loose basics (errors, kit, files, text) import no other part of the grader?"""
     edges = graph()
-    order = ["grader.cli", "grader.run", "grader.batch", "grader.grading", "grader.suite_runner"]
-    for higher_index, higher in enumerate(order):
-        for lower in order[higher_index + 1 :]:
-            assert higher not in reachable(edges, lower), f"{lower} reaches up to {higher}"
-    assert "grader.run" not in reachable(edges, "grader.export")
+    above = {name: sorted(edges[name] - BASICS) for name in BASICS if edges[name] - BASICS}
+    assert not above, above
+
+
+def test_inside_imports_nothing_outside_it():
+    """Does everything that runs inside the sandbox (``grader/inside/``, the one folder the
+    worker gets) import only ``grader/inside/`` (a module outside it would be missing there,
+    and would fail only under bubblewrap)?"""
+    edges = graph()
+    outside = {
+        name: sorted(t for t in targets if folder(t) != "inside" and t != "grader")
+        for name, targets in edges.items()
+        if folder(name) == "inside"
+    }
+    assert not {k: v for k, v in outside.items() if v}, outside
+
+
+def test_nothing_outside_grader_is_shipped_into_the_worker():
+    """Does the worker's private folder hold the package's ``__init__.py`` and ``inside/``
+    and nothing else of the grader?"""
+    from grader.sandbox import workdir
+
+    box = workdir.WorkerDir(os.getuid(), os.getgid())
+    try:
+        shipped = sorted(p.relative_to(box.grader).as_posix() for p in box.grader.rglob("*.py"))
+    finally:
+        box.remove()
+    assert "__init__.py" in shipped and "inside/worker.py" in shipped
+    assert all(p == "__init__.py" or p.startswith("inside/") for p in shipped), shipped
+
+
+def test_folders_run_one_way():
+    """Does each stage's folder import only the stages after it in :data:`FOLDER_ORDER`
+    (results, export, gradebook and similarity sit beside them, and the command line above
+    all)?"""
+    edges = graph()
+    wrong = set()
+    for name, targets in edges.items():
+        here = folder(name)
+        if here not in FOLDER_ORDER:
+            continue
+        for target in targets:
+            there = folder(target)
+            if there in FOLDER_ORDER and FOLDER_ORDER.index(there) < FOLDER_ORDER.index(here):
+                wrong.add(f"{name} -> {target}")
+    assert not wrong, sorted(wrong)
+
+
+def test_results_and_the_side_tools_do_not_reach_into_grading():
+    """Do the result model and its formats, and the tools that read stored results (the
+    gradebook, similarity, the exports), stay clear of grading a class?"""
+    edges = graph()
+    grading = {"batch", "grading", "suites", "gate", "sandbox", "inside"}
+    for side in ("results", "gradebook", "similarity", "export"):
+        reached = {folder(t) for n in edges if folder(n) == side for t in reachable(edges, n)}
+        assert not reached & grading, (side, sorted(reached & grading))
+
+
+def test_the_cli_is_imported_by_nothing():
+    """Is the command line the top: no module of the package imports it?"""
+    assert not [name for name, targets in graph().items() if "grader.cli" in targets]
 
 
 def reachable(edges: dict[str, set[str]], start: str) -> set[str]:

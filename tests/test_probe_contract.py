@@ -1,10 +1,9 @@
 """The suite <-> probe contract, checked without starting a worker.
 
-A suite calls ``probe("name", **args)``; the worker runs ``grader.probes.<exercise>.name``,
-which must be marked ``@probe`` and take those arguments. The worker gets only the modules in
-``WORKER_MODULES``: whatever they import must be among them, or it fails only under
-bubblewrap. A failure on the grader's side of a call is reported as the grader's, not the
-student's.
+A suite calls ``probe("name", **args)``; the worker runs ``grader.inside.probes.<exercise>.name``,
+which must be marked ``@probe`` and take those arguments. (The worker gets only
+``grader/inside/``: ``tests/test_layout.py`` keeps it from importing anything else.) A failure
+on the grader's side of a call is reported as the grader's, not the student's.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import worker
-from grader.contract import KIND_GRADER, KIND_STUDENT, REPLY_KIND, REPLY_OK, SUBMISSION_ENV
-from grader.sandbox.workdir import WORKER_MODULES
+from grader.inside import worker
+from grader.inside.contract import KIND_GRADER, KIND_STUDENT, REPLY_KIND, REPLY_OK, SUBMISSION_ENV
 
 GRADER = Path(__file__).resolve().parent.parent / "grader"
 CALL_OPTIONS = {"timeout_s", "outside_budget", "watch"}
@@ -47,7 +45,7 @@ def probe_calls(path: Path):
 def suite_calls():
     """Every probe call of the hidden suites (and of the gate's trial, an ex5 helper)."""
     files = {f"ex{n}": [GRADER / "suites" / f"test_ex{n}.py"] for n in range(1, 6)}
-    files["ex5"].append(GRADER / "gate_trial.py")
+    files["ex5"].append(GRADER / "gate" / "trial.py")
     for exercise, paths in files.items():
         for path in paths:
             for line, name, keywords in probe_calls(path):
@@ -72,7 +70,7 @@ def test_every_probe_a_suite_calls_is_registered_and_takes_its_arguments():
         if name is None:
             problems.append(f"{where}: the probe's name is not a plain string")
             continue
-        probes = registered(GRADER / "probes" / f"{exercise}.py")
+        probes = registered(GRADER / "inside" / "probes" / f"{exercise}.py")
         if name not in probes:
             problems.append(f"{where}: no @probe {exercise}.{name}")
         elif refused := accepts(probes[name], keywords):
@@ -85,51 +83,7 @@ def test_the_contract_check_sees_a_missing_probe(tmp_path):
     suite = tmp_path / "test_exX.py"
     suite.write_text('def test_x(probe):\n    probe("no_such_probe", x=1)\n')
     assert list(probe_calls(suite)) == [(2, "no_such_probe", {"x"})]
-    assert "no_such_probe" not in registered(GRADER / "probes" / "ex1.py")
-
-
-def worker_files() -> list[Path]:
-    files = []
-    for name in WORKER_MODULES:
-        path = GRADER / name
-        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
-    return files
-
-
-def grader_imports(path: Path) -> set[str]:
-    """Every ``grader...`` module ``path`` imports, inside functions too."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == "grader")
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "grader":
-            for alias in node.names:
-                child = f"{node.module}.{alias.name}"
-                target = GRADER.parent.joinpath(*child.split("."))
-                is_module = target.with_suffix(".py").exists() or target.is_dir()
-                found.add(child if is_module else node.module)
-    return found
-
-
-def shipped(module: str) -> bool:
-    """Is ``module`` (dotted) among the files copied into every worker?"""
-    parts = module.split(".")[1:]
-    if not parts:
-        return "__init__.py" in WORKER_MODULES
-    top = parts[0] if (GRADER / parts[0]).is_dir() else parts[0] + ".py"
-    return top in WORKER_MODULES
-
-
-def test_the_worker_gets_every_module_the_worker_side_imports():
-    """Does WORKER_MODULES cover every grader module that the worker, the channel and the
-    probes import (a missing one would fail only under bubblewrap)?"""
-    missing = {
-        f"{path.relative_to(GRADER.parent)} imports {module}"
-        for path in worker_files()
-        for module in grader_imports(path)
-        if not shipped(module)
-    }
-    assert not missing, sorted(missing)
+    assert "no_such_probe" not in registered(GRADER / "inside" / "probes" / "ex1.py")
 
 
 def test_a_probe_call_the_probe_does_not_take_is_the_graders_fault(tmp_path, monkeypatch):

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from grader import worker
-from grader.contract import KIND_GRADER, KIND_STUDENT, REPLY_KIND, SUBMISSION_ENV
+from grader.grading.suite_runner import SuiteOptions, run_suite
+from grader.inside import worker
+from grader.inside.contract import KIND_GRADER, KIND_STUDENT, REPLY_KIND, SUBMISSION_ENV
+from grader.inside.probes import faults
 from grader.kit import EXERCISES, SOLUTIONS_DIR
-from grader.probes import faults
 from grader.sandbox import policy, workdir
-from grader.submission import load, stage
-from grader.suite_runner import SuiteOptions, run_suite
+from grader.submissions.loading import load, stage
 
 STUDENT = """\
 def raises():
@@ -146,7 +146,7 @@ def predict(coeffs, x):
 def _grader_with_broken_predict(dest: Path) -> Path:
     """A copy of the grader package whose ``ex1.predict`` probe has a typo."""
     shutil.copytree(workdir.PACKAGE_DIR, dest, ignore=shutil.ignore_patterns("__pycache__"))
-    probes = dest / "probes" / "ex1.py"
+    probes = dest / "inside" / "probes" / "ex1.py"
     source = probes.read_text()
     start = source.index("@probe\ndef predict(")
     end = source.index("@probe", start + 1)
@@ -177,9 +177,9 @@ def test_a_broken_probe_is_reported_as_the_graders_error(tmp_path, monkeypatch):
 def test_the_worker_itself_reports_a_broken_probe_as_the_graders(tmp_path, monkeypatch):
     """Does the worker as it is reply with the grader's kind for a probe's own typo?"""
     monkeypatch.setenv(SUBMISSION_ENV, str(tmp_path))
-    from grader.probes import ex1
+    from grader.inside.probes import ex1
 
-    # the typo as if it were in grader/probes/ex1.py (the file the traceback names)
+    # the typo as if it were in grader/inside/probes/ex1.py (the file the traceback names)
     namespace = {}
     source = "def broken(coeffs, x):\n    return reslt\n"
     exec(compile(source, ex1.__file__, "exec"), namespace)  # noqa: S102 - a test's own code

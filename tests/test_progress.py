@@ -7,7 +7,7 @@ import io
 
 from grader.batch.plan import Outcome
 from grader.batch.progress import Progress
-from grader.results import SubmissionResult
+from grader.results.model import SubmissionResult
 
 ODD_ID = "ann[bold]:smile:"
 """A submission id that rich would read as markup and an emoji code."""

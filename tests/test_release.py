@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from grader import release
+from grader.course import release
 from grader.kit import EXERCISES, SOLUTIONS_DIR
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, fixture_submission, grader, index_tests, json_results
 
-from grader.contract import DEVICE_ENV, SUBMISSION_ENV
+from grader.inside.contract import DEVICE_ENV, SUBMISSION_ENV
 from grader.sandbox.limits import Limits
 from grader.sandbox.policy import bwrap_works
 from grader.sandbox.processes import descendants, kill_tree, rlimits
@@ -303,7 +303,7 @@ def test_forged_array_headers_are_refused_without_allocating():
 
     import numpy as np
 
-    from grader import channel
+    from grader.inside import channel
 
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(

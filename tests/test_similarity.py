@@ -12,11 +12,11 @@ import similarity_corpus as corpus
 from conftest import REPO, grader
 from copydetect import compare_files
 
-from grader.course_config import CourseConfigError, SimilaritySettings, load, load_similarity
+from grader.course.config import CourseConfigError, SimilaritySettings, load, load_similarity
 from grader.errors import GraderError
 from grader.kit import EXERCISES_DIR
 from grader.similarity import compare, fingerprints, similarity
-from grader.submission import discover
+from grader.submissions.loading import discover
 
 THRESHOLD = SimilaritySettings().threshold
 

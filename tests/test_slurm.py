@@ -14,8 +14,8 @@ import slurm_cluster
 from conftest import GRADER, REPO, fixture_submission, grader, json_results
 from test_batch import make_class, scores
 
-from grader import course_config
-from grader.cluster import slurm
+from grader.batch.slurm import cluster as slurm
+from grader.course import config as course_config
 
 ONE = ("--exercises", "ex1", "--format", "json")
 SMALL = ("--slurm-set", "cpus_per_task=1", "--slurm-set", "mem_per_task_gb=2")
@@ -262,8 +262,8 @@ def test_a_node_without_bubblewrap_refuses_as_a_local_run_would(cluster, tmp_pat
 def test_a_node_checks_the_data_against_its_manifest(tmp_path):
     """Does a node refuse a CIFAR-10 folder that fails its manifest, naming the folder and
     how to prepare it on the shared file system (never preparing it there itself)?"""
+    from grader.batch.run import _node_data
     from grader.errors import GraderError
-    from grader.run import _node_data
 
     (tmp_path / "cifar10").mkdir()
     with pytest.raises(GraderError, match="fails its check on this node") as caught:
@@ -279,8 +279,8 @@ def test_an_unfinished_array_is_never_graded_beside_blindly(tmp_path, monkeypatc
     submissions a second time?"""
     import io
 
-    from grader import cluster
-    from grader.cluster.watch import Record
+    from grader.batch import slurm as cluster
+    from grader.batch.slurm.watch import Record
     from grader.errors import GraderError
 
     out = tmp_path / "out"

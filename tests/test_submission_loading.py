@@ -1,7 +1,7 @@
 """Reading submissions: bad zips, odd names and duplicate ids give a clear answer, never a crash.
 
-These call :mod:`grader.submission` directly (no grading); ``tests/test_broken.py`` shows the
-same cases end to end through ``grader run``.
+These call :mod:`grader.submissions.loading` directly (no grading); ``tests/test_broken.py``
+shows the same cases end to end through ``grader run``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, write_zip
 
-from grader.notebooks import script_source
-from grader.submission import (
+from grader.submissions.loading import (
     MAX_SOURCE_BYTES,
     SubmissionError,
     discover,
@@ -23,6 +22,7 @@ from grader.submission import (
     missing_file_message,
     stage,
 )
+from grader.submissions.notebooks import script_source
 
 EX1 = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
 

@@ -23,8 +23,8 @@ from grader.batch.plan import Outcome, Plan
 from grader.batch.pool import Pool
 from grader.batch.progress import Progress
 from grader.batch.store import read_result
-from grader.results import SubmissionResult
-from grader.submission import Submission
+from grader.results.model import SubmissionResult
+from grader.submissions.loading import Submission
 
 __all__ = ["Outcome", "Plan", "grade_all"]
 

@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from grader import course_config
 from grader.batch.plan import Plan
+from grader.course import config
 from grader.errors import SuiteError
-from grader.formats.jsonl import to_json_line
+from grader.results.formats.jsonl import to_json_line
 
 
 def main(plan_json: str) -> int:
@@ -24,7 +24,7 @@ def main(plan_json: str) -> int:
     os.dup2(2, 1)  # anything else printed goes to the log, never into the answers
     sys.stdout = sys.stderr
     plan = Plan.from_json(plan_json)
-    course = course_config.load(Path(plan.config)) if plan.config else course_config.defaults()
+    course = config.load(Path(plan.config)) if plan.config else config.defaults()
     try:
         for line in sys.stdin:
             task = json.loads(line)

@@ -13,10 +13,10 @@ it is there for a trusted side that never ends. A course sets it with
 from __future__ import annotations
 
 from grader.batch.plan import Plan
-from grader.gate_trial import TRANSFER_S
+from grader.gate.diagnosis import time_limit
+from grader.gate.trial import TRANSFER_S
 from grader.kit import WORKER_START_TIMEOUT_S
 from grader.sandbox.limits import Limits
-from grader.suites.gate_diagnosis import time_limit
 
 MARGIN_S = 300.0
 """The trusted side's own work on one submission: pytest, the checks, the gate's evaluation."""

@@ -6,14 +6,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grader import course_config
 from grader.batch.store import write_result
-from grader.gate_settings import GateSettings
-from grader.grading import grade_staged
+from grader.course import config as course_config
+from grader.course.recipes import GateSettings
+from grader.grading.grade import grade_staged
+from grader.grading.suite_runner import SuiteOptions
 from grader.kit import EXERCISES
-from grader.results import SubmissionResult
-from grader.submission import Submission, stage
-from grader.suite_runner import SuiteOptions
+from grader.results.model import SubmissionResult
+from grader.submissions.loading import Submission, stage
 
 
 @dataclass

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from grader.batch import reaper
 from grader.batch.plan import Plan, stage_for_grading
-from grader.results import SubmissionResult
-from grader.submission import Submission
+from grader.results.model import SubmissionResult
+from grader.submissions.loading import Submission
 
 STOP_GRACE_S = 5.0
 """After SIGINT (Ctrl-C), how long children may take to end their sandboxes themselves."""

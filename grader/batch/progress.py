@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.progress import Progress as LiveBar
 
 from grader.batch.plan import Outcome
-from grader.results import SubmissionResult
+from grader.results.model import SubmissionResult
 
 ESTIMATE_WINDOW_S = 900
 """How far back the estimate of the time left looks (a submission takes minutes)."""

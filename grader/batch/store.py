@@ -11,8 +11,8 @@ import stat
 from pathlib import Path
 
 from grader.files import atomic_write
-from grader.formats.jsonl import to_json_line
-from grader.results import SubmissionResult
+from grader.results.formats.jsonl import to_json_line
+from grader.results.model import SubmissionResult
 
 
 def write_result(result: SubmissionResult, out: Path) -> Path:

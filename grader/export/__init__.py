@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import course_config
+from grader.course import config as course_config
 from grader.errors import GraderError
 
 TARGETS = ("nbgrader", "gradescope", "github")

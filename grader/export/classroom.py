@@ -49,7 +49,7 @@ points at as close to an exercise file's)."""
 MAX_OTHER_FILES = 25
 """The other ``.py`` files fetched from one repository at most (the grader stages 20)."""
 MAX_BYTES = {".py": 1024 * 1024, ".ipynb": 20 * 1024 * 1024}
-"""The grader's own limits (``grader.submission``): a larger file is not fetched."""
+"""The grader's own limits (``grader.submissions.loading``): a larger file is not fetched."""
 OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 """A GitHub login, organisation or team: what ``DIR/<login>`` may be named."""
 REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

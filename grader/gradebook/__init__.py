@@ -137,7 +137,7 @@ def _as_grader_error():
 
 def read_results(folder: Path):
     """Every stored result ``FOLDER/<submission>.json`` that ``grader run --out`` wrote."""
-    from grader.results import SubmissionResult
+    from grader.results.model import SubmissionResult
 
     if not folder.is_dir():
         raise GradebookError(f"{folder}: no such folder of results (grader run --out)")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from grader.gradebook.policy import Lateness, Policy, assess, describe, final_score, rounded
 from grader.gradebook.students import Extension, Override, Roster
 from grader.gradebook.times import Submitted
-from grader.results import SubmissionResult
+from grader.results.model import SubmissionResult
 
 
 @dataclass

@@ -16,7 +16,7 @@ import json
 from grader import __version__
 from grader.gradebook.book import Book, Row
 from grader.gradebook.policy import GradebookError, describe, rounded
-from grader.spreadsheet import csv_text
+from grader.results.spreadsheet import csv_text
 
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from grader.course_config import TOP_LEVEL_KEYS, _Reader, course_table
+from grader.course.config import TOP_LEVEL_KEYS, _Reader, course_table
 from grader.gradebook.policy import (
     KEYS,
     LATE_KEYS,
@@ -105,7 +105,7 @@ def parse(table, *, source: str | None, prefix: str = "") -> Policy:
 
 def load(path: Path | None = None, *, search: Path | None = None) -> Policy:
     """Only the ``gradebook`` table (due date, late penalty, extensions, overrides, roster) of
-    the course file :func:`grader.course_config.load` reads, as a :class:`Policy`; its errors
+    the course file :func:`grader.course.config.load` reads, as a :class:`Policy`; its errors
     name the file and the line (``grader.toml:7: gradebook.due: ... has no time zone``)."""
     found = course_table(path, search)
     if found is None:

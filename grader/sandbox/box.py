@@ -46,7 +46,7 @@ class Box:
         self.process: subprocess.Popen | None = None
 
     def open(self, *, entry: str, fd: int, fd_env: str, stdin) -> subprocess.Popen:
-        """Start ``grader.<entry>`` in the sandbox with descriptor ``fd`` (named to it by the
+        """Start ``grader.inside.<entry>`` in the sandbox with descriptor ``fd`` (named to it by the
         variable ``fd_env``) and ``stdin``; its stdout and stderr are one pipe."""
         try:
             self.identity = identity.acquire()

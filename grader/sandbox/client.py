@@ -1,6 +1,6 @@
 """The trusted side's handle on one sandboxed worker: start it, call probes, kill it.
 
-A :class:`WorkerClient` has its worker (:mod:`grader.worker`) forked by the fork server of
+A :class:`WorkerClient` has its worker (:mod:`grader.inside.worker`) forked by the fork server of
 the grading process (:mod:`grader.sandbox.forkserver`) where one serves it, else started in a
 sandbox of its own (:mod:`grader.sandbox.box`); either way in a control group of its own.
 Every write to and read from the worker has a deadline; every exercise has a wall-clock
@@ -18,8 +18,8 @@ import signal
 import subprocess
 import time
 
-from grader import channel, contract
 from grader.errors import ProbeError, ProbeFailure, ProbeTimeout, SandboxError, WorkerDied
+from grader.inside import channel, contract
 from grader.sandbox import cgroups
 from grader.sandbox.box import Box, worker_group
 from grader.sandbox.forkserver import ForkServer
@@ -213,7 +213,7 @@ class WorkerClient:
         ``watch``, if given, is called about twice a second while the answer is awaited; a
         string it returns stops the worker and becomes the :class:`ProbeTimeout`'s message.
         ``standins`` names what of the submission the worker replaces for this call
-        (:mod:`grader.probes.standins`); ``oracles`` maps those the worker asks about to the
+        (:mod:`grader.inside.probes.standins`); ``oracles`` maps those the worker asks about to the
         trusted function that answers (its arguments as the channel carries them; it raises
         ``ValueError`` or ``TypeError`` for arguments it will not take). Every question is
         answered within the call's own time limit.

@@ -4,7 +4,7 @@ Starting a worker costs a Python and the import of torch and torchvision (second
 a submission needs one per exercise, and one per restart. A :class:`ForkServer` starts one
 sandbox for one submission, exactly as a worker's (its own uid, private folder, control
 group, bubblewrap or the keeper, :mod:`grader.sandbox.launch`), running
-:mod:`grader.forkserver`, which imports those modules once and forks a fresh worker on
+:mod:`grader.inside.zygote`, which imports those modules once and forks a fresh worker on
 request. Each forked worker gets its own pipes, is moved into its own control group before it
 runs student code, and is a process that has never run another exercise's code.
 
@@ -27,8 +27,8 @@ import socket
 import subprocess
 import time
 
-from grader import contract
 from grader.errors import SandboxError
+from grader.inside import contract
 from grader.sandbox import cgroups, identity, leftovers
 from grader.sandbox.box import Box
 from grader.sandbox.launch import WorkerSpec
@@ -126,7 +126,7 @@ class ForkServer:
         self._box = Box(self.spec, "forkserver", self.ledger)
         try:
             self.process = self._box.open(
-                entry="forkserver",
+                entry="zygote",
                 fd=theirs.fileno(),
                 fd_env=contract.CONTROL_FD_ENV,
                 stdin=subprocess.DEVNULL,

@@ -3,7 +3,7 @@
 Under bubblewrap (:mod:`grader.sandbox.bwrap` assembles its arguments) or, where chosen
 explicitly, as a plain process below a root-owned keeper; either way joined to its control
 group, with its rlimits, pinned to its cores and at its priority before the boot line runs
-:mod:`grader.worker`.
+:mod:`grader.inside.worker`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.contract import (
+from grader.inside.contract import (
     DEVICE_ENV,
     FORKSERVER_SANDBOXED_ENV,
     PRELOAD_ENV,
@@ -30,7 +30,7 @@ from grader.sandbox.limits import Limits
 from grader.sandbox.processes import KEEPER, apply_limits, drop_to, rlimits
 from grader.sandbox.workdir import PACKAGE_DIR, WorkerDir
 
-BOOT = "import sys; sys.path.insert(0, {path!r}); from grader.{entry} import main; main()"
+BOOT = "import sys; sys.path.insert(0, {path!r}); from grader.inside.{entry} import main; main()"
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 
@@ -124,7 +124,8 @@ def command(
 ) -> Launch:
     """The worker's command line, the function its child runs before ``exec``, its
     environment and its folder: under bubblewrap, or as a plain process below a keeper.
-    ``entry`` is the module it runs: ``worker``, or ``forkserver`` (workers forked from it).
+    ``entry`` is the module of ``grader.inside`` it runs: ``worker``, or ``zygote`` (workers
+    forked from it).
     Either way the seccomp filter (:mod:`grader.sandbox.seccomp`) holds before it runs."""
     limits = rlimits(spec.limits, spec.device, own_uid=ident.own)
     joins = group.procs_files() if group else []

@@ -26,7 +26,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the worker come here
 libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
 sys.path.insert(0, {path!r})
-from grader.contract import CONTROL_FD_ENV, RESPONSE_FD_ENV, WORKER_GID_ENV, WORKER_UID_ENV
+from grader.inside.contract import CONTROL_FD_ENV, RESPONSE_FD_ENV, WORKER_GID_ENV, WORKER_UID_ENV
 from grader.sandbox.processes import drop_to, kill_tree
 uid = int(os.environ.pop(WORKER_UID_ENV, "-1"))
 gid = int(os.environ.pop(WORKER_GID_ENV, "-1"))

@@ -5,7 +5,7 @@ ends. The worker's uid may enter it (its group owns it, mode 0750) and no other 
 may. It holds copies of what the worker may see, owned by the grader so that the worker
 cannot change them:
 
-    lib/grader/   the grader modules the worker runs (``WORKER_MODULES``), nothing else
+    lib/grader/   the grader's ``inside/`` folder, what the worker runs, nothing else
     submission/   the staged exercise files
     train/        for the gate: the training images and the labels the trusted side chose
     home/, tmp/   the worker's own writable folders (used without bubblewrap; bubblewrap
@@ -26,19 +26,12 @@ from pathlib import Path
 import numpy as np
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-WORKER_MODULES = (
-    "__init__.py",
-    "channel.py",
-    "contract.py",
-    "worker.py",
-    "forkserver.py",
-    "gate.py",
-    "probes",
-)
-"""What of the grader package the worker gets: the channel and the names both sides agree
-on, the worker loop and its fork server, the gate's training driver and the probes. Never
-the suites or anything trusted; ``tests/test_probe_contract.py`` checks that this covers
-what they import."""
+INSIDE = "inside"
+"""What of the grader package the worker gets: its (empty) ``__init__.py`` and the
+``inside/`` folder, everything that runs inside the sandbox (the channel and the names both
+sides agree on, the worker loop and its zygote, the gate's training driver, the probes).
+Never the suites or anything trusted; ``tests/test_layout.py`` checks that ``inside/``
+imports nothing outside it."""
 
 
 def readable_by(path: Path, uid: int, gid: int) -> bool:
@@ -89,14 +82,12 @@ class WorkerDir:
 
     def _copy_worker_modules(self) -> None:
         self.grader.mkdir(mode=0o755, parents=True)
-        for name in WORKER_MODULES:
-            source = PACKAGE_DIR / name
-            if source.is_dir():
-                shutil.copytree(
-                    source, self.grader / name, ignore=shutil.ignore_patterns("__pycache__")
-                )
-            else:
-                shutil.copyfile(source, self.grader / name)
+        shutil.copyfile(PACKAGE_DIR / "__init__.py", self.grader / "__init__.py")
+        shutil.copytree(
+            PACKAGE_DIR / INSIDE,
+            self.grader / INSIDE,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         _publish(self.lib)
 
     def add_submission(self, staged: Path) -> None:

@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from grader import course_config
+from grader.course import config as course_config
 from grader.errors import GraderError
 from grader.kit import select_exercises
-from grader.submission import SubmissionError, discover, safe_id
+from grader.submissions.loading import SubmissionError, discover, safe_id
 
 
 def similarity(

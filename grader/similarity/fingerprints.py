@@ -22,10 +22,10 @@ import numpy as np
 from copydetect import CodeFingerprint
 from copydetect.utils import filter_code, get_token_coverage
 
-from grader.course_config import SimilaritySettings
+from grader.course.config import SimilaritySettings
 from grader.kit import EXERCISES, EXERCISES_DIR
-from grader.notebooks import notebook_cells
-from grader.submission import MAX_SOURCE_BYTES, Submission, shown
+from grader.submissions.loading import MAX_SOURCE_BYTES, Submission, shown
+from grader.submissions.notebooks import notebook_cells
 
 FILTERED_LINES = 1 << 16
 """Lines whose filtered form is kept for the next file that holds them (stub lines, common

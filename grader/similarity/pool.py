@@ -12,9 +12,9 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from grader.course_config import SimilaritySettings
+from grader.course.config import SimilaritySettings
 from grader.similarity import compare, fingerprints
-from grader.submission import Submission
+from grader.submissions.loading import Submission
 
 _STATE: dict = {}
 

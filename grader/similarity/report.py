@@ -1,9 +1,9 @@
 """What ``grader similarity`` writes: ``similarity.json``, ``similarity.html`` and a table.
 
-The HTML is the template ``grader/templates/similarity.html``, rendered with autoescape on
-(:mod:`grader.pages`), so code from a submission (``</pre><script>...``) is shown as text,
+The HTML is the template ``grader/results/templates/similarity.html``, rendered with autoescape on
+(:mod:`grader.results.pages`), so code from a submission (``</pre><script>...``) is shown as text,
 never run. Matching regions are ``<mark>`` elements around escaped text; the histogram of
-the class's scores is inline SVG, drawn with :func:`grader.pages.el`, which escapes too.
+the class's scores is inline SVG, drawn with :func:`grader.results.pages.el`, which escapes too.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import __version__, pages
-from grader.course_config import SimilaritySettings
+from grader import __version__
+from grader.course.config import SimilaritySettings
 from grader.files import atomic_write
-from grader.pages import Markup, el
+from grader.results import pages
+from grader.results.pages import Markup, el
 from grader.similarity.compare import Pair
 from grader.similarity.fingerprints import Entry
 

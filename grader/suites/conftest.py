@@ -1,9 +1,9 @@
 """Fixtures of the hidden suites: a sandboxed worker per exercise and its probes.
 
 Each suite file sets ``EXERCISE`` (``"ex1"`` ...). Tests call ``probe("name", **args)``,
-which runs ``grader.probes.<exercise>.name`` in the worker and returns its data, with the
+which runs ``grader.inside.probes.<exercise>.name`` in the worker and returns its data, with the
 grader's stand-ins in place of the functions the judged one goes through that failed their
-own tests (:mod:`grader.suites.dependencies`). That worker
+own tests (:mod:`grader.grading.dependencies`). That worker
 never has the training split: only the accuracy gate's own worker (``gate_spec``), started
 afresh for the gate's timed run, does.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from grader.errors import ProbeFailure
+from grader.grading import dependencies
+from grader.grading.suite_runner import NOTES, OPTIONS, SUBMISSION, SuiteOptions
 from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
-from grader.submission import missing_file_message
-from grader.suite_runner import NOTES, OPTIONS, SUBMISSION, SuiteOptions
-from grader.suites import dependencies
+from grader.submissions.loading import missing_file_message
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -105,9 +105,12 @@ class Probe:
 
 @pytest.fixture(scope="module")
 def options(request) -> SuiteOptions:
-    """What :func:`grader.suite_runner.run_suite` grades with (the only way the suites run)."""
+    """What :func:`grader.grading.suite_runner.run_suite` grades with (the only way the suites
+    run)."""
     if OPTIONS not in request.config.stash:
-        pytest.exit("the hidden suites run through grader.suite_runner.run_suite", returncode=4)
+        pytest.exit(
+            "the hidden suites run through grader.grading.suite_runner.run_suite", returncode=4
+        )
     return request.config.stash[OPTIONS]
 
 

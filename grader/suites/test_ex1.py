@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from grader import reference
-from grader.channel import Tensor
+from grader.course import reference
+from grader.inside.channel import Tensor
 from grader.suites.assertions import (
     as_array,
     as_dict,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from grader import reference
+from grader.course import reference
 from grader.suites.assertions import (
     as_array,
     as_bool,

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import reference
+from grader.course import reference
 from grader.suites.assertions import as_array, as_dict, as_list, expect, expect_close, fail
 
 EXERCISE = "ex4"

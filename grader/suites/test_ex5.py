@@ -10,10 +10,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from grader import gate_trial, reference
+from grader.course import reference
 from grader.errors import ProbeFailure
+from grader.gate import trial as gate_trial
+from grader.gate.diagnosis import (
+    accuracy_diagnosis,
+    eval_normalisation,
+    time_feedback,
+    time_limit,
+)
+from grader.inside.probes.ex5 import small_model
 from grader.kit import CLASS_NAMES, WORKER_START_TIMEOUT_S
-from grader.probes.ex5 import small_model
 from grader.suites.assertions import (
     as_array,
     as_bool,
@@ -25,12 +32,6 @@ from grader.suites.assertions import (
     expect,
     expect_close,
     fail,
-)
-from grader.suites.gate_diagnosis import (
-    accuracy_diagnosis,
-    eval_normalisation,
-    time_feedback,
-    time_limit,
 )
 
 EXERCISE = "ex5"
@@ -436,7 +437,9 @@ def test_accuracy_gate(
     probe, worker, options, device_recipe, gate_labels, gate_spec, record_property
 ):
     """Trained with your pipeline on CIFAR-10, does the Net reach the course's accuracy in time?"""
-    from grader import data, gate_eval, reference
+    from grader import data
+    from grader.course import reference
+    from grader.gate import evaluation
 
     recipe, cost, device = device_recipe, options.gate.reference, options.device
     limit, limit_metrics = time_limit(recipe, cost, device)
@@ -468,7 +471,7 @@ def test_accuracy_gate(
     out = as_dict(trial.weights, "the gate's training report", ("state_dict",))
     images, labels = data.load_split(options.data_root, "test")
     try:
-        scores = gate_eval.evaluate(
+        scores = evaluation.evaluate(
             out["state_dict"],
             mean,
             std,

@@ -1,0 +1,149 @@
+"""Grade one staged submission: each exercise's hidden suite in its own worker, the points
+scaled to the course's totals, one :class:`~grader.results.model.SubmissionResult`.
+
+Both ``grader run`` (inline) and a batch child process (:mod:`grader.batch`) call
+:func:`grade_staged`; it holds the machine's cores a gate trains with while that suite runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from grader import __version__
+from grader.course import config
+from grader.grading.suite_runner import SuiteOptions, run_suite
+from grader.kit import WORKER_START_TIMEOUT_S, Exercise
+from grader.results.model import GradedTest, SubmissionResult
+from grader.sandbox import cpus, policy
+from grader.sandbox.forkserver import ForkServer
+from grader.sandbox.launch import WorkerSpec
+from grader.sandbox.leftovers import Ledger
+from grader.sandbox.limits import Limits
+
+WORKERS_ENV = "GRADER_WORKERS"
+"""``fork`` (the default): workers are forked from a fork server, which imports torch once
+per submission; ``fresh``: each worker is a new Python (a fallback, and to compare)."""
+LEFT_BEHIND = (
+    "the sandbox's uid still held something when it ended ({kept}); that uid is not used again"
+)
+REDUCED_ISOLATION = (
+    "isolation was reduced (--isolation process): student code ran as a plain process of "
+    "its own user with resource limits, not inside bubblewrap"
+)
+
+
+def _apply_course(
+    tests: list[GradedTest], exercise: Exercise, course: config.CourseConfig
+) -> list[GradedTest]:
+    """Scale the suite's points to the course's total for ``exercise``; set visibility."""
+    suite_total = sum(t.max_score for t in tests)
+    factor = course.points[exercise.key] / suite_total if suite_total else 1.0
+    scaled = []
+    for t in tests:
+        t = replace(t, visibility=course.visibility_of(exercise.key, t.name))
+        if factor != 1.0:
+            t = replace(
+                t, score=round(t.score * factor, 4), max_score=round(t.max_score * factor, 4)
+            )
+        scaled.append(t)
+    return scaled
+
+
+def grade_staged(
+    submission_id: str,
+    staged: Path | None,
+    *,
+    exercises: list[Exercise],
+    options: SuiteOptions,
+    course: config.CourseConfig,
+    error: str = "",
+    notes: list[str] | tuple[str, ...] = (),
+) -> SubmissionResult:
+    """Grade a staged submission folder (``None`` with ``error``: it could not be read).
+
+    ``notes`` (e.g. a renamed duplicate id) go into the result's warnings.
+    """
+    start = time.monotonic()
+    tests: list[GradedTest] = []
+    messages = {}
+    ledger = Ledger()
+    if error or staged is None:
+        messages = {e.key: f"not graded: {error}" for e in exercises}
+    else:
+        slots = cpus.Slots()
+        with forkserver_for(staged, options, ledger, [e.key for e in exercises]) as server:
+            for exercise in exercises:
+                with slots.hold(cores_for(exercise, options)) as cores:
+                    exercise_options = replace(
+                        options, cores=cores, background=not cores, forkserver=server,
+                        ledger=ledger,
+                    )  # fmt: skip
+                    graded, suite_notes = run_suite(exercise, staged, exercise_options)
+                tests.extend(_apply_course(graded, exercise, course))
+                notes = [*notes, *suite_notes]
+    warnings = list(notes)
+    left = ledger.record()
+    if left["kept"]:
+        warnings.append(LEFT_BEHIND.format(kept=", ".join(left["kept"])))
+    sandbox = policy.record(options.isolation, Limits(), options.device)
+    sandbox["leftovers"] = left
+    if options.gate and options.gate.reference_error:
+        warnings.append(options.gate.reference_error)
+    if error:
+        warnings.append(f"the submission could not be read: {error}")
+    if options.isolation != "bwrap":
+        warnings.append(REDUCED_ISOLATION)
+    return SubmissionResult.build(
+        submission_id,
+        tests,
+        {e.key: course.points[e.key] for e in exercises},
+        messages=messages,
+        device=options.device,
+        isolation=options.isolation,
+        grader_version=__version__,
+        duration_s=round(time.monotonic() - start, 2),
+        warnings=warnings,
+        sandbox=sandbox,
+    )
+
+
+@contextlib.contextmanager
+def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger, exercises: list[str]):
+    """The fork server that forks this submission's workers for ``exercises`` (its sandbox
+    started on the first worker it forks, and ended with the submission, so that no other
+    submission's code ever meets anything this one left), or None where
+    ``GRADER_WORKERS=fresh`` asks for a new Python per worker."""
+    if os.environ.get(WORKERS_ENV, "fork") == "fresh":
+        yield None
+        return
+    spec = WorkerSpec(
+        submission=Path(staged).resolve(),
+        device=options.device,
+        isolation=options.isolation,
+        background=True,
+        exercises=tuple(exercises),
+    )
+    server = ForkServer(spec, start_timeout_s=WORKER_START_TIMEOUT_S, ledger=ledger)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def gate_cores(recipe: dict, device: str) -> int:
+    """The cores a gate trains with: its torch threads and loader workers (all, on a GPU)."""
+    if device == "cuda" or not recipe.get("threads"):
+        return len(cpus.available())
+    return int(recipe["threads"]) + int(recipe["num_workers"])
+
+
+def cores_for(exercise: Exercise, options: SuiteOptions) -> int:
+    """The cores an exercise holds: the gate's, where it trains; none elsewhere (those
+    workers run at the lowest priority on whatever cores no gate holds)."""
+    if exercise.key == "ex5" and options.gate:
+        return gate_cores(options.gate.recipe, options.device)
+    return 0

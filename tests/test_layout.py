@@ -212,3 +212,13 @@ def test_hidden_suites_fail_only_through_their_own_words():
         if isinstance(node, ast.Assert)
     ]
     assert bare == []
+
+
+def test_the_store_needs_no_renderer():
+    """Does storing and reading results (the results folder, the gradebook's reading of it)
+    use the model's own serialisation, never an output format?"""
+    edges = graph()
+    stored = sorted(t for t in reachable(edges, "grader.batch.store") if "results" in t)
+    assert stored == ["grader.results.model"], stored
+    read = reachable(edges, "grader.gradebook")
+    assert not [t for t in read if t.startswith("grader.results.formats")]

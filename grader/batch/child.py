@@ -15,7 +15,6 @@ from pathlib import Path
 from grader.batch.plan import Plan
 from grader.course import config
 from grader.errors import SuiteError
-from grader.results.formats.jsonl import to_json_line
 
 
 def main(plan_json: str) -> int:
@@ -32,7 +31,7 @@ def main(plan_json: str) -> int:
             staged = Path(task["staged"]) if task["staged"] else None
             try:
                 result = plan.grade(course, task["id"], staged, task["error"], task["notes"])
-                answer["result"] = json.loads(to_json_line(result))
+                answer["result"] = json.loads(result.to_json())
             except SuiteError as exc:
                 answer["error"] = str(exc)
             answers.write(json.dumps(answer) + "\n")

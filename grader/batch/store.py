@@ -5,20 +5,18 @@ A stored result is read back on a rerun only if the grader itself wrote it.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
 
 from grader.files import atomic_write
-from grader.results.formats.jsonl import to_json_line
 from grader.results.model import SubmissionResult
 
 
 def write_result(result: SubmissionResult, out: Path) -> Path:
     """Write ``<out>/<submission>.json`` atomically (a crash never leaves half a file)."""
     path = out / f"{result.submission}.json"
-    atomic_write(path, lambda f: f.write((to_json_line(result) + "\n").encode("utf-8")))
+    atomic_write(path, lambda f: f.write((result.to_json() + "\n").encode("utf-8")))
     return path
 
 
@@ -42,7 +40,7 @@ def read_result(path: Path, exercises: list[str]) -> SubmissionResult | None:
     if not written_by_grader(path):
         return None
     try:
-        result = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        result = SubmissionResult.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
     return result if list(result.exercises) == exercises else None

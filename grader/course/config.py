@@ -25,7 +25,7 @@ only replaces what it names. The shape::
     noise_threshold = 25                # shortest match counted (filtered characters, k)
     guarantee_threshold = 25            # a match this long is always found (window = g - k + 1)
     report_pairs = 50                   # pairs shown side by side in the HTML report
-    [tool.grader.gradebook]             # grader gradebook: the late policy (see the README)
+    [tool.grader.gradebook]             # grader gradebook: the late policy (docs/gradebook.md)
     timezone = "America/New_York"
     due = 2026-03-06T23:59:00           # local time in timezone, or with an offset
     [tool.grader.slurm]                 # grader run --executor slurm: one array task's share

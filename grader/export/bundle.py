@@ -11,7 +11,7 @@ from pathlib import Path
 
 from grader.kit import REPO_ROOT
 
-KIT_FILES = ("pyproject.toml", "README.md", "grader", "solutions")
+KIT_FILES = ("pyproject.toml", "README.md", "docs", "grader", "solutions")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "tests")
 
 

@@ -12,7 +12,6 @@ platform), ``students`` (roster, extensions, overrides), ``book`` (a row per stu
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,7 +143,7 @@ def read_results(folder: Path):
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
-            found.append(SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8"))))
+            found.append(SubmissionResult.from_json(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise GradebookError(f"{path}: not a result of grader run: {exc}") from None
     if not found:

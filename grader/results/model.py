@@ -1,11 +1,14 @@
 """The one result model: every output format renders these dataclasses.
 
-The canonical form is JSON (:meth:`SubmissionResult.to_dict`), documented in the
-README; the field names are fixed by the course contract.
+The canonical form is JSON, one strict object per result (:meth:`SubmissionResult.to_json`,
+read back by :meth:`SubmissionResult.from_json`), documented in docs/results.md; the field
+names are fixed by the course contract. The model serialises itself: storing a result needs
+no renderer.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -112,6 +115,14 @@ class SubmissionResult:
         data["tests"] = [GradedTest(**t) for t in data["tests"]]
         return cls(**data)
 
+    def to_json(self) -> str:
+        """One JSON object on one line; NaN and infinities become null (strict JSON)."""
+        return json.dumps(_strict(self.to_dict()), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> SubmissionResult:
+        return cls.from_dict(json.loads(text))
+
     def gate_metrics(self) -> dict:
         """The accuracy gate's measured numbers (empty when the gate did not run)."""
         for test in self.tests:
@@ -129,6 +140,16 @@ class SubmissionResult:
         for test in self.failed_tests():
             groups.setdefault((test.exercise, test.feedback), []).append(test)
         return list(groups.values())
+
+
+def _strict(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
 
 
 def _round(value: float) -> float:

@@ -33,7 +33,7 @@ def to_dict(
     compared: int,
     problems: list[str],
 ) -> dict:
-    """The canonical form (``similarity.json``, its schema in the README)."""
+    """The canonical form (``similarity.json``, its schema in docs/similarity.md)."""
     flagged = [p for p in pairs if p.score >= settings.threshold]
     return {
         "schema": SCHEMA_VERSION,

@@ -66,3 +66,22 @@ def test_a_grader_failure_is_reported_not_scored(tmp_path):
     jsonschema.validate(data, GRADESCOPE_SCHEMA)
     assert data["score"] == 0 and "could not grade" in data["output"]
     assert "unknown exercise ex7" in data["output"]
+
+
+def test_the_shipped_programs_are_real_files_that_parse(tmp_path):
+    """Are the programs the exports ship real files of the package, each a shell script that
+    bash parses or Python that compiles (ruff reads the Python too)?"""
+    from grader.export import github, gradescope
+
+    shipped = [gradescope.PROGRAMS / name for name in gradescope.SHIPPED]
+    shipped += [github.WORKFLOW, github.CLASSROOM_MD, github.CLASSROOM_SCRIPT]
+    for path in shipped:
+        assert path.is_file(), path
+        if path.suffix == ".py":
+            compile(path.read_text(), str(path), "exec")
+        elif path.read_text().startswith("#!/usr/bin/env bash"):
+            parsed = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+            assert parsed.returncode == 0, (path, parsed.stderr)
+    broken = tmp_path / "run_autograder"
+    broken.write_text("#!/usr/bin/env bash\nif [ -f x ]; then\n")  # the check can fail
+    assert subprocess.run(["bash", "-n", str(broken)], capture_output=True).returncode != 0

@@ -25,9 +25,9 @@ from grader.inside.contract import (
     WORKER_GID_ENV,
     WORKER_UID_ENV,
 )
-from grader.sandbox import bwrap, cgroups, identity, leftovers, mounts, seccomp
+from grader.sandbox import bwrap, cgroups, identity, keeper, leftovers, mounts, seccomp
 from grader.sandbox.limits import Limits
-from grader.sandbox.processes import KEEPER, apply_limits, drop_to, rlimits
+from grader.sandbox.processes import apply_limits, drop_to, rlimits
 from grader.sandbox.workdir import PACKAGE_DIR, WorkerDir
 
 BOOT = "import sys; sys.path.insert(0, {path!r}); from grader.inside.{entry} import main; main()"
@@ -155,7 +155,7 @@ def command(
         preexec = _preexec(joins, limits, cores, niceness, last)
         path = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         return Launch(cmd, preexec, path, "/", (filter_fd,))
-    cmd = [*boot, KEEPER.format(path=str(PACKAGE_DIR.parent))]
+    cmd = [*boot, keeper.BOOT.format(path=str(PACKAGE_DIR.parent))]
     cmd += [*boot, BOOT.format(path=str(workdir.lib), entry=entry)]
     if ident.own:
         env[WORKER_UID_ENV], env[WORKER_GID_ENV] = str(ident.uid), str(ident.gid)

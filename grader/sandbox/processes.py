@@ -3,7 +3,8 @@
 ``kill_tree`` freezes then kills everything below a process (bwrap's init or the keeper
 adopts orphans, so they stay below it); ``kill_user`` does the same for every process of a
 worker's own uid, which catches anything that left the tree. The fallback's keeper
-(``KEEPER``) runs this module's ``kill_tree`` between the grader and an unsandboxed worker.
+(:mod:`grader.sandbox.keeper`) runs this module's ``kill_tree`` between the grader and an
+unsandboxed worker.
 """
 
 from __future__ import annotations
@@ -16,48 +17,6 @@ import subprocess
 import time
 
 from grader.sandbox.limits import Limits
-
-# The fallback's keeper: stays root, parent of the worker, adopts its orphans; starts the
-# worker as the uid in $GRADER_WORKER_UID (when set) with no way back to root; when the worker
-# ends it kills whatever the worker left behind and ends the same way (exit status or signal).
-KEEPER = """
-import ctypes, os, signal, subprocess, sys
-libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the worker come here
-libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
-sys.path.insert(0, {path!r})
-from grader.inside.contract import CONTROL_FD_ENV, RESPONSE_FD_ENV, WORKER_GID_ENV, WORKER_UID_ENV
-from grader.sandbox.processes import drop_to, kill_tree
-uid = int(os.environ.pop(WORKER_UID_ENV, "-1"))
-gid = int(os.environ.pop(WORKER_GID_ENV, "-1"))
-worker = subprocess.Popen(
-    sys.argv[1:], close_fds=False, preexec_fn=(lambda: drop_to(uid, gid)) if uid >= 0 else None
-).pid
-for key in (RESPONSE_FD_ENV, CONTROL_FD_ENV):  # the worker's channel (or the fork server's)
-    if key in os.environ:
-        os.close(int(os.environ[key]))
-null = os.open(os.devnull, os.O_RDWR)
-for fd in (0, 1, 2):
-    os.dup2(null, fd)
-while True:
-    pid, status = os.wait()
-    if pid == worker:
-        break
-kill_tree(os.getpid(), root_too=False)
-import time
-deadline = time.monotonic() + 5
-while time.monotonic() < deadline:  # reap what was killed: left unreaped, it outlives us
-    try:
-        if os.waitpid(-1, os.WNOHANG)[0] == 0:
-            time.sleep(0.01)
-    except ChildProcessError:
-        break
-code = os.waitstatus_to_exitcode(status)
-if code < 0:
-    signal.signal(-code, signal.SIG_DFL)
-    os.kill(os.getpid(), -code)
-os._exit(code)
-"""
 
 PR_SET_PDEATHSIG = 1
 

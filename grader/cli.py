@@ -1,97 +1,133 @@
-"""The ``grader`` command line: parses arguments and forwards to one function each."""
+"""The ``grader`` command line: parses arguments and forwards to one function each.
+
+Every option is declared once (:data:`SHARED` for those several commands take), with one
+help text, and its default is the called function's own: an option not given is not passed
+on, so the function's default holds, and the help shows it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.course.config import PROBE_TIMEOUT_S
+from grader.batch.run import EXECUTORS, calibrate, run
+from grader.course.config import DEVICES
+from grader.course.recipes import parse_overrides
 from grader.export import TARGETS
 from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
-from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES
+from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES, gradebook
 from grader.results.formats import FORMATS
+from grader.sandbox.policy import CHOICES as ISOLATIONS
+from grader.similarity import similarity
 
 
-def _gate_overrides(args) -> dict:
-    """``--gate-set KEY=VALUE`` pairs, typed; a bad one is the command's error."""
-    from grader.course.recipes import parse_overrides
-    from grader.errors import GraderError
+class GateSet(argparse.Action):
+    """``--gate-set KEY=VALUE``, repeatable, typed as the recipe's field: into one dict."""
 
-    try:
-        return parse_overrides(args.gate_set)
-    except ValueError as exc:
-        raise GraderError(str(exc)) from None
+    def __call__(self, parser, namespace, value, option_string=None):
+        try:
+            typed = parse_overrides([value])
+        except ValueError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        setattr(namespace, self.dest, {**getattr(namespace, self.dest, {}), **typed})
+
+
+@dataclass(frozen=True)
+class Option:
+    flags: tuple[str, ...]
+    help: str
+    settings: dict = field(default_factory=dict)
+
+
+SHARED = {
+    "config": Option(
+        ("--config",),
+        "course configuration (default: ./grader.toml, else [tool.grader] of ./pyproject.toml, "
+        "else the built-in defaults)",
+        {"type": Path, "metavar": "FILE"},
+    ),
+    "device": Option(
+        ("--device",),
+        "where the gate trains: cpu, cuda, or auto (cuda where this machine has a GPU)",
+        {"choices": ("auto", *DEVICES)},
+    ),
+    "isolation": Option(
+        ("--isolation",),
+        "auto/bwrap: bubblewrap, or refuse; process: reduced isolation, chosen explicitly "
+        "(root only: student code as a user of its own); strongest: bubblewrap where it "
+        "starts, else process",
+        {"choices": ISOLATIONS},
+    ),
+    "data_root": Option(
+        ("--data-root",),
+        "prepared CIFAR-10 folder (default: datasets/cifar10)",
+        {"type": Path, "metavar": "DIR"},
+    ),
+    "gate_overrides": Option(
+        ("--gate-set",),
+        "replace a field of the gate recipe, e.g. epochs=1 (repeatable)",
+        {"action": GateSet, "metavar": "KEY=VALUE"},
+    ),
+    "exercises": Option(("--exercises",), "comma-separated, e.g. ex1,ex3 (default: all)"),
+}
+"""The options several commands take, each declared here once."""
+
+
+class Command:
+    """One subcommand: its parser, and the function it forwards to, whose parameters name
+    the options and give their defaults."""
+
+    def __init__(self, commands, name: str, func, help: str, forward=None):
+        self.func = func
+        self.signature = inspect.signature(func)
+        self.parser = commands.add_parser(name, help=help, argument_default=argparse.SUPPRESS)
+        self.parser.set_defaults(handler=forward or self.forward)
+
+    def default(self, name: str):
+        parameter = self.signature.parameters.get(name)
+        return None if parameter is None else parameter.default
+
+    def shared(self, *names: str) -> None:
+        for name in names:
+            self.option(name, *SHARED[name].flags, help=SHARED[name].help, **SHARED[name].settings)
+
+    def option(self, name: str, *flags: str, help: str, **settings) -> None:
+        """An option (or, without flags, a positional) whose value goes to ``name``."""
+        default = self.default(name)
+        hidden = (None, False, True, (), inspect.Parameter.empty)
+        shown = not any(default is value for value in hidden)
+        if shown and "default" not in help:
+            help = f"{help} (default: {default})"
+        if flags:
+            self.parser.add_argument(*flags, dest=name, help=help, **settings)
+        else:
+            self.parser.add_argument(name, help=help, **settings)
+
+    def forward(self, args: argparse.Namespace) -> int:
+        given = {k: v for k, v in vars(args).items() if k in self.signature.parameters}
+        outcome = self.func(**given)
+        return outcome if isinstance(outcome, int) and not isinstance(outcome, bool) else 0
 
 
 def _run(args) -> int:
-    from grader.batch.run import run
     from grader.errors import GraderError
 
-    if args.similarity and (args.reference or args.out is None):
+    out = getattr(args, "out", None)
+    if getattr(args, "similarity", False) and (getattr(args, "reference", False) or out is None):
         raise GraderError("--similarity needs a class to compare and --out for its report")
-    run(
-        args.paths,
-        reference=args.reference,
-        device=args.device,
-        exercises=args.exercises,
-        gate=not args.no_gate,
-        fmt=args.format,
-        out=args.out,
-        jobs=args.jobs,
-        force=args.force,
-        config=args.config,
-        require_isolation=args.require_isolation,
-        isolation=args.isolation,
-        data_root=args.data_root,
-        gate_overrides=_gate_overrides(args),
-        probe_timeout_s=args.probe_timeout,
-        deadline_s=args.deadline,
-        executor=args.executor,
-        detach=args.detach,
-        slurm_set=args.slurm_set,
-    )
-    if args.similarity:
-        from grader.similarity import similarity
-
+    given = {k: v for k, v in vars(args).items() if k in inspect.signature(run).parameters}
+    run(**given)
+    if getattr(args, "similarity", False):
         similarity(
-            args.paths, out=args.out / "similarity", config=args.config, exercises=args.exercises
+            args.paths,
+            out=out / "similarity",
+            config=getattr(args, "config", None),
+            exercises=getattr(args, "exercises", None),
         )
     return 0
-
-
-def _similarity(args) -> int:
-    from grader.similarity import similarity
-
-    similarity(
-        args.paths,
-        out=args.out,
-        against=args.against or [],
-        config=args.config,
-        exercises=args.exercises,
-        jobs=args.jobs,
-    )
-    return 0
-
-
-def _calibrate(args) -> int:
-    from grader.batch.run import calibrate
-
-    calibrate(
-        device=args.device,
-        config=args.config,
-        isolation=args.isolation,
-        data_root=args.data_root,
-        gate_overrides=_gate_overrides(args),
-        repeats=args.repeats,
-    )
-    return 0
-
-
-def _check(args) -> int:
-    from grader.submissions.check import check
-
-    return check(args.path)
 
 
 def _release(args) -> int:
@@ -107,7 +143,9 @@ def _data(args) -> int:
     from grader.errors import GraderError
 
     try:
-        data.command(args.action, source=args.source, root=args.root)
+        data.command(
+            args.action, source=getattr(args, "source", None), root=getattr(args, "root", None)
+        )
     except data.DataError as exc:
         raise GraderError(str(exc)) from None
     return 0
@@ -116,132 +154,102 @@ def _data(args) -> int:
 def _export(args) -> int:
     from grader.export import NEXT_STEPS, export
 
-    path = export(args.target, args.dest, config=args.config)
+    path = export(args.target, args.dest, config=getattr(args, "config", None))
     print(f"{args.target}: written to {path}")
     if NEXT_STEPS[args.target]:
         print(f"next: {NEXT_STEPS[args.target]}")
     return 0
 
 
-def _gradebook(args) -> int:
-    from grader.gradebook import gradebook
-
-    gradebook(
-        args.results,
-        fmt=args.format,
-        roster=args.roster,
-        dest=args.dest,
-        times=args.times,
-        times_from=args.times_from,
-        extensions=args.extensions,
-        overrides=args.overrides,
-        config=args.config,
-        roster_id=args.roster_id,
-        missing=args.missing,
-        moodle_key=args.moodle_key,
-    )
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grader", description=__doc__)
+    from grader import data
+    from grader.course.release import release
+    from grader.export import export
+    from grader.submissions.check import check
+
+    parser = argparse.ArgumentParser(prog="grader", description=__doc__, allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="grade submissions")
-    run.add_argument(
+    grade = Command(commands, "run", run, "grade submissions", forward=_run)
+    grade.option(
         "paths",
         nargs="*",
         type=Path,
+        default=[],
         help="a submission (folder, zip, files) or a folder of submissions",
     )
-    run.add_argument("--reference", action="store_true", help="grade solutions/ (must score 100)")
-    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    run.add_argument("--exercises", help="comma-separated, e.g. ex1,ex3 (default: all)")
-    run.add_argument(
+    grade.option(
+        "reference", "--reference", action="store_true", help="grade solutions/ (must score 100)"
+    )
+    grade.shared("device", "exercises")
+    grade.option(
+        "gate",
         "--no-gate",
-        action="store_true",
+        action="store_false",
         help="leave out the CIFAR-10 accuracy gate (its points are not graded)",
     )
-    run.add_argument("--format", default="table", choices=FORMATS)
-    run.add_argument(
+    grade.option("fmt", "--format", choices=FORMATS, help="how the results are printed")
+    grade.option(
+        "out",
         "--out",
         type=Path,
+        metavar="DIR",
         help="write <submission>.json as each one finishes (a rerun skips those) and "
         "feedback/<submission>.html",
     )
-    run.add_argument(
+    grade.option(
+        "jobs",
         "--jobs",
         type=int,
-        default=1,
-        help="grade this many submissions at once, each in its own process (default: 1)",
+        metavar="N",
+        help="grade this many submissions at once, each in its own process",
     )
-    run.add_argument(
-        "--force", action="store_true", help="regrade submissions already graded in --out"
+    grade.option(
+        "force", "--force", action="store_true", help="regrade submissions already graded in --out"
     )
-    run.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="course configuration (default: ./grader.toml, else [tool.grader] of "
-        "./pyproject.toml, else the built-in defaults)",
-    )
-    run.add_argument(
+    grade.shared("config")
+    grade.option(
+        "require_isolation",
         "--require-isolation",
         action="store_true",
         help="refuse to grade when bubblewrap is not available",
     )
-    run.add_argument(
-        "--isolation",
-        default="auto",
-        choices=("auto", "bwrap", "process", "strongest"),
-        help="auto/bwrap: bubblewrap, or refuse; process: reduced isolation, chosen explicitly "
-        "(root only: student code as a user of its own); strongest: bubblewrap where it "
-        "starts, else process",
-    )
-    run.add_argument(
-        "--data-root",
-        type=Path,
-        default=None,
-        help="prepared CIFAR-10 folder (default: datasets/cifar10)",
-    )
-    run.add_argument(
-        "--gate-set",
-        action="append",
-        metavar="KEY=VALUE",
-        help="replace a field of the gate recipe, e.g. epochs=1 (repeatable)",
-    )
-    run.add_argument(
+    grade.shared("isolation", "data_root", "gate_overrides")
+    grade.option(
+        "probe_timeout_s",
         "--probe-timeout",
         type=float,
-        default=None,
-        help=f"seconds one call into student code may take (default: the course "
-        f"configuration's, else {PROBE_TIMEOUT_S:g})",
+        metavar="SECONDS",
+        help="seconds one call into student code may take (default: the course "
+        "configuration's probe_timeout_s)",
     )
-    run.add_argument(
+    grade.option(
+        "deadline_s",
         "--deadline",
         type=float,
-        default=None,
         metavar="SECONDS",
         help="wall seconds the grader may spend on one submission before it stops that "
         "submission's grading and goes on with the class (default: the course "
         "configuration's grading_deadline_s, else the exercises' budgets and the gate's limit "
         "with a margin)",
     )
-    run.add_argument(
+    grade.option(
+        "executor",
         "--executor",
-        default="local",
-        choices=("local", "slurm"),
+        choices=EXECUTORS,
         help="local: grade on this machine (--jobs at a time); slurm: submit the submissions "
         "--out does not hold yet as a Slurm job array (submitit), each task grading "
-        "submissions_per_task of them --jobs at a time, and follow it (default: local)",
+        "submissions_per_task of them --jobs at a time, and follow it",
     )
-    run.add_argument(
+    grade.option(
+        "detach",
         "--detach",
         action="store_true",
         help="with --executor slurm: submit and return; a later `grader run ... --out DIR` "
         "follows the array and reports",
     )
-    run.add_argument(
+    grade.option(
+        "slurm_set",
         "--slurm-set",
         action="append",
         metavar="KEY=VALUE",
@@ -250,25 +258,33 @@ def build_parser() -> argparse.ArgumentParser:
         "mem_per_task_gb=16, gpus_per_task=1, array_parallelism=20, submissions_per_task=2, "
         "setup='module load cuda' (repeatable)",
     )
-    run.add_argument(
+    grade.option(
+        "similarity",
         "--similarity",
         action="store_true",
         help="also write a code-similarity report of the class to OUT/similarity "
         "(as grader similarity; scores are not changed)",
     )
-    run.set_defaults(func=_run)
 
-    similar = commands.add_parser(
+    similar = Command(
+        commands,
         "similarity",
-        help="which pairs of a class handed in the same code (offline; changes no score)",
+        similarity,
+        "which pairs of a class handed in the same code (offline; changes no score)",
     )
-    similar.add_argument(
+    similar.option(
         "paths", nargs="+", type=Path, help="a folder of submissions (as grader run takes)"
     )
-    similar.add_argument(
-        "--out", type=Path, required=True, help="folder for similarity.html and similarity.json"
+    similar.option(
+        "out",
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for similarity.html and similarity.json",
     )
-    similar.add_argument(
+    similar.option(
+        "against",
         "--against",
         action="append",
         type=Path,
@@ -276,139 +292,153 @@ def build_parser() -> argparse.ArgumentParser:
         help="a reference folder (an earlier term, known solutions): compared with the class, "
         "not with the other reference folders (repeatable)",
     )
-    similar.add_argument("--exercises", help="comma-separated, e.g. ex1,ex3 (default: all)")
-    similar.add_argument("--config", type=Path, default=None, help="course configuration")
-    similar.add_argument(
-        "--jobs", type=int, default=None, help="processes that compare (default: one per core)"
+    similar.shared("exercises", "config")
+    similar.option(
+        "jobs",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="processes that compare (default: one per core)",
     )
-    similar.set_defaults(func=_similarity)
 
-    calibrate = commands.add_parser(
+    measure = Command(
+        commands,
         "calibrate",
-        help="measure what the reference's gate training costs on this machine (the basis of "
+        calibrate,
+        "measure what the reference's gate training costs on this machine (the basis of "
         "the gate's time limit; done once automatically when missing)",
     )
-    calibrate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    calibrate.add_argument("--repeats", type=int, default=1, help="runs; the median is kept")
-    calibrate.add_argument("--config", type=Path, default=None, help="course configuration")
-    calibrate.add_argument(
-        "--isolation", default="auto", choices=("auto", "bwrap", "process", "strongest")
-    )
-    calibrate.add_argument("--data-root", type=Path, default=None)
-    calibrate.add_argument("--gate-set", action="append", metavar="KEY=VALUE")
-    calibrate.set_defaults(func=_calibrate)
+    measure.shared("device")
+    measure.option("repeats", "--repeats", type=int, metavar="N", help="runs; the median is kept")
+    measure.shared("config", "isolation", "data_root", "gate_overrides")
 
-    check = commands.add_parser("check", help="run the public tests on your exercises (CPU)")
-    check.add_argument(
+    public = Command(commands, "check", check, "run the public tests on your exercises (CPU)")
+    public.option(
         "path",
         nargs="?",
         type=Path,
-        default=None,
         help="folder with your exercise files (default: exercises/)",
     )
-    check.set_defaults(func=_check)
 
-    release = commands.add_parser("release", help="regenerate exercises/ from solutions/")
-    release.set_defaults(func=_release)
+    Command(commands, "release", release, "regenerate exercises/ from solutions/", forward=_release)
 
-    data = commands.add_parser("data", help="get and prepare CIFAR-10")
-    data.add_argument("action", choices=("fetch", "import", "prepare"))
-    data.add_argument(
+    cifar = Command(commands, "data", data.command, "get and prepare CIFAR-10", forward=_data)
+    cifar.option("action", choices=("fetch", "import", "prepare"), help="what to do")
+    cifar.option(
         "source",
         nargs="?",
         type=Path,
         help="for import/prepare: a cifar-10-batches-py folder, image-folder tree "
         "or tarball (default: $CIFAR10_SOURCE or the shared tarball)",
     )
-    data.add_argument(
+    cifar.option(
+        "root",
         "--root",
         type=Path,
-        default=None,
+        metavar="DIR",
         help="where the prepared arrays go (default: datasets/cifar10)",
     )
-    data.set_defaults(func=_data)
-    export = commands.add_parser(
-        "export", help="an nbgrader course, a Gradescope autograder zip or a GitHub workflow"
-    )
-    export.add_argument("target", choices=TARGETS)
-    export.add_argument("dest", type=Path, help="the folder to write into")
-    export.add_argument("--config", type=Path, default=None, help="course configuration to ship")
-    export.set_defaults(func=_export)
 
-    book = commands.add_parser(
+    ship = Command(
+        commands,
+        "export",
+        export,
+        "an nbgrader course, a Gradescope autograder zip or a GitHub workflow",
+        forward=_export,
+    )
+    ship.option("target", choices=TARGETS, help="the platform")
+    ship.option("dest", type=Path, help="the folder to write into")
+    ship.option(
+        "config", "--config", type=Path, metavar="FILE", help="course configuration to ship"
+    )
+
+    book = Command(
+        commands,
         "gradebook",
-        help="stored results to a Canvas, Moodle or CSV gradebook, the course's late policy, "
+        gradebook,
+        "stored results to a Canvas, Moodle or CSV gradebook, the course's late policy, "
         "extensions and overrides applied (the results are not changed)",
     )
-    book.add_argument("results", type=Path, help="the folder grader run --out wrote")
-    book.add_argument(
+    book.option("results", type=Path, help="the folder grader run --out wrote")
+    book.option(
+        "fmt",
         "--format",
-        default="canvas",
         choices=GRADEBOOK_FORMATS,
         help="canvas: Canvas's grade import; moodle: Moodle's; csv: every student with each "
-        "step to the final score (default: canvas)",
+        "step to the final score",
     )
-    book.add_argument(
+    book.option(
+        "roster",
         "--roster",
         type=Path,
         required=True,
+        metavar="CSV",
         help="the class list (CSV), e.g. Canvas's gradebook export or Moodle's participants",
     )
-    book.add_argument(
+    book.option(
+        "roster_id",
         "--roster-id",
         help="the roster column that holds submission names (default: gradebook.roster_id, "
         "else the first of SIS Login ID, ID number, Email address, id)",
     )
-    book.add_argument(
+    book.option(
+        "times",
         "--times",
         choices=SOURCES,
         help="where submission times come from (mtime only when nothing records them)",
     )
-    book.add_argument(
+    book.option(
+        "times_from",
         "--from",
-        dest="times_from",
         type=Path,
         metavar="PATH",
         help="for --times: the submissions folder, nbgrader's submitted/ folder, or the CSV",
     )
-    book.add_argument(
+    book.option(
+        "extensions",
         "--extensions",
         type=Path,
         help="per-student extensions, CSV or TOML (default: the "
         "course configuration's gradebook.extensions)",
     )
-    book.add_argument(
+    book.option(
+        "overrides",
         "--overrides",
         type=Path,
         help="score overrides with reason and author, CSV or TOML (default: gradebook.overrides)",
     )
-    book.add_argument(
+    book.option(
+        "missing",
         "--missing",
         choices=MISSING,
         help="a roster student without a submission (default: gradebook.missing, else zero)",
     )
-    book.add_argument(
+    book.option(
+        "moodle_key",
         "--moodle-key",
-        default="email",
         choices=tuple(MOODLE_KEYS),
-        help="the column Moodle matches students by (default: email)",
+        help="the column Moodle matches students by",
     )
-    book.add_argument(
+    book.option(
+        "dest",
         "--dest",
         type=Path,
+        metavar="DIR",
         help="where the gradebook and audit.json go (default: RESULTS/gradebook)",
     )
-    book.add_argument("--config", type=Path, default=None, help="course configuration")
-    book.set_defaults(func=_gradebook)
+    book.shared("config")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has printed
+        return exc.code
     from grader.errors import GraderError
 
     try:
-        return args.func(args)
+        return args.handler(args)
     except GraderError as exc:
         print(f"grader: error: {exc}", file=sys.stderr)
         return 2

@@ -1,9 +1,13 @@
 """`grader run` and `grader check` from the command line."""
 
+import argparse
+import inspect
 import json
 import zipfile
 
 from conftest import REPO, grader, index_tests, json_results, write_notebook
+
+from grader import cli
 
 SCHEMA_FIELDS = {
     "submission",
@@ -213,3 +217,34 @@ def test_duplicate_student_ids_are_both_graded_and_said(tmp_path):
     results = {r["submission"]: r for r in json_results(completed)}
     assert set(results) == {"alice", "alice-2"} and results["alice-2"]["score"] == 20
     assert "graded as 'alice-2'" in results["alice-2"]["warnings"][0]
+
+
+def _commands() -> dict:
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+def test_shared_options_are_declared_once_with_one_help_text():
+    """Does every command that takes a shared option (--config, --device, --isolation,
+    --data-root, --gate-set, --exercises) show it with the same help text, the one of
+    ``cli.SHARED``?"""
+    for name, command in _commands().items():
+        for action in command._actions:
+            shared = cli.SHARED.get(action.dest)
+            if shared and action.option_strings == list(shared.flags) and name != "export":
+                assert action.help.startswith(shared.help), (name, action.dest)
+
+
+def test_an_option_not_given_leaves_the_functions_default():
+    """Is an option the user did not give left out of the call, so that the called
+    function's own default holds, and does the help show that same default?"""
+    from grader.batch import run
+
+    args = cli.build_parser().parse_args(["run", "somewhere"])
+    assert set(vars(args)) == {"command", "handler", "paths"}
+    jobs = [a for a in _commands()["run"]._actions if a.dest == "jobs"][0]
+    default = inspect.signature(run.run).parameters["jobs"].default
+    assert jobs.help.endswith(f"(default: {default})")
+    given = cli.build_parser().parse_args(["run", "x", "--jobs", "3", "--no-gate"])
+    assert (given.jobs, given.gate) == (3, False)

@@ -26,7 +26,8 @@ def _planned(monkeypatch, *gate_set: str) -> Plan:
     monkeypatch.setattr(
         batch, "grade_all", lambda subs, plan, **kw: seen.append(plan) or batch.Outcome()
     )
-    overrides = cli._gate_overrides(type("Args", (), {"gate_set": list(gate_set)}))
+    flags = [word for pair in gate_set for word in ("--gate-set", pair)]
+    overrides = cli.build_parser().parse_args(["run", *flags]).gate_overrides
     run.run(
         reference=True,
         device="cpu",

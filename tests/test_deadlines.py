@@ -23,10 +23,9 @@ from conftest import GRADER, REPO, describe, fixture_submission, grader, json_re
 
 from grader.batch import reaper
 from grader.batch.deadline import MARGIN_S, STARTS_S, default_deadline_s
-from grader.batch.plan import Plan
 from grader.course.recipes import GateSettings, resolve
 from grader.gate.trial import TRANSFER_S
-from grader.grading.suite_runner import SuiteOptions
+from grader.grading.plan import Plan
 from grader.sandbox import cgroups
 from grader.sandbox.limits import Limits
 from grader.sandbox.policy import bwrap_works, unreadable_python
@@ -261,13 +260,11 @@ def test_the_hanging_saved_model_costs_only_its_own_test(tmp_path):
 def test_the_default_deadline_follows_the_budgets():
     """Is the default deadline each exercise's budget and starts plus a margin, and with
     the gate its timed window's wall-clock cap once per job it may wait behind?"""
-    options = SuiteOptions()
     per_exercise = Limits().exercise_budget_s + STARTS_S
-    plan = Plan(["ex1", "ex2"], options)
+    plan = Plan(("ex1", "ex2"))
     assert default_deadline_s(plan, 1) == MARGIN_S + 2 * per_exercise
     recipe = resolve("cpu", {}, "the test", {})
-    options.gate = GateSettings(recipe, {"wall_s": 60.0, "cpu_s": 100.0})
-    plan = Plan(["ex5"], options)
+    plan = Plan(("ex5",), gate=GateSettings(recipe, {"wall_s": 60.0, "cpu_s": 100.0}))
     one, two = default_deadline_s(plan, 1), default_deadline_s(plan, 2)
     gate = two - one
     assert one == MARGIN_S + per_exercise + gate

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading.suite_runner import SuiteOptions, run_suite
+from grader.grading.plan import Plan
+from grader.grading.suite_runner import run_suite
 from grader.inside import worker
 from grader.inside.contract import KIND_GRADER, KIND_STUDENT, REPLY_KIND, SUBMISSION_ENV
 from grader.inside.probes import faults
@@ -160,8 +161,8 @@ def test_a_broken_probe_is_reported_as_the_graders_error(tmp_path, monkeypatch):
     package = _grader_with_broken_predict(tmp_path / "grader")
     monkeypatch.setattr(workdir, "PACKAGE_DIR", package)
     staged = stage(load(SOLUTIONS_DIR, "reference"), tmp_path / "staged")
-    options = SuiteOptions(isolation=policy.choose("strongest"))
-    results, _ = run_suite(EXERCISES["ex1"], staged, options)
+    plan = Plan(("ex1",), isolation=policy.choose("strongest"))
+    results, _ = run_suite(EXERCISES["ex1"], staged, plan)
     calls_predict = {t.name: t for t in results if "predict" in t.name}
     assert calls_predict, [t.name for t in results]
     for test in calls_predict.values():

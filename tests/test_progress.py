@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from grader.batch.plan import Outcome
+from grader.batch.outcome import Outcome
 from grader.batch.progress import Progress
 from grader.results.model import SubmissionResult
 

@@ -262,12 +262,12 @@ def test_a_node_without_bubblewrap_refuses_as_a_local_run_would(cluster, tmp_pat
 def test_a_node_checks_the_data_against_its_manifest(tmp_path):
     """Does a node refuse a CIFAR-10 folder that fails its manifest, naming the folder and
     how to prepare it on the shared file system (never preparing it there itself)?"""
-    from grader.batch.run import _node_data
     from grader.errors import GraderError
+    from grader.grading.plan import node_data
 
     (tmp_path / "cifar10").mkdir()
     with pytest.raises(GraderError, match="fails its check on this node") as caught:
-        _node_data(tmp_path / "cifar10")
+        node_data(tmp_path / "cifar10")
     assert str(tmp_path / "cifar10") in str(caught.value)
     assert "grader data prepare" in str(caught.value)
     assert list((tmp_path / "cifar10").iterdir()) == []

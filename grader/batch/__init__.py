@@ -19,14 +19,15 @@ import tempfile
 from pathlib import Path
 
 from grader.batch.deadline import default_deadline_s
-from grader.batch.plan import Outcome, Plan
+from grader.batch.outcome import Outcome
 from grader.batch.pool import Pool
 from grader.batch.progress import Progress
 from grader.batch.store import read_result
+from grader.grading.plan import Plan
 from grader.results.model import SubmissionResult
 from grader.submissions.loading import Submission
 
-__all__ = ["Outcome", "Plan", "grade_all"]
+__all__ = ["Outcome", "grade_all"]
 
 
 def grade_all(
@@ -35,18 +36,18 @@ def grade_all(
     *,
     jobs: int = 1,
     force: bool = False,
-    deadline_s: float | None = None,
     stderr=None,
     on_result=None,
 ) -> Outcome:
-    """Grade ``submissions`` (reusing stored results), in submission order; ``deadline_s``
-    (default: :func:`~grader.batch.deadline.default_deadline_s`) bounds each one's grading."""
+    """Grade ``submissions`` (reusing stored results), in submission order; the plan's
+    ``deadline_s`` (else :func:`~grader.batch.deadline.default_deadline_s`) bounds each one's
+    grading."""
     stderr = stderr or sys.stderr
     outcome = Outcome()
     done: dict[str, SubmissionResult] = {}
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as scratch:
         out = Path(plan.out) if plan.out else Path(scratch) / "results"
-        plan = Plan(plan.exercises, plan.options, plan.config, str(out))
+        plan = plan.with_out(out)
         todo = []
         for submission in submissions:
             stored = None if force else read_result(out / f"{submission.id}.json", plan.exercises)
@@ -71,8 +72,7 @@ def grade_all(
 
         workdir = Path(scratch) / "staged"
         size = min(jobs, len(todo))
-        if deadline_s is None:
-            deadline_s = default_deadline_s(plan, size)
+        deadline_s = plan.deadline_s or default_deadline_s(plan, size)
         try:
             if todo:
                 Pool(size, plan, workdir, Path(scratch), deadline_s).run(todo, progress, finished)

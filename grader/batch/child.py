@@ -12,9 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-from grader.batch.plan import Plan
-from grader.course import config
+from grader.batch.store import write_result
 from grader.errors import SuiteError
+from grader.grading.grade import grade_staged
+from grader.grading.plan import Plan
 
 
 def main(plan_json: str) -> int:
@@ -23,14 +24,16 @@ def main(plan_json: str) -> int:
     os.dup2(2, 1)  # anything else printed goes to the log, never into the answers
     sys.stdout = sys.stderr
     plan = Plan.from_json(plan_json)
-    course = config.load(Path(plan.config)) if plan.config else config.defaults()
     try:
         for line in sys.stdin:
             task = json.loads(line)
             answer = {"id": task["id"]}
             staged = Path(task["staged"]) if task["staged"] else None
             try:
-                result = plan.grade(course, task["id"], staged, task["error"], task["notes"])
+                result = grade_staged(
+                    task["id"], staged, plan, error=task["error"], notes=task["notes"]
+                )
+                write_result(result, Path(plan.out))
                 answer["result"] = json.loads(result.to_json())
             except SuiteError as exc:
                 answer["error"] = str(exc)

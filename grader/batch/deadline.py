@@ -12,9 +12,9 @@ it is there for a trusted side that never ends. A course sets it with
 
 from __future__ import annotations
 
-from grader.batch.plan import Plan
-from grader.gate.diagnosis import time_limit
+from grader.gate import rules
 from grader.gate.trial import TRANSFER_S
+from grader.grading.plan import Plan
 from grader.kit import WORKER_START_TIMEOUT_S
 from grader.sandbox.limits import Limits
 
@@ -27,9 +27,9 @@ STARTS_S = 3 * WORKER_START_TIMEOUT_S
 def default_deadline_s(plan: Plan, jobs: int) -> float:
     """The wall seconds one submission's grading may take under ``plan``, ``jobs`` at a time."""
     seconds = MARGIN_S + len(plan.exercises) * (Limits().exercise_budget_s + STARTS_S)
-    gate = plan.options.gate
+    gate = plan.gate
     if gate is not None:
-        limit, _ = time_limit(gate.recipe, gate.reference, plan.options.device)
+        limit, _ = rules.time_limit(gate.recipe, gate.reference, plan.device)
         window = max(limit.wall_cap_s, limit.seconds + TRANSFER_S)
         seconds += window * max(1, jobs)
     return seconds

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from grader.batch import reaper
-from grader.batch.plan import Plan, stage_for_grading
+from grader.batch.outcome import stage_for_grading
+from grader.grading.plan import Plan
 from grader.results.model import SubmissionResult
 from grader.submissions.loading import Submission
 

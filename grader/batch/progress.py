@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.progress import Progress as LiveBar
 
-from grader.batch.plan import Outcome
+from grader.batch.outcome import Outcome
 from grader.results.model import SubmissionResult
 
 ESTIMATE_WINDOW_S = 900

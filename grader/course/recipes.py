@@ -4,10 +4,10 @@
 may be. :func:`resolve` applies the course's values (:mod:`grader.course.config`) and then
 ``--gate-set``'s to the device's recipe, each parsed by the field's type (a bad one names
 where it came from); the reference's cost is measured or looked up once per run
-(:mod:`grader.batch.run`). The resulting :class:`GateSettings` travels unchanged to the suite: in
-:class:`~grader.grading.suite_runner.SuiteOptions`, through the batch's plan, into pytest's stash,
-where ``test_accuracy_gate`` reads it. No torch here: the trusted side reads the recipes
-without it; the worker gets the recipe as data.
+(:func:`grader.grading.plan.resolve`). The resulting :class:`GateSettings` is part of the run's
+plan and travels with it unchanged into pytest's stash, where ``test_accuracy_gate`` reads
+it. No torch here: the trusted side reads the recipes without it; the worker gets the recipe
+as data.
 """
 
 from __future__ import annotations

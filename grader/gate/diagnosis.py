@@ -1,9 +1,8 @@
 """The accuracy gate's time limit and the words of its verdicts, from the trial's evidence.
 
-Helpers of ``test_ex5.py``'s gate test (trusted side): the limit a gate run is held to (the
-whole timed window of :mod:`grader.gate.trial`, relative to the reference's cost over the same
-window here, else absolute), the normalisation the trained network is evaluated with, and
-what a slow or inaccurate run shows.
+Helpers of ``test_ex5.py``'s gate test (trusted side): the normalisation the trained network
+is evaluated with, and what a slow or inaccurate run shows (the limit itself is
+:func:`grader.gate.rules.time_limit`).
 """
 
 from __future__ import annotations
@@ -12,13 +11,9 @@ import math
 
 import numpy as np
 
-from grader.course.config import FALLBACK_TIME_LIMIT_S
 from grader.gate import trial as gate_trial
 from grader.kit import CLASS_NAMES
 
-WALL_CAP_FACTOR = 4.0
-"""Under a CPU-time limit, the run is also stopped after this many times the limit's wall
-time (the reference's wall time times the factor): a pipeline that sleeps."""
 COUNTED = "the time counted runs from the import of your ex5_train to the end of training"
 
 
@@ -30,27 +25,6 @@ def eval_normalisation(prepared: dict) -> tuple[list, list, str]:
     why = measured.get("error") if isinstance(measured, dict) else None
     note = f" ({why}: evaluated with channel_stats' mean and std instead)" if why else ""
     return prepared.get("mean"), prepared.get("std"), note
-
-
-def time_limit(recipe: dict, reference: dict, device: str) -> tuple[gate_trial.Limit, dict]:
-    """The gate run's limit and the metrics that say how it was set: ``time_factor`` times the
-    reference's cost (``reference``, :mod:`grader.gate.calibration`), or the course's absolute
-    ``time_limit_s``. The one place the limit is computed."""
-    if recipe.get("time_limit_s") is not None or not reference.get("wall_s"):
-        seconds = recipe.get("time_limit_s") or FALLBACK_TIME_LIMIT_S[device]
-        metrics = {"time_basis": "wall", "time_limit_s": seconds}
-        return gate_trial.Limit("wall", seconds, seconds), metrics
-    basis = "cpu" if device == "cpu" and reference.get("cpu_s") else "wall"
-    factor = recipe["time_factor"]
-    seconds = factor * reference[f"{basis}_s"]
-    metrics = {
-        "time_basis": basis,
-        "time_factor": factor,
-        "reference_s": reference[f"{basis}_s"],
-        "time_limit_s": round(seconds, 2),
-    }
-    wall_cap = WALL_CAP_FACTOR * factor * reference["wall_s"]
-    return gate_trial.Limit(basis, seconds, wall_cap), metrics
 
 
 def time_feedback(trial, limit: gate_trial.Limit, metrics: dict, device: str) -> str:

@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader import __version__
-from grader.course import config
-from grader.grading.suite_runner import SuiteOptions, run_suite
-from grader.kit import WORKER_START_TIMEOUT_S, Exercise
+from grader.gate import rules
+from grader.grading.plan import Plan, Scoring
+from grader.grading.suite_runner import Seat, run_suite
+from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S, Exercise
 from grader.results.model import GradedTest, SubmissionResult
 from grader.sandbox import cpus, policy
 from grader.sandbox.forkserver import ForkServer
@@ -36,15 +37,15 @@ REDUCED_ISOLATION = (
 )
 
 
-def _apply_course(
-    tests: list[GradedTest], exercise: Exercise, course: config.CourseConfig
+def _apply_scoring(
+    tests: list[GradedTest], exercise: Exercise, scoring: Scoring
 ) -> list[GradedTest]:
     """Scale the suite's points to the course's total for ``exercise``; set visibility."""
     suite_total = sum(t.max_score for t in tests)
-    factor = course.points[exercise.key] / suite_total if suite_total else 1.0
+    factor = scoring.points[exercise.key] / suite_total if suite_total else 1.0
     scaled = []
     for t in tests:
-        t = replace(t, visibility=course.visibility_of(exercise.key, t.name))
+        t = replace(t, visibility=scoring.visibility_of(exercise.key, t.name))
         if factor != 1.0:
             t = replace(
                 t, score=round(t.score * factor, 4), max_score=round(t.max_score * factor, 4)
@@ -56,10 +57,8 @@ def _apply_course(
 def grade_staged(
     submission_id: str,
     staged: Path | None,
+    plan: Plan,
     *,
-    exercises: list[Exercise],
-    options: SuiteOptions,
-    course: config.CourseConfig,
     error: str = "",
     notes: list[str] | tuple[str, ...] = (),
 ) -> SubmissionResult:
@@ -68,6 +67,7 @@ def grade_staged(
     ``notes`` (e.g. a renamed duplicate id) go into the result's warnings.
     """
     start = time.monotonic()
+    exercises = [EXERCISES[key] for key in plan.exercises]
     tests: list[GradedTest] = []
     messages = {}
     ledger = Ledger()
@@ -75,35 +75,32 @@ def grade_staged(
         messages = {e.key: f"not graded: {error}" for e in exercises}
     else:
         slots = cpus.Slots()
-        with forkserver_for(staged, options, ledger, [e.key for e in exercises]) as server:
+        with forkserver_for(staged, plan, ledger) as server:
             for exercise in exercises:
-                with slots.hold(cores_for(exercise, options)) as cores:
-                    exercise_options = replace(
-                        options, cores=cores, background=not cores, forkserver=server,
-                        ledger=ledger,
-                    )  # fmt: skip
-                    graded, suite_notes = run_suite(exercise, staged, exercise_options)
-                tests.extend(_apply_course(graded, exercise, course))
+                with slots.hold(cores_for(exercise, plan)) as cores:
+                    seat = Seat(cores, background=not cores, forkserver=server, ledger=ledger)
+                    graded, suite_notes = run_suite(exercise, staged, plan, seat)
+                tests.extend(_apply_scoring(graded, exercise, plan.scoring))
                 notes = [*notes, *suite_notes]
     warnings = list(notes)
     left = ledger.record()
     if left["kept"]:
         warnings.append(LEFT_BEHIND.format(kept=", ".join(left["kept"])))
-    sandbox = policy.record(options.isolation, Limits(), options.device)
+    sandbox = policy.record(plan.isolation, Limits(), plan.device)
     sandbox["leftovers"] = left
-    if options.gate and options.gate.reference_error:
-        warnings.append(options.gate.reference_error)
+    if plan.gate and plan.gate.reference_error:
+        warnings.append(plan.gate.reference_error)
     if error:
         warnings.append(f"the submission could not be read: {error}")
-    if options.isolation != "bwrap":
+    if plan.isolation != "bwrap":
         warnings.append(REDUCED_ISOLATION)
     return SubmissionResult.build(
         submission_id,
         tests,
-        {e.key: course.points[e.key] for e in exercises},
+        {e.key: plan.scoring.points[e.key] for e in exercises},
         messages=messages,
-        device=options.device,
-        isolation=options.isolation,
+        device=plan.device,
+        isolation=plan.isolation,
         grader_version=__version__,
         duration_s=round(time.monotonic() - start, 2),
         warnings=warnings,
@@ -112,8 +109,8 @@ def grade_staged(
 
 
 @contextlib.contextmanager
-def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger, exercises: list[str]):
-    """The fork server that forks this submission's workers for ``exercises`` (its sandbox
+def forkserver_for(staged: Path, plan: Plan, ledger: Ledger):
+    """The fork server that forks this submission's workers for the plan's exercises (its sandbox
     started on the first worker it forks, and ended with the submission, so that no other
     submission's code ever meets anything this one left), or None where
     ``GRADER_WORKERS=fresh`` asks for a new Python per worker."""
@@ -122,10 +119,10 @@ def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger, exercise
         return
     spec = WorkerSpec(
         submission=Path(staged).resolve(),
-        device=options.device,
-        isolation=options.isolation,
+        device=plan.device,
+        isolation=plan.isolation,
         background=True,
-        exercises=tuple(exercises),
+        exercises=plan.exercises,
     )
     server = ForkServer(spec, start_timeout_s=WORKER_START_TIMEOUT_S, ledger=ledger)
     try:
@@ -134,16 +131,9 @@ def forkserver_for(staged: Path, options: SuiteOptions, ledger: Ledger, exercise
         server.close()
 
 
-def gate_cores(recipe: dict, device: str) -> int:
-    """The cores a gate trains with: its torch threads and loader workers (all, on a GPU)."""
-    if device == "cuda" or not recipe.get("threads"):
-        return len(cpus.available())
-    return int(recipe["threads"]) + int(recipe["num_workers"])
-
-
-def cores_for(exercise: Exercise, options: SuiteOptions) -> int:
+def cores_for(exercise: Exercise, plan: Plan) -> int:
     """The cores an exercise holds: the gate's, where it trains; none elsewhere (those
     workers run at the lowest priority on whatever cores no gate holds)."""
-    if exercise.key == "ex5" and options.gate:
-        return gate_cores(options.gate.recipe, options.device)
+    if exercise.key == rules.EXERCISE and plan.gate:
+        return rules.cores(plan.gate.recipe, plan.device)
     return 0

@@ -2,8 +2,9 @@
 
 The suites are ordinary pytest files in :mod:`grader.suites`; they run in this
 (trusted) process and reach student code only through the sandboxed worker.
-A small plugin hands the suite its submission and :class:`SuiteOptions` (through pytest's
-stash, no command line) and turns pytest's reports into :class:`~grader.results.model.GradedTest`.
+A small plugin hands the suite its submission, the run's
+:class:`~grader.grading.plan.Plan` and the exercise's :class:`Seat` (through pytest's stash, no
+command line) and turns pytest's reports into :class:`~grader.results.model.GradedTest`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.course.config import PROBE_TIMEOUT_S
-from grader.course.recipes import GateSettings
 from grader.errors import ProbeFailure, SuiteError
 from grader.grading import dependencies
+from grader.grading.plan import Plan
 from grader.kit import SUITES_DIR, Exercise
 from grader.results.model import GradedTest
 from grader.sandbox.forkserver import ForkServer
@@ -26,42 +26,39 @@ from grader.sandbox.leftovers import Ledger
 
 
 @dataclass
-class SuiteOptions:
-    device: str = "cpu"
-    isolation: str = "bwrap"
-    gate: GateSettings | None = None
-    """The accuracy gate's recipe and the reference's cost here; ``None``: no gate."""
-    data_root: Path | None = None
-    probe_timeout_s: float = PROBE_TIMEOUT_S
+class Seat:
+    """Where one exercise's suite runs: the cores it holds and its priority, the submission's
+    zygote (its workers are forked from it; ``None``: each starts on its own) and the ledger
+    every sandbox of the submission records its leftovers in."""
+
     cores: list[int] = field(default_factory=list)
     """The cores this exercise's worker holds (grader.sandbox.cpus)."""
     background: bool = False
     """Run the worker at the lowest scheduling priority (it holds no cores)."""
     forkserver: ForkServer | None = field(default=None, compare=False, repr=False)
-    """The submission's fork server (grader.sandbox.forkserver): workers it can serve are
-    forked from it, the others start on their own."""
     ledger: Ledger | None = field(default=None, compare=False, repr=False)
-    """Where every sandbox of the submission records what it left when it ends."""
 
 
 NOTES = pytest.StashKey[list]()
 """Where a suite leaves what the result's warnings should say (a notebook cell skipped)."""
 SUBMISSION = pytest.StashKey[Path]()
 """The staged submission folder the suite grades."""
-OPTIONS = pytest.StashKey[SuiteOptions]()
+PLAN = pytest.StashKey[Plan]()
 """What the suite grades with (the gate's settings among them)."""
+SEAT = pytest.StashKey[Seat]()
+"""Where the suite's workers run."""
 
 
 class Collector:
-    """pytest plugin: hands the suite its submission and options; one GradedTest per test,
+    """pytest plugin: hands the suite its submission, plan and seat; one GradedTest per test,
     with points from ``@pytest.mark.points``, and the suite's notes for the result's warnings.
     It records the functions whose tests did not pass, for the stand-ins of the tests after
     (:mod:`grader.grading.dependencies`), and has each failure's feedback name its function."""
 
-    def __init__(self, exercise: str, submission: Path, options: SuiteOptions):
+    def __init__(self, exercise: str, submission: Path, plan: Plan, seat: Seat):
         self.exercise = exercise
         self.submission = submission
-        self.options = options
+        self.plan, self.seat = plan, seat
         self.results: list[GradedTest] = []
         self.errors: list[str] = []
         self.notes: list[str] = []
@@ -71,7 +68,8 @@ class Collector:
         config.stash[dependencies.FAILED] = set()
         config.stash[NOTES] = self.notes
         config.stash[SUBMISSION] = self.submission
-        config.stash[OPTIONS] = self.options
+        config.stash[PLAN] = self.plan
+        config.stash[SEAT] = self.seat
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -130,11 +128,11 @@ def _outcome(call, report) -> tuple[str, str]:
 
 
 def run_suite(
-    exercise: Exercise, submission: Path, options: SuiteOptions
+    exercise: Exercise, submission: Path, plan: Plan, seat: Seat | None = None
 ) -> tuple[list[GradedTest], list[str]]:
     """Grade ``exercise`` of the staged submission folder: one result per hidden test, and
     the notes the suite left for the result's warnings."""
-    collector = Collector(exercise.key, Path(submission).resolve(), options)
+    collector = Collector(exercise.key, Path(submission).resolve(), plan, seat or Seat())
     args = [
         str(exercise.suite),
         "-c",

@@ -16,7 +16,8 @@ import pytest
 
 from grader.errors import ProbeFailure
 from grader.grading import dependencies
-from grader.grading.suite_runner import NOTES, OPTIONS, SUBMISSION, SuiteOptions
+from grader.grading.plan import Plan
+from grader.grading.suite_runner import NOTES, PLAN, SEAT, SUBMISSION, Seat
 from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
@@ -104,14 +105,20 @@ class Probe:
 
 
 @pytest.fixture(scope="module")
-def options(request) -> SuiteOptions:
+def plan(request) -> Plan:
     """What :func:`grader.grading.suite_runner.run_suite` grades with (the only way the suites
-    run)."""
-    if OPTIONS not in request.config.stash:
+    run): the run's plan, resolved once."""
+    if PLAN not in request.config.stash:
         pytest.exit(
             "the hidden suites run through grader.grading.suite_runner.run_suite", returncode=4
         )
-    return request.config.stash[OPTIONS]
+    return request.config.stash[PLAN]
+
+
+@pytest.fixture(scope="module")
+def seat(request) -> Seat:
+    """Where this exercise's workers run (its cores, the submission's zygote, the ledger)."""
+    return request.config.stash[SEAT]
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +132,11 @@ def exercise(request):
 
 
 @pytest.fixture(scope="module")
-def gate_labels(options: SuiteOptions):
+def gate_labels(plan: Plan):
     """For the gate: a secret relabelling of the classes, new for every run, and the training
     labels under it (what the gate's worker trains on). Weights trained elsewhere, on the true
     labels, score by chance under it; the trusted side scores the test split under it too."""
-    if options.gate is None or not options.data_root:
+    if plan.gate is None or not plan.data_root:
         return None
     import secrets
 
@@ -138,35 +145,35 @@ def gate_labels(options: SuiteOptions):
     from grader import data
 
     permutation = np.array(secrets.SystemRandom().sample(range(10), 10), dtype=np.int64)
-    _, labels = data.load_split(options.data_root, "train", verify="none", mmap=True)
+    _, labels = data.load_split(plan.data_root, "train", verify="none", mmap=True)
     return {"permutation": permutation, "train": permutation[labels]}
 
 
 @pytest.fixture(scope="module")
-def gate_spec(options: SuiteOptions, submission, gate_labels) -> WorkerSpec | None:
+def gate_spec(plan: Plan, seat: Seat, submission, gate_labels) -> WorkerSpec | None:
     """For the gate: the spec of its own worker, the one that holds the training split (under
     ``gate_labels``), pinned to the cores the exercise holds."""
     if gate_labels is None:
         return None
     return WorkerSpec(
         submission=submission,
-        train_images=Path(options.data_root).resolve() / "train" / "images.npy",
+        train_images=Path(plan.data_root).resolve() / "train" / "images.npy",
         train_labels=gate_labels["train"],
-        device=options.device,
-        isolation=options.isolation,
-        cores=options.cores or None,
-        background=options.background,
+        device=plan.device,
+        isolation=plan.isolation,
+        cores=seat.cores or None,
+        background=seat.background,
     )
 
 
 @pytest.fixture(scope="module")
-def worker(options: SuiteOptions, submission):
+def worker(plan: Plan, seat: Seat, submission):
     """The exercise's worker, forked where the submission has a fork server. It holds no cores
     (those an exercise holds are its gate's) and runs at the lowest priority."""
     spec = WorkerSpec(
         submission=submission,
-        device=options.device,
-        isolation=options.isolation,
+        device=plan.device,
+        isolation=plan.isolation,
         background=True,
     )
     limits = Limits()
@@ -174,17 +181,17 @@ def worker(options: SuiteOptions, submission):
         spec,
         start_timeout_s=WORKER_START_TIMEOUT_S,
         budget_s=limits.exercise_budget_s,
-        server=options.forkserver,
-        ledger=options.ledger,
+        server=seat.forkserver,
+        ledger=seat.ledger,
     )
     yield worker
     worker.close()
 
 
 @pytest.fixture(scope="module")
-def probe(request, worker, exercise, options: SuiteOptions, submission):
+def probe(request, worker, exercise, plan: Plan, submission):
     notes = request.config.stash.get(NOTES, [])
-    return Probe(worker, exercise, submission, options.probe_timeout_s, notes, request.config)
+    return Probe(worker, exercise, submission, plan.probe_timeout_s, notes, request.config)
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.course import reference
 from grader.errors import ProbeFailure
+from grader.gate import rules
 from grader.gate import trial as gate_trial
-from grader.gate.diagnosis import (
-    accuracy_diagnosis,
-    eval_normalisation,
-    time_feedback,
-    time_limit,
-)
+from grader.gate.diagnosis import accuracy_diagnosis, eval_normalisation, time_feedback
 from grader.inside.probes.ex5 import small_model
 from grader.kit import CLASS_NAMES, WORKER_START_TIMEOUT_S
 from grader.suites.assertions import (
@@ -434,22 +430,22 @@ GATE_POINTS = 8
 @pytest.mark.tests_function("the accuracy gate")
 @pytest.mark.points(GATE_POINTS)
 def test_accuracy_gate(
-    probe, worker, options, device_recipe, gate_labels, gate_spec, record_property
+    probe, worker, plan, seat, device_recipe, gate_labels, gate_spec, record_property
 ):
     """Trained with your pipeline on CIFAR-10, does the Net reach the course's accuracy in time?"""
     from grader import data
     from grader.course import reference
     from grader.gate import evaluation
 
-    recipe, cost, device = device_recipe, options.gate.reference, options.device
-    limit, limit_metrics = time_limit(recipe, cost, device)
+    recipe, cost, device = device_recipe, plan.gate.reference, plan.device
+    limit, limit_metrics = rules.time_limit(recipe, cost, device)
     record_property("threshold", recipe["threshold"])
     for key, value in limit_metrics.items():
         record_property(key, value)
     probe.ensure_loaded()  # ex5_train imports at all, where the training split is not
     worker.close()  # and nothing that worker started lives on into the gate's run
     trial = gate_trial.run(
-        gate_spec, recipe, limit, start_timeout_s=WORKER_START_TIMEOUT_S, ledger=options.ledger
+        gate_spec, recipe, limit, start_timeout_s=WORKER_START_TIMEOUT_S, ledger=seat.ledger
     )
     if limit.basis == "cpu" and trial.cpu_s is None and not trial.stopped:
         # the kernel's accounting was lost: judge by wall time against the reference's
@@ -469,7 +465,7 @@ def test_accuracy_gate(
     prepared = as_dict(trial.prepared, "the gate's preparation", ("mean", "std", "eval"))
     mean, std, note = eval_normalisation(prepared)
     out = as_dict(trial.weights, "the gate's training report", ("state_dict",))
-    images, labels = data.load_split(options.data_root, "test")
+    images, labels = data.load_split(plan.data_root, "test")
     try:
         scores = evaluation.evaluate(
             out["state_dict"],
@@ -499,12 +495,12 @@ def test_accuracy_gate(
 
 
 @pytest.fixture(scope="module")
-def device_recipe(options):
-    if options.gate is None:
+def device_recipe(plan):
+    if plan.gate is None:
         pytest.skip(
             f"the CIFAR-10 accuracy gate was left out (--no-gate): its {GATE_POINTS} "
             "points are not graded"
         )
-    if options.data_root is None:
+    if plan.data_root is None:
         pytest.skip("the CIFAR-10 accuracy gate needs prepared data (grader data prepare)")
-    return options.gate.recipe
+    return plan.gate.recipe

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from grader.course import reference
-from grader.errors import ProbeFailure
+from grader.errors import ProbeFailure, ProbeTimeout
 from grader.grading import dependencies
 from grader.inside import channel, contract
 from grader.inside.probes import standins
@@ -171,3 +173,40 @@ def test_a_dependent_is_judged_with_the_stand_in_in_a_worker(make_submission, is
         with pytest.raises(ProbeFailure, match="could not take these arguments"):
             worker.call("ex1.sse_grads", timeout_s=30, standins=[target], **args)
         np.testing.assert_array_equal(worker.call("ex1.sse_grads", timeout_s=30, **args), own)
+
+
+def test_the_stand_ins_round_trips_are_not_the_students_time(make_submission, isolation):
+    """Is the time the trusted side spends answering a stand-in's questions given back to the
+    call, up to the call's limit again (a fit_sine whose 300 steps each wait 3 ms for the
+    grader's predict passes a 1 s limit), while a loop of questions still ends (20,000 steps
+    in a 0.05 s limit are stopped)?"""
+    wrong = (
+        (SOLUTIONS_DIR / "ex1_gradients.py")
+        .read_text()
+        .replace("a, b, c, d = coeffs", "d, c, b, a = coeffs")
+    )
+    folder = make_submission("s", {"ex1_gradients.py": wrong}, keep={"ex1_gradients"})
+    target, answer = "ex1_gradients.predict", dependencies.ORACLES["ex1", "predict"]
+
+    def slow_predict(*args, **kwargs):
+        time.sleep(0.003)
+        return answer(*args, **kwargs)
+
+    spec = WorkerSpec(submission=folder, isolation=isolation)
+    args = dict(steps=300, lr=1e-6, seed=0)
+    with WorkerClient(spec, start_timeout_s=120) as worker:
+        worker.call("load", timeout_s=60, module="ex1_gradients")
+        out = worker.call(
+            "ex1.fit_sine", timeout_s=1, standins=[target], oracles={target: slow_predict}, **args
+        )
+        assert len(out["losses"]) == 3
+        with pytest.raises(ProbeTimeout):
+            worker.call(
+                "ex1.fit_sine",
+                timeout_s=0.05,
+                standins=[target],
+                oracles={target: answer},
+                steps=20000,
+                lr=1e-6,
+                seed=0,
+            )

@@ -30,7 +30,7 @@ def _run(args) -> int:
 
     if args.similarity and (args.reference or args.out is None):
         raise GraderError("--similarity needs a class to compare and --out for its report")
-    run(
+    results = run(
         args.paths,
         reference=args.reference,
         device=args.device,
@@ -57,6 +57,17 @@ def _run(args) -> int:
         similarity(
             args.paths, out=args.out / "similarity", config=args.config, exercises=args.exercises
         )
+    if args.out is not None and results and not args.no_report:
+        from grader.results.report import report
+
+        report(args.out)
+    return 0
+
+
+def _report(args) -> int:
+    from grader.results.report import report
+
+    report(args.results, dest=args.dest, similarity=args.similarity)
     return 0
 
 
@@ -256,7 +267,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write a code-similarity report of the class to OUT/similarity "
         "(as grader similarity; scores are not changed)",
     )
+    run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="with --out: do not write the class report to OUT/report (grader report)",
+    )
     run.set_defaults(func=_run)
+
+    report = commands.add_parser(
+        "report",
+        help="the class report for staff: scores, what the class got wrong, test quality, "
+        "the gate, warnings, similarity (offline HTML, JSON and CSV; changes no result)",
+    )
+    report.add_argument("results", type=Path, help="the folder grader run --out wrote")
+    report.add_argument(
+        "--dest",
+        type=Path,
+        help="where index.html, report.json and tests.csv go (default: RESULTS/report)",
+    )
+    report.add_argument(
+        "--similarity",
+        type=Path,
+        metavar="DIR",
+        help="the folder of a similarity report to summarise (default: RESULTS/similarity, "
+        "where there is one)",
+    )
+    report.set_defaults(func=_report)
 
     similar = commands.add_parser(
         "similarity",

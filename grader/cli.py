@@ -20,6 +20,7 @@ from grader.export import TARGETS
 from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
 from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES, gradebook
 from grader.results.formats import FORMATS
+from grader.results.report import report
 from grader.sandbox.policy import CHOICES as ISOLATIONS
 from grader.similarity import similarity
 
@@ -119,7 +120,7 @@ def _run(args) -> int:
     if getattr(args, "similarity", False) and (getattr(args, "reference", False) or out is None):
         raise GraderError("--similarity needs a class to compare and --out for its report")
     given = {k: v for k, v in vars(args).items() if k in inspect.signature(run).parameters}
-    run(**given)
+    results = run(**given)
     if getattr(args, "similarity", False):
         similarity(
             args.paths,
@@ -127,6 +128,8 @@ def _run(args) -> int:
             config=getattr(args, "config", None),
             exercises=getattr(args, "exercises", None),
         )
+    if out is not None and results and not getattr(args, "no_report", False):
+        report(out)
     return 0
 
 
@@ -264,6 +267,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write a code-similarity report of the class to OUT/similarity "
         "(as grader similarity; scores are not changed)",
+    )
+    grade.option(
+        "no_report",
+        "--no-report",
+        action="store_true",
+        help="with --out: do not write the class report to OUT/report (grader report)",
+    )
+
+    staff = Command(
+        commands,
+        "report",
+        report,
+        "the class report for staff: scores, what the class got wrong, test quality, "
+        "the gate, warnings, similarity (offline HTML, JSON and CSV; changes no result)",
+    )
+    staff.option("results", type=Path, help="the folder grader run --out wrote")
+    staff.option(
+        "dest",
+        "--dest",
+        type=Path,
+        metavar="DIR",
+        help="where index.html, report.json and tests.csv go (default: RESULTS/report)",
+    )
+    staff.option(
+        "similarity",
+        "--similarity",
+        type=Path,
+        metavar="DIR",
+        help="the folder of a similarity report to summarise (default: RESULTS/similarity, "
+        "where there is one)",
     )
 
     similar = Command(

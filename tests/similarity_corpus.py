@@ -139,18 +139,25 @@ def families() -> list[str]:
     return ["reference", *INDEPENDENT]
 
 
-def copy_of(source: Path, how: str, dest: Path, *, as_zip: bool = False) -> Path:
-    """A planted copy of the submission folder ``source``, made ``how`` (see :data:`COPIES`),
-    as a folder ``dest`` or, with ``as_zip``, ``dest`` + ``.zip``; its notebooks are copied
-    as they are."""
+def copied_files(source: Path, how: str, pattern: str = "ex*") -> dict[str, bytes]:
+    """The exercise files of the submission folder ``source`` (those matching ``pattern``)
+    made ``how`` (see :data:`COPIES`), by name; its notebooks as they are."""
     make = COPIES[how]
-    files = {path.name: path.read_bytes() for path in sorted(source.glob("ex*.ipynb"))}
-    for path in sorted(source.glob("ex*.py")):
+    files = {path.name: path.read_bytes() for path in sorted(source.glob(f"{pattern}.ipynb"))}
+    for path in sorted(source.glob(f"{pattern}.py")):
         text = path.read_text()
         if make is as_notebook:
             files[path.stem + ".ipynb"] = as_notebook(text)
         else:
             files[path.name] = (make(text) if make else text).encode()
+    return files
+
+
+def copy_of(source: Path, how: str, dest: Path, *, as_zip: bool = False) -> Path:
+    """A planted copy of the submission folder ``source``, made ``how`` (see :data:`COPIES`),
+    as a folder ``dest`` or, with ``as_zip``, ``dest`` + ``.zip``; its notebooks are copied
+    as they are."""
+    files = copied_files(source, how)
     if as_zip:
         dest = dest.with_suffix(".zip")
         with zipfile.ZipFile(dest, "w") as archive:
@@ -175,3 +182,15 @@ def build_class(root: Path) -> dict[str, str]:
             copy_of(source, how, root / name, as_zip=how == "exact")
             family_of[name] = family
     return family_of
+
+
+def one_exercise_copied(own: Path, donor: Path, module: str, how: str, dest: Path) -> Path:
+    """The submission folder ``own`` in ``dest``, but with the exercise ``module``
+    (``ex1_gradients``) copied from the submission folder ``donor``, made ``how``: one
+    exercise copied into otherwise independent work."""
+    files = {n: d for n, d in copied_files(own, "exact").items() if not n.startswith(module)}
+    files.update(copied_files(donor, how, module))
+    dest.mkdir(parents=True)
+    for name, data in files.items():
+        (dest / name).write_bytes(data)
+    return dest

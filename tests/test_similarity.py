@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -77,6 +78,86 @@ def test_report_ranks_pairs_and_shows_regions_side_by_side(planted):
     page = (out / "similarity.html").read_text()
     assert "<svg" in page and 'class="side"' in page and "<mark>" in page
     assert json.loads((out / "similarity.json").read_text()) == data
+
+
+ONE_EXERCISE = {
+    "ex1_gradients": "exact",
+    "ex2_autograd": "renamed",
+    "ex3_data": "reordered",
+    "ex5_train": "notebook",
+    "ex4_net": "exact",
+}
+"""One exercise copied each way into otherwise independent work; ex4's own code (the
+tutorial's ``forward``) is too short to count alone."""
+
+
+@pytest.fixture(scope="module")
+def one_exercise(tmp_path_factory):
+    """The three independent originals, and ``correct_independent_loops`` with one exercise
+    of the reference's copied in, each way of :data:`ONE_EXERCISE`; the default settings."""
+    root = tmp_path_factory.mktemp("one_exercise")
+    sources = {f: corpus.original(f, root / "class" / f) for f in corpus.families()}
+    for module, how in ONE_EXERCISE.items():
+        corpus.one_exercise_copied(
+            sources["correct_independent_loops"],
+            sources["reference"],
+            module,
+            how,
+            root / "class" / f"{module[:3]}_{how}",
+        )
+    stderr = io.StringIO()
+    data = similarity([root / "class"], out=root / "report", stderr=stderr)
+    return data, root / "report", stderr.getvalue()
+
+
+def test_one_copied_exercise_is_reported_with_that_exercise(one_exercise):
+    """Is each one-exercise copy (exact, renamed, reordered, as a notebook) reported with the
+    exercise it copied, though its score over every exercise is below the threshold; and no
+    pair of independent work, nor a copy of ex4's few lines, reported at all?"""
+    data, _, _ = one_exercise
+    pairs = {frozenset((p["a"], p["b"])): p for p in data["pairs"]}
+    for module, how in ONE_EXERCISE.items():
+        name = f"{module[:3]}_{how}"
+        pair = pairs.get(frozenset((name, "reference")))
+        if module == "ex4_net":
+            assert pair is None
+            continue
+        assert pair is not None, name
+        assert pair["exercises"] == [module[:3]] and pair["score"] < THRESHOLD, pair
+        assert pair["files"][module[:3]]["score"] >= data["exercise_threshold"]
+    originals = corpus.families()
+    for a in originals:
+        for b in originals:
+            assert frozenset((a, b)) not in pairs
+    compact = [p for p in data["pairs"] if "correct_independent_compact" in (p["a"], p["b"])]
+    assert compact == []
+
+
+def test_copied_exercises_are_in_the_html_and_on_stderr(one_exercise):
+    """Does the HTML list those pairs in a table of their own, with the copied exercise's
+    files side by side, and the table on stderr name the exercises?"""
+    data, out, stderr = one_exercise
+    page = (out / "similarity.html").read_text()
+    assert "Pairs with one exercise copied" in page
+    assert 'href="#copied-1"' in page and 'id="copied-1"' in page
+    assert "<strong>ex1 " in page
+    one = [p for p in data["pairs"] if p["score"] < data["threshold"]]
+    assert f"{len(one)} more with one exercise's files at or above 80%" in stderr
+    assert "ex1_exact  " in stderr and "reference (ex1)" in stderr
+
+
+def test_copied_exercises_need_enough_code_on_both_sides():
+    """Does one exercise count alone only at or above its threshold and with enough code on
+    both sides?"""
+    settings = SimilaritySettings()
+    match = compare.FileMatch("ex1", 0.9, 0.9, 0.9, 400, 400, None, None)
+    pair = compare.Pair("a", "b", 0.3, {"ex1": match})
+    assert compare.copied_exercises(pair, settings) == ["ex1"]
+    match.tokens_b = settings.exercise_min_tokens - 1
+    assert compare.copied_exercises(pair, settings) == []
+    match.tokens_b, match.score = 400, settings.exercise_threshold - 0.01
+    assert compare.copied_exercises(pair, settings) == []
+    assert compare.reported([pair], settings) == []
 
 
 def test_file_fractions_are_copydetects_own(tmp_path):
@@ -247,9 +328,11 @@ def test_course_configuration_sets_the_similarity_keys(tmp_path):
     path = tmp_path / "grader.toml"
     path.write_text(
         "[similarity]\nthreshold = 0.8\nnoise_threshold = 30\nguarantee_threshold = 40\n"
+        "exercise_threshold = 0.9\nexercise_min_tokens = 200\n"
     )
     settings = load(path).similarity
     assert load_similarity(path) == settings
+    assert (settings.exercise_threshold, settings.exercise_min_tokens) == (0.9, 200)
     assert (settings.threshold, settings.noise_threshold, settings.guarantee_threshold) == (
         0.8,
         30,
@@ -257,6 +340,8 @@ def test_course_configuration_sets_the_similarity_keys(tmp_path):
     )
     for text, key in (
         ("threshold = 1.5", "similarity.threshold"),
+        ("exercise_threshold = 1.5", "similarity.exercise_threshold"),
+        ("exercise_min_tokens = 0.5", "similarity.exercise_min_tokens"),
         ("noise_threshold = 30\nguarantee_threshold = 20", "similarity.guarantee_threshold"),
         ("noise_threshold = 2.5", "similarity.noise_threshold"),
         ("colour = 1", "similarity.colour"),

@@ -22,6 +22,8 @@ only replaces what it names. The shape::
     probe_timeout_s = 30                # one call into student code
     [tool.grader.similarity]            # grader similarity (copydetect's winnowing)
     threshold = 0.6                     # a pair at or above this score is reported
+    exercise_threshold = 0.8            # or one whose files of one exercise match this much
+    exercise_min_tokens = 150           # with this much code on both sides (filtered chars)
     noise_threshold = 25                # shortest match counted (filtered characters, k)
     guarantee_threshold = 25            # a match this long is always found (window = g - k + 1)
     report_pairs = 50                   # pairs shown side by side in the HTML report
@@ -95,6 +97,13 @@ class SimilaritySettings:
 
     threshold: float = 0.6
     """A pair whose similarity score reaches this is reported (0-1)."""
+    exercise_threshold: float = 0.8
+    """A pair is also reported when the files of any one exercise score this much (0-1),
+    however the rest compares: a copy of one exercise in otherwise independent work."""
+    exercise_min_tokens: int = 150
+    """... where both files hold at least this much code once the stubs are left out
+    (characters of filtered code): less is what independent solutions share anyway (ex4's
+    ``forward``, the tutorial's, is about 105 and independent ones match at 0.85)."""
     noise_threshold: int = 25
     """Matches shorter than this are noise (copydetect's ``noise_t``, the k of k-grams)."""
     guarantee_threshold: int = 25
@@ -317,19 +326,19 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
 
 def _similarity(table, read: _Reader) -> SimilaritySettings:
     names = [f.name for f in fields(SimilaritySettings)]
+    scores = ("threshold", "exercise_threshold")
     read.table(table, "similarity", names)
     values = asdict(SimilaritySettings())
     for name in names:
         if name not in table:
             continue
-        value = read.number(
-            table[name], f"similarity.{name}", minimum=0 if name == "threshold" else 1
-        )
-        if name != "threshold" and value != int(value):
+        value = read.number(table[name], f"similarity.{name}", minimum=0 if name in scores else 1)
+        if name not in scores and value != int(value):
             read.fail(f"similarity.{name}", f"expected a whole number, got {value!r}")
-        values[name] = value if name == "threshold" else int(value)
-    if values["threshold"] > 1:
-        read.fail("similarity.threshold", "a score between 0 and 1")
+        values[name] = value if name in scores else int(value)
+    for name in scores:
+        if values[name] > 1:
+            read.fail(f"similarity.{name}", "a score between 0 and 1")
     if values["guarantee_threshold"] < values["noise_threshold"]:
         read.fail("similarity.guarantee_threshold", "at least noise_threshold")
     return SimilaritySettings(**values)

@@ -19,6 +19,7 @@ from pathlib import Path
 from grader.gradebook.lms import FORMATS, MOODLE_KEYS
 from grader.gradebook.policy import MISSING, GradebookError
 from grader.gradebook.times import SOURCES
+from grader.results.stored import read_results
 
 __all__ = ["FORMATS", "MISSING", "MOODLE_KEYS", "SOURCES", "GradebookError", "gradebook"]
 
@@ -132,23 +133,6 @@ def _as_grader_error():
         yield
     except ValueError as exc:  # GradebookError, CourseConfigError
         raise GraderError(str(exc)) from None
-
-
-def read_results(folder: Path):
-    """Every stored result ``FOLDER/<submission>.json`` that ``grader run --out`` wrote."""
-    from grader.results.model import SubmissionResult
-
-    if not folder.is_dir():
-        raise GradebookError(f"{folder}: no such folder of results (grader run --out)")
-    found = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            found.append(SubmissionResult.from_json(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise GradebookError(f"{path}: not a result of grader run: {exc}") from None
-    if not found:
-        raise GradebookError(f"{folder}: no results (<submission>.json from grader run --out)")
-    return found
 
 
 def _points(results) -> tuple[dict[str, float], float]:

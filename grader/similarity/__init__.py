@@ -2,7 +2,8 @@
 
 Every pair of submissions is compared exercise by exercise with copydetect's winnowing
 fingerprints (:mod:`grader.similarity.fingerprints`, compared by
-:mod:`grader.similarity.compare`): the same submissions ``grader run``
+:mod:`grader.similarity.compare`), and reported where it scores high over the exercises both
+handed in or where the files of any one exercise match closely: the same submissions ``grader run``
 discovers (folders, zips, notebooks' code cells), the released stubs left out as
 boilerplate, reference folders (earlier terms, known solutions) compared with the class but
 not with each other. It writes ``similarity.json`` and ``similarity.html`` into the report
@@ -82,16 +83,18 @@ def similarity(
     )
     pairs = pool.all_pairs(entries, jobs=jobs, progress=progress("pairs compared"))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
+    flagged = compare.reported(pairs, settings)
     by_id = {e.id: e for e in entries}
-    for pair in pairs[: settings.report_pairs]:
-        if pair.score >= settings.threshold:
-            compare.add_regions(pair, by_id[pair.a], by_id[pair.b])
+    shown = report.side_by_side_pairs(flagged, settings)
+    for pair, keys in shown:
+        compare.add_regions(pair, by_id[pair.a], by_id[pair.b], keys)
     problems = fingerprints.describe(entries)
-    data = report.to_dict(pairs, entries, settings, len(pairs), problems)
+    data = report.to_dict(flagged, entries, settings, len(pairs), problems)
     out = Path(out)
     try:
         report.write_json(data, out / "similarity.json")
-        page = report.render_html(data, pairs, entries, settings)
+        scores = [p.score for p in pairs]
+        page = report.render_html(data, scores, flagged, shown, entries, settings)
         report.write_html(page, out / "similarity.html")
     except OSError as exc:
         raise GraderError(f"the report could not be written to {out}: {exc}") from None

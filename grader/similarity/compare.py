@@ -5,17 +5,20 @@ k-grams shared with the other file cover. It is counted here from the fingerprin
 (:mod:`grader.similarity.fingerprints`) with sorted arrays, which is what lets a class of
 hundreds be compared in a minute; :func:`copydetect.compare_files` gives the matching
 regions of the pairs a report shows (and the tests check that both agree). A pair's score
-sums its files.
+sums its files; a pair is reported when that score is high, or when the files of any one
+exercise match closely with enough code on both sides (:func:`copied_exercises`), so that a
+copy of one exercise in otherwise independent work is found too.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from copydetect import compare_files
 
+from grader.course.config import SimilaritySettings
 from grader.similarity.fingerprints import Entry
 
 
@@ -43,6 +46,9 @@ class Pair:
     """Matched tokens over all tokens of the exercise files both handed in (0-1)."""
     files: dict[str, FileMatch]
     b_reference: bool = False
+    exercises: list[str] = field(default_factory=list)
+    """The exercises whose files match above the per-exercise threshold
+    (:func:`copied_exercises`), in course order."""
 
 
 _NO_REGIONS = np.zeros((2, 0), dtype=int)
@@ -109,10 +115,35 @@ def compare(a: Entry, b: Entry) -> Pair:
     return Pair(a.id, b.id, round(score, 4), files, b_reference=b.reference)
 
 
-def add_regions(pair: Pair, a: Entry, b: Entry) -> Pair:
-    """The matching regions of each file of ``pair`` (``a`` and ``b`` its entries), from
-    :func:`copydetect.compare_files`, as offsets in each file's text."""
+def copied_exercises(pair: Pair, settings: SimilaritySettings) -> list[str]:
+    """The exercises of ``pair`` whose files score at least ``exercise_threshold`` and hold at
+    least ``exercise_min_tokens`` of code on both sides."""
+    return [
+        key
+        for key, match in pair.files.items()
+        if match.score >= settings.exercise_threshold
+        and min(match.tokens_a, match.tokens_b) >= settings.exercise_min_tokens
+    ]
+
+
+def reported(pairs: list[Pair], settings: SimilaritySettings) -> list[Pair]:
+    """The pairs a report lists, in the order given: each scoring at least ``threshold``, or
+    with a copied exercise (which :func:`copied_exercises` records on the pair)."""
+    found = []
+    for pair in pairs:
+        pair.exercises = copied_exercises(pair, settings)
+        if pair.score >= settings.threshold or pair.exercises:
+            found.append(pair)
+    return found
+
+
+def add_regions(pair: Pair, a: Entry, b: Entry, keys: list[str] | None = None) -> Pair:
+    """The matching regions of each file of ``pair`` (``a`` and ``b`` its entries; only the
+    exercises ``keys`` where given), from :func:`copydetect.compare_files`, as offsets in each
+    file's text."""
     for key, match in pair.files.items():
+        if keys is not None and key not in keys:
+            continue
         doc_a, doc_b = a.documents[key], b.documents[key]
         _, _, (slices_a, slices_b) = compare_files(doc_a.fingerprint, doc_b.fingerprint)
         match.slices_a = in_text(slices_a, doc_a.lines)

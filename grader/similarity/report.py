@@ -27,19 +27,21 @@ TABLE_ROWS = 500
 
 
 def to_dict(
-    pairs: list[Pair],
+    flagged: list[Pair],
     entries: list[Entry],
     settings: SimilaritySettings,
     compared: int,
     problems: list[str],
 ) -> dict:
-    """The canonical form (``similarity.json``, its schema in docs/similarity.md)."""
-    flagged = [p for p in pairs if p.score >= settings.threshold]
+    """The canonical form (``similarity.json``, its schema in docs/similarity.md) of the
+    reported pairs ``flagged`` (:func:`grader.similarity.compare.reported`)."""
     return {
         "schema": SCHEMA_VERSION,
         "grader_version": __version__,
         "method": "copydetect winnowing, released stubs as boilerplate",
         "threshold": settings.threshold,
+        "exercise_threshold": settings.exercise_threshold,
+        "exercise_min_tokens": settings.exercise_min_tokens,
         "noise_threshold": settings.noise_threshold,
         "guarantee_threshold": settings.guarantee_threshold,
         "submissions": [e.id for e in entries if not e.reference],
@@ -51,6 +53,7 @@ def to_dict(
                 "b": p.b,
                 "b_is_reference": p.b_reference,
                 "score": p.score,
+                "exercises": p.exercises,
                 "files": {
                     key: {
                         "score": round(f.score, 4),
@@ -136,10 +139,25 @@ def histogram(scores: list[float], threshold: float, bins: int = 20) -> Markup:
     )
 
 
-def _side_by_side(pair: Pair, documents: dict[str, Entry]) -> dict:
-    """A pair's files, most similar first, each with both sides' text cut at the matches."""
+def side_by_side_pairs(
+    flagged: list[Pair], settings: SimilaritySettings
+) -> list[tuple[Pair, list[str] | None]]:
+    """The reported pairs the HTML shows side by side, each with the exercises it shows
+    (``None``: every file that matches): the first ``report_pairs`` at or above the threshold,
+    then the first ``report_pairs`` reported only for a copied exercise, with those
+    exercises' files."""
+    whole = [(p, None) for p in flagged if p.score >= settings.threshold]
+    one = [(p, p.exercises) for p in flagged if p.score < settings.threshold]
+    return whole[: settings.report_pairs] + one[: settings.report_pairs]
+
+
+def _side_by_side(pair: Pair, keys: list[str] | None, documents: dict[str, Entry]) -> dict:
+    """A pair's files (those of ``keys`` where given), most similar first, each with both
+    sides' text cut at the matches."""
     files = []
     for key, match in sorted(pair.files.items(), key=lambda item: -item[1].score):
+        if keys is not None and key not in keys:
+            continue
         sides = []
         for name, slices, fraction in (
             (pair.a, match.slices_a, match.fraction_a),
@@ -163,19 +181,34 @@ def _percent(value: float) -> str:
 
 
 def render_html(
-    data: dict, pairs: list[Pair], entries: list[Entry], settings: SimilaritySettings
+    data: dict,
+    scores: list[float],
+    flagged: list[Pair],
+    shown: list[tuple[Pair, list[str] | None]],
+    entries: list[Entry],
+    settings: SimilaritySettings,
 ) -> str:
-    """The whole report: parameters, histogram, ranked table, then the top pairs side by side."""
+    """The whole report: parameters, histogram of every pair's ``scores``, the reported pairs
+    ranked (at or above the threshold, then those reported for a copied exercise), then the
+    pairs ``shown`` side by side."""
     by_id = {e.id: e for e in entries}
-    flagged = [p for p in pairs if p.score >= settings.threshold]
+    counts = {"pair": 0, "copied": 0}  # each table links to its own pairs shown
+    pieces = []
+    for pair, keys in shown:
+        anchor = "pair" if keys is None else "copied"
+        counts[anchor] += 1
+        piece = _side_by_side(pair, keys, by_id)
+        pieces.append({**piece, "anchor": anchor, "number": counts[anchor]})
     return pages.render(
         "similarity.html",
         data=data,
         settings=settings,
-        flagged=flagged,
+        whole=[p for p in flagged if p.score >= settings.threshold],
+        one=[p for p in flagged if p.score < settings.threshold],
         table_rows=TABLE_ROWS,
-        shown=[_side_by_side(p, by_id) for p in flagged[: settings.report_pairs]],
-        histogram=histogram([p.score for p in pairs], settings.threshold),
+        shown=pieces,
+        linked=counts,
+        histogram=histogram(scores, settings.threshold),
         percent=_percent,
     )
 
@@ -186,18 +219,24 @@ def write_html(page: str, path: Path) -> Path:
 
 
 def table(data: dict, limit: int = 15) -> str:
-    """The short table for stderr: the top pairs, then what was not compared."""
-    pairs = data["pairs"]
+    """The short table for stderr: the top pairs at or above the threshold, the top pairs
+    reported for a copied exercise, then what was not compared."""
+    whole = [p for p in data["pairs"] if p["score"] >= data["threshold"]]
+    one = [p for p in data["pairs"] if p["score"] < data["threshold"]]
     lines = [
-        f"similarity: {data['pairs_compared']} pairs compared, {len(pairs)} at or above "
-        f"{data['threshold']:.0%}"
+        f"similarity: {data['pairs_compared']} pairs compared, {len(whole)} at or above "
+        f"{data['threshold']:.0%}, {len(one)} more with one exercise's files at or above "
+        f"{data['exercise_threshold']:.0%}"
     ]
-    if pairs:
-        width = max(len(p["a"]) for p in pairs[:limit])
-        lines.append(f"  {'a'.ljust(width)}  {'score':>5}  b")
+    width = max((len(p["a"]) for p in (whole[:limit] + one[:limit])), default=1)
+    for pairs, heading in ((whole, "b"), (one, "b (the exercises copied)")):
+        if not pairs:
+            continue
+        lines.append(f"  {'a'.ljust(width)}  {'score':>5}  {heading}")
         for p in pairs[:limit]:
             b = p["b"] + (" (reference)" if p["b_is_reference"] else "")
-            lines.append(f"  {p['a'].ljust(width)}  {p['score']:>5.0%}  {b}")
+            copied = f" ({', '.join(p['exercises'])})" if pairs is one else ""
+            lines.append(f"  {p['a'].ljust(width)}  {p['score']:>5.0%}  {b}{copied}")
         if len(pairs) > limit:
             lines.append(f"  ... and {len(pairs) - limit} more in similarity.json")
     lines += [f"  not compared: {line}" for line in data["not_compared"]]

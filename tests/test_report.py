@@ -287,14 +287,12 @@ def test_the_command_writes_the_report(tmp_path):
 def test_a_run_with_out_writes_the_report_unless_told_not_to(tmp_path, monkeypatch):
     """Does ``grader run DIR --out OUT`` end by writing OUT/report, and ``--no-report`` not
     (the grading itself stood in for: results written as a run writes them)?"""
-    import grader.batch.run as batch_run
-
     def graded(paths, *, out=None, **_):
         results = planted.build(5)
         planted.write(Path(out), results, feedback=False)
         return results
 
-    monkeypatch.setattr(batch_run, "run", graded)
+    monkeypatch.setattr(cli, "run", graded)
     assert cli.main(["run", "class", "--out", str(tmp_path / "a")]) == 0
     assert (tmp_path / "a" / "report" / "index.html").is_file()
     assert cli.main(["run", "class", "--out", str(tmp_path / "b"), "--no-report"]) == 0

@@ -26,40 +26,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import fixture_expectations as expectations
 import pytest
-from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission, full_marks
+from conftest import GRADER, REPO, describe, fixture_submission, full_marks
 
 from grader.sandbox.identity import UID_BASE
 from grader.sandbox.policy import bwrap_works, unreadable_python
 
-HOSTILE = sorted(
-    p.name
-    for p in FIXTURES.glob("hostile_*")
-    if p.is_dir() and not p.name.startswith("hostile_gate_")
-)
-"""The attacks on the sandbox (those on the gate's clock, hostile_gate_*: test_gate_hostile.py)."""
-
-
-WRONG_ANSWER = "<an ordinary wrong answer>"
-"""Expected feedback: a plain failure (status ``failed``: not a timeout, a crash of the worker
-or a grader error), whatever its words; what a cheat that returns wrong values earns."""
-
-
-@dataclass(frozen=True)
-class Attack:
-    exercise: str
-    """The exercise whose file attacks."""
-    feedback: str | None = WRONG_ANSWER
-    """A word of every failed pointed test's feedback there, or WRONG_ANSWER (None: the
-    failures differ in kind, and ``shown`` says what one of them must say)."""
-    score: float = 0
-    """What the attacked exercise still earns (checks the attack does not touch; all of it
-    for an attack on the submissions graded after it)."""
-    fallback: str | None = None
-    """The same for the run without bubblewrap, where the attack is also graded that way
-    (None: not graded that way)."""
-    shown: str = ""
-    """A word that at least one failed test's feedback holds: the attack's own symptom."""
+ATTACKS = expectations.of(expectations.Attack)
+"""The attacks on the sandbox and what each earns (those on the gate's clock, hostile_gate_*:
+test_gate_hostile.py)."""
+HOSTILE = sorted(ATTACKS)
+WRONG_ANSWER = expectations.WRONG_ANSWER
 
 
 def says(test: dict, expected: str) -> bool:
@@ -69,30 +47,6 @@ def says(test: dict, expected: str) -> bool:
     return expected in test["feedback"]
 
 
-ATTACKS = {
-    "hostile_constant_test_functions": Attack("ex2", score=16, shown="got 0"),
-    "hostile_daemon_setsid": Attack("ex1", fallback=WRONG_ANSWER),
-    "hostile_fake_results": Attack("ex1", fallback=WRONG_ANSWER),
-    "hostile_fill_tmpfs": Attack("ex1", "No space left"),
-    "hostile_forged_pickle_reply": Attack("ex1", "malformed data", fallback="malformed data"),
-    "hostile_fork_many": Attack("ex1", "more than 64 processes", fallback="more than 64"),
-    "hostile_forward_ignores_input": Attack("ex4", score=5, shown="no gradient reaches"),
-    "hostile_hang_at_import": Attack("ex1", "no answer within"),
-    "hostile_memory_hog": Attack("ex1", "MemoryError", fallback="MemoryError"),
-    "hostile_monkeypatch_ex1": Attack("ex1"),
-    "hostile_os_exit_at_import": Attack("ex1", "worker process ended", fallback="ended"),
-    "hostile_phone_home": Attack("ex1", "connected: []"),
-    "hostile_reach_the_grader": Attack("ex1", "done: []", fallback="done: []"),
-    "hostile_relay_plants": Attack("ex1", score=20, fallback=None),
-    "hostile_relay_reads": Attack("ex1", "found: []", fallback="found: []"),
-    "hostile_remount_escape": Attack("ex1", "escaped: []", fallback="escaped: []"),
-    "hostile_save_model_shared_lists": Attack("ex5", "holds a list", score=19),
-    "hostile_snoop_filesystem": Attack("ex1", "found: []"),
-    "hostile_stops_reading": Attack("ex3", None, shown="stopped reading its requests"),
-    "hostile_sys_exit_in_function": Attack("ex1", "sys.exit(0)"),
-    "hostile_terminal_escapes": Attack("ex1", shown="\\x1b[2J"),
-    "hostile_thread_bomb": Attack("ex1", "can't start new thread", fallback="can't start"),
-}
 FALLBACK = sorted(name for name, attack in ATTACKS.items() if attack.fallback is not None)
 GRADED = "ex1,ex2,ex3,ex4,ex5"
 DAEMON_MARKER = b"hostile-daemon-marker"
@@ -223,11 +177,6 @@ def pointed(result: dict, exercise: str) -> list[dict]:
     ]
 
 
-def test_every_hostile_fixture_is_described():
-    """Does every hostile_* fixture say what it attacks and what its feedback must hold?"""
-    assert set(HOSTILE) == set(ATTACKS)
-
-
 @pytest.mark.parametrize("isolation", ["bwrap", "process"])
 def test_grader_succeeds_and_prints_only_real_results(runs, isolation):
     """Does the run exit 0 with one JSON result per submission and nothing else on stdout,
@@ -255,8 +204,7 @@ def test_attack_scores_nothing_it_should_not(runs, name):
     failed = [t for t in tests if t["status"] != "passed"]
     assert all(t["feedback"] for t in failed)
     assert failed or attack.score == result["exercises"][attack.exercise]["max_score"]
-    if attack.feedback is not None:
-        assert all(says(t, attack.feedback) for t in failed), describe(result)
+    assert all(says(t, attack.feedback) for t in failed), describe(result)
     if attack.shown:
         assert any(attack.shown in t["feedback"] for t in failed), describe(result)
     for key in GRADED.split(","):

@@ -1,11 +1,12 @@
 """Broken submissions: each gets a clear answer, costs only its own exercise, and the batch goes on.
 
-Every ``tests/fixtures/submissions/broken_*`` folder holds one malformed exercise file (a
-syntax error, an import error, a wrong signature, a missing return, a wrong shape or type,
-a binary file, an invalid notebook, an empty file). With them in the same batch: a missing
-file, an empty submission, bad zips (``..`` and absolute paths, a symlink, a compression
-bomb, not a zip), two submissions with one id and a folder name that is not UTF-8. Two
-``grader run`` batches (by the exercises they touch) go side by side.
+Every ``tests/fixtures/submissions/broken_*`` folder holds one malformed exercise file, or
+the edits of the reference that make one (a syntax error, an import error, a wrong signature,
+a missing return, a wrong shape or type, a binary file, an invalid notebook, an empty file),
+and its ``expected.toml``. With them in the same batch: a missing file, an empty submission,
+bad zips (``..`` and absolute paths, a symlink, a compression bomb, not a zip), two
+submissions with one id and a folder name that is not UTF-8. Two ``grader run`` batches (by
+the exercises they touch) go side by side.
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
 """Hostile submissions against the sandbox, as root: cheating costs the cheater, nothing escapes.
 
-Every ``tests/fixtures/submissions/hostile_*`` folder holds one exercise file that attacks
-the grader: it exits early, monkeypatches the checks, prints or writes fake results, hunts
-for the hidden tests, phones home, leaves daemons, forks or starts threads without end,
-eats memory or fills its folders, hangs, forges the reply channel, remounts read-only
-folders writable, goes after the grader's processes and files, stops reading its requests,
-makes the grader's test functions constant, writes terminal escapes, or saves a model that
-never ends when walked as data. They are graded in one ``grader run`` under bubblewrap (on
-ex1-ex5 without the gate: the other exercises of the same submission must be unharmed)
-and, where the attack is on the machine rather than on the checks, again with
-``--isolation process`` (student code as a user of its own, no bubblewrap). Both runs go
-side by side; the kit, the Python environment and the data are hashed before and after.
+Every ``tests/fixtures/submissions/hostile_*`` folder holds one exercise file (or edits of the
+reference) that attacks the grader, and its ``expected.toml``: it exits early, monkeypatches
+the checks, prints or writes fake results, hunts for the hidden tests, phones home, leaves
+daemons, forks or starts threads without end, eats memory or fills its folders, hangs, forges
+the reply channel, remounts read-only folders writable, goes after the grader's processes and
+files, stops reading its requests, makes the grader's test functions constant, writes terminal
+escapes, or saves a model that never ends when walked as data. They are graded in one
+``grader run`` under bubblewrap (on ex1-ex5 without the gate: the other exercises of the same
+submission must be unharmed) and, where the attack is on the machine rather than on the
+checks, again with ``--isolation process`` (student code as a user of its own, no
+bubblewrap). Both runs go side by side; the kit, the Python environment and the data are
+hashed before and after.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ Lines outside blocks are comments. Each block's reference lines must occur exact
 the reference file (with its ``### BEGIN/END SOLUTION`` lines removed, as a student's copy
 has none), so a change to the solutions that an edit depends on fails loudly, and any other
 change to the solutions reaches every fixture by itself. Whole files (``.py``, ``.ipynb``)
-are used as they are: hostile and broken submissions, notebooks.
+are used as they are: submissions written anew, notebooks. Nothing else in a fixture's
+folder is staged: its ``expected.toml`` (``tests/fixture_expectations.py``) is the tests' own.
 """
 
 from __future__ import annotations
@@ -63,22 +64,22 @@ def apply(source: str, edits: list[tuple[str, str]], where: str = "edits") -> st
     return source
 
 
-def fixture_files(name: str) -> dict[str, Path]:
+def fixture_files(name: str, root: Path = FIXTURES) -> dict[str, Path]:
     """Module -> the fixture file that stands for it (``.edits``, ``.py`` or ``.ipynb``)."""
     found = {}
     for module in MODULES:
         for suffix in (".edits", ".py", ".ipynb"):
-            path = FIXTURES / name / f"{module}{suffix}"
+            path = root / name / f"{module}{suffix}"
             if path.exists():
                 found[module] = path
     return found
 
 
-def stage(name: str | None, dest: Path) -> Path:
+def stage(name: str | None, dest: Path, root: Path = FIXTURES) -> Path:
     """A whole submission in ``dest``: the reference with the fixture ``name``'s edits and
     files (a notebook replaces the ``.py`` of its name); ``None``: the reference alone."""
     dest.mkdir(parents=True)
-    files = fixture_files(name) if name else {}
+    files = fixture_files(name, root) if name else {}
     for module in MODULES:
         path = files.get(module)
         if path is None:

@@ -1,11 +1,12 @@
 """Broken submissions: each gets a clear answer, costs only its own exercise, and the batch goes on.
 
-Every ``tests/fixtures/submissions/broken_*`` folder holds one malformed exercise file (a
-syntax error, an import error, a wrong signature, a missing return, a wrong shape or type,
-a binary file, an invalid notebook, an empty file). With them in the same batch: a missing
-file, an empty submission, bad zips (``..`` and absolute paths, a symlink, a compression
-bomb, not a zip), two submissions with one id and a folder name that is not UTF-8. Two
-``grader run`` batches (by the exercises they touch) go side by side.
+Every ``tests/fixtures/submissions/broken_*`` folder holds one malformed exercise file, or
+the edits of the reference that make one (a syntax error, an import error, a wrong signature,
+a missing return, a wrong shape or type, a binary file, an invalid notebook, an empty file),
+and its ``expected.toml``. With them in the same batch: a missing file, an empty submission,
+bad zips (``..`` and absolute paths, a symlink, a compression bomb, not a zip), two
+submissions with one id and a folder name that is not UTF-8. Two ``grader run`` batches (by
+the exercises they touch) go side by side.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import fixture_expectations as expectations
 import pytest
 from conftest import (
-    FIXTURES,
     GRADER,
     REPO,
     describe,
@@ -27,56 +27,10 @@ from conftest import (
     write_zip,
 )
 
-BROKEN = sorted(p.name for p in FIXTURES.glob("broken_*") if p.is_dir())
 EX1 = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
-
-
-@dataclass(frozen=True)
-class Case:
-    """``exercise`` loses points; ``fails`` maps tests that must fail (None: all of them) to
-    words their feedback holds; every other graded exercise keeps full marks."""
-
-    exercise: str
-    words: tuple[str, ...]
-    fails: tuple[str, ...] | None = None
-    batch: str = "a"
-    extra: dict = field(default_factory=dict, hash=False)
-
-
-CASES = {
-    "broken_syntax_error": Case("ex2", ("SyntaxError", "ex2_autograd.py, line 12")),
-    "broken_import_error": Case(
-        "ex3", ("ex3_data.py could not be imported", "No module named 'tensorflow_datasets'")
-    ),
-    "broken_wrong_signature": Case(
-        "ex1",
-        ("TypeError", "sse_loss() takes 1 positional argument but 2 were given"),
-        ("test_sse_loss_is_sum_of_squares",),
-    ),
-    "broken_returns_none": Case(
-        "ex3",
-        ("None (is a `return` missing?)",),
-        ("test_channel_stats_of_array", "test_channel_stats_of_tensor"),
-    ),
-    "broken_binary_file": Case("ex2", ("ex2_autograd.py is not Python source", "NUL bytes")),
-    "broken_notebook_invalid_json": Case(
-        "ex3", ("ex3_data.ipynb is not a valid Jupyter notebook",)
-    ),
-    "broken_empty_file": Case("ex1", ("has no attribute",)),
-    "broken_wrong_shape": Case(
-        "ex4",
-        ("shape",),
-        ("test_logits_shape_for_any_batch", "test_logits_match_reference_forward"),
-        batch="b",
-    ),
-    "broken_wrong_return_types": Case(
-        "ex5",
-        ("expected",),
-        ("test_overall_accuracy", "test_per_class_accuracy"),
-        batch="b",
-    ),
-}
-BATCH_EXERCISES = {"a": "ex1,ex2,ex3", "b": "ex3,ex4,ex5"}
+CASES = expectations.of(expectations.Broken)
+"""Each broken_* fixture: the exercise it costs, the tests that fail and what they say."""
+BATCH_EXERCISES = expectations.BROKEN_BATCHES
 # Submissions that cannot be read at all: the id they get and a word of the reason.
 UNREADABLE = {
     "zip_dotdot": "unsafe path",
@@ -132,11 +86,6 @@ def graded(tmp_path_factory):
         results = [json.loads(line) for line in out.splitlines() if line.strip()]
         graded[batch] = (process.returncode, err, {r["submission"]: r for r in results})
     return graded
-
-
-def test_every_broken_fixture_has_a_case():
-    """Is every broken_* fixture folder in the table, and every table entry a folder?"""
-    assert set(BROKEN) == set(CASES)
 
 
 @pytest.mark.parametrize("batch", sorted(BATCH_EXERCISES))

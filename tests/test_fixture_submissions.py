@@ -1,11 +1,13 @@
 """Fixture submissions against the hidden suites.
 
 Every fixture in ``tests/fixtures/submissions/<name>/`` holds only the exercise file(s) it
-changes; the harness stages it as a copy of ``solutions/`` overlaid with those files, in a
-temporary folder. Three kinds, named by their expected outcome:
+changes and its ``expected.toml``, what it must earn (``tests/fixture_expectations.py``); the
+harness stages it as a copy of ``solutions/`` overlaid with those files, in a temporary
+folder. Three kinds, named by their expected outcome:
 
-- ``bug_*``: one natural student mistake in one function; exactly the tests named in
-  :data:`BUGS` fail, with feedback that names the mistake, and nothing else loses points. One
+- ``bug_*``: one natural student mistake in one function; exactly the tests its
+  ``expected.toml`` names fail, with feedback that names the mistake, and nothing else loses
+  points. One
   mistake costs once: every failing test is one of that function's (its
   ``@pytest.mark.tests_function`` marker says so), whatever calls it, and its feedback names
   the function.
@@ -14,29 +16,30 @@ temporary folder. Three kinds, named by their expected outcome:
 
 For speed, all fixtures that touch one exercise are graded in one ``grader run`` of a folder of
 submissions (``--exercises exN``, with ex5 too for ex4 since ex5 imports ex4's Net), and the
-batches run side by side as subprocesses. The default run grades :func:`sampled`: for every
-pointed hidden test the first bug fixture in the table that fails it (so every check still
-meets a submission that must fail it), the bugs the diagnoses below name, and every correct
-and hostile fixture; the other bug fixtures are marked slow and graded with ``-m slow``.
+batches run side by side as subprocesses. The default run grades :func:`sampled`: the bug
+fixtures marked ``default_run``, those the diagnoses below name, and for a pointed hidden test
+that none of them fails the first bug fixture by name that fails it (so every check still
+meets a submission that must fail it); and every correct and hostile fixture. The other bug
+fixtures are marked slow and graded with ``-m slow``.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import fixture_edits
+import fixture_expectations as expectations
 import pytest
 from conftest import FIXTURES, REPO, describe, fixture_submission, full_marks
 
-from grader.grading import dependencies
+from grader.grading.grade import dependencies
 from grader.submissions.notebooks import notebook_to_source
 
 SOLUTIONS = REPO / "solutions"
@@ -58,638 +61,16 @@ pytestmark = pytest.mark.timeout(3600)
 slow run): more than pytest-timeout's default for one test."""
 
 
-@dataclass(frozen=True)
-class Bug:
-    """A buggy fixture: ``fails`` maps each test that must fail to a word its feedback holds;
-    ``function`` is the function the mistake is in (a tuple where one mistake is written in
-    two, said beside it).
-
-    Every other pointed test of ``exercise`` must pass, and every failing one must be a test of
-    ``function`` by its marker: a mistake costs nothing in the tests of the functions that
-    call the mistaken one (a wrong ``sse_grads`` does not spoil ``fit_sine``'s tests).
-    """
-
-    fixture: str
-    exercise: str
-    fails: dict[str, str] = field(hash=False)
-    function: str | tuple[str, ...] = ""
-
-    @property
-    def functions(self) -> tuple[str, ...]:
-        return (self.function,) if isinstance(self.function, str) else tuple(self.function)
-
-
-BUGS = [
-    # ex1: gradients by hand
-    Bug(
-        "bug_predict_coeffs_reversed",
-        "ex1",
-        {"test_predict_is_the_cubic": "in that order"},
-        function="predict",
-    ),
-    Bug(
-        "bug_sse_loss_mean",
-        "ex1",
-        {"test_sse_loss_is_sum_of_squares": "mean of the squared errors"},
-        function="sse_loss",
-    ),
-    Bug(
-        "bug_sse_grads_wrong_sign",
-        "ex1",
-        {"test_sse_grads_match_finite_differences": "the sign is wrong"},
-        function="sse_grads",
-    ),
-    Bug(
-        "bug_sse_grads_missing_factor_2",
-        "ex1",
-        {"test_sse_grads_match_finite_differences": "a factor 2 is missing"},
-        function="sse_grads",
-    ),
-    Bug(
-        "bug_sgd_step_in_place",
-        "ex1",
-        {"test_sgd_step_returns_new_array": "in-place update"},
-        function="sgd_step",
-    ),
-    Bug(
-        "bug_fit_sine_records_after_update",
-        "ex1",
-        {"test_fit_sine_records_loss_every_100_steps": "before that step's update"},
-        function="fit_sine",
-    ),
-    Bug(
-        "bug_fit_sine_wrong_seed",
-        "ex1",
-        {
-            "test_fit_sine_records_loss_every_100_steps": "default_rng(seed)",
-            "test_fit_sine_matches_reference": "coefficients",
-        },
-        function="fit_sine",
-    ),
-    Bug(
-        "bug_fit_sine_discards_step",
-        "ex1",
-        {"test_fit_sine_matches_reference": "sgd_step"},
-        function="fit_sine",
-    ),
-    # ex2: autograd
-    Bug(
-        "bug_chain_rule_no_product_rule",
-        "ex2",
-        {"test_chain_rule": "product rule"},
-        function="chain_rule",
-    ),
-    Bug(
-        "bug_weighted_backward_ignores_weights",
-        "ex2",
-        {"test_weighted_backward_matches_finite_differences": "ignores the weights"},
-        function="weighted_backward",
-    ),
-    Bug(
-        "bug_weighted_backward_modifies_x",
-        "ex2",
-        {"test_weighted_backward_leaves_input_alone": "changed the caller's x"},
-        function="weighted_backward",
-    ),
-    Bug(
-        "bug_derivatives_second_is_first",
-        "ex2",
-        {"test_derivatives_second": "create_graph"},
-        function="derivatives",
-    ),
-    Bug(
-        "bug_derivatives_no_create_graph",
-        "ex2",
-        {
-            "test_derivatives_first": "does not require grad",
-            "test_derivatives_second": "does not require grad",
-        },
-        function="derivatives",
-    ),
-    Bug(
-        "bug_legendre_forward_precedence",
-        "ex2",
-        {"test_legendre_forward": "P3(x)"},
-        function="LegendreP3.forward",
-    ),
-    Bug(
-        "bug_legendre_backward_no_grad_output",
-        "ex2",
-        {"test_legendre_backward_matches_finite_differences": "grad_output"},
-        function="LegendreP3.backward",
-    ),
-    Bug(
-        "bug_train_step_grad_not_cleared",
-        "ex2",
-        {"test_train_step_clears_grad": "coeffs.grad still holds the gradient"},
-        function="train_step",
-    ),
-    Bug(
-        "bug_train_step_rebinds_coeffs",
-        "ex2",
-        {"test_train_step_one_step": "in place"},
-        function="train_step",
-    ),
-    Bug(
-        "bug_fit_sine_autograd_seed_ignored",
-        "ex2",
-        {"test_fit_sine_autograd_matches_reference": "manual_seed(seed)"},
-        function="fit_sine_autograd",
-    ),
-    # ex3: the data pipeline
-    # a tensor that gives what the array gives passes the tensor test: the statistics
-    # themselves are the array test's to charge
-    Bug(
-        "bug_channel_stats_0_255",
-        "ex3",
-        {"test_channel_stats_of_array": "0-255 scale"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_wrong_axis",
-        "ex3",
-        {"test_channel_stats_of_array": "expected shape (3,)"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_array_only",
-        "ex3",
-        {"test_channel_stats_of_tensor": "astype"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_one_mean_for_all",
-        "ex3",
-        {"test_channel_stats_of_array": "one mean per channel"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_no_normalize",
-        "ex3",
-        {"test_eval_transform_normalises": "add Normalize(mean, std)"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_no_random_flip",
-        "ex3",
-        {"test_train_transform_crops_and_flips": "add RandomHorizontalFlip()"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_crop_padding_too_small",
-        "ex3",
-        {"test_train_transform_crops_and_flips": "RandomCrop(32, padding=4)"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_no_random_crop",
-        "ex3",
-        {"test_train_transform_crops_at_random_places": "add RandomCrop(32, padding=4)"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_train_loader_not_shuffled",
-        "ex3",
-        {"test_train_loader_reshuffles": "shuffle=True"},
-        function="make_loaders",
-    ),
-    Bug(
-        "bug_test_loader_shuffled",
-        "ex3",
-        {"test_test_loader_keeps_order": "shuffle=False"},
-        function="make_loaders",
-    ),
-    Bug(
-        "bug_test_loader_drop_last",
-        "ex3",
-        {"test_test_loader_keeps_order": "drop_last=False"},
-        function="make_loaders",
-    ),
-    # ex4: the network (graded with ex5, which imports ex4's Net)
-    Bug(
-        "bug_missing_relu",
-        "ex4",
-        {"test_logits_match_reference_forward": "a ReLU is missing after conv2"},
-        function="Net.forward",
-    ),
-    Bug(
-        "bug_flatten_channels_last",
-        "ex4",
-        {"test_logits_match_reference_forward": "the flatten scrambles the features"},
-        function="Net.forward",
-    ),
-    Bug(
-        "bug_flatten_whole_batch",
-        "ex4",
-        {
-            "test_logits_shape_for_any_batch": "expected shape (1, 10)",
-            "test_logits_match_reference_forward": "shapes cannot be multiplied",
-            "test_gradients_reach_every_layer": "shapes cannot be multiplied",
-        },
-        function="Net.forward",
-    ),
-    Bug(
-        "bug_squeeze_logits",
-        "ex4",
-        {"test_logits_shape_for_any_batch": "expected shape (1, 10)"},
-        function="Net.forward",
-    ),
-    Bug(
-        "bug_softmax_output",
-        "ex4",
-        {"test_logits_match_reference_forward": "softmax"},
-        function="Net.forward",
-    ),
-    Bug(
-        "bug_detach_in_forward",
-        "ex4",
-        {"test_gradients_reach_every_layer": "conv1.weight"},
-        function="Net.forward",
-    ),
-    # one change written in two methods: a batch norm made in __init__ and applied in forward
-    Bug(
-        "bug_extra_layer_in_init",
-        "ex4",
-        {
-            "test_layers_are_the_tutorials": "keep __init__ as given",
-            "test_logits_match_reference_forward": "keep __init__ as given",
-        },
-        function=("Net.__init__", "Net.forward"),
-    ),
-    # ex5: training and evaluation
-    Bug(
-        "bug_set_seed_only_torch",
-        "ex5",
-        {"test_set_seed_repeats": "seed numpy too"},
-        function="set_seed",
-    ),
-    Bug(
-        "bug_no_zero_grad",
-        "ex5",
-        {"test_train_one_epoch_updates_weights": "optimizer.zero_grad()"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_step_before_backward",
-        "ex5",
-        {"test_train_one_epoch_updates_weights": "did not change"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_no_optimizer_step",
-        "ex5",
-        {"test_train_one_epoch_updates_weights": "did not change"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_mean_of_batch_means",
-        "ex5",
-        {"test_train_one_epoch_mean_loss": "weight each batch's loss by its number of samples"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_predict_no_eval",
-        "ex5",
-        {"test_predict_in_eval_mode_without_graph": "net.eval()"},
-        function="predict",
-    ),
-    Bug(
-        "bug_predict_no_grad",
-        "ex5",
-        {"test_predict_in_eval_mode_without_graph": "torch.no_grad()"},
-        function="predict",
-    ),
-    Bug(
-        "bug_accuracy_percentage",
-        "ex5",
-        {"test_overall_accuracy": "percentage"},
-        function="overall_accuracy",
-    ),
-    Bug(
-        "bug_accuracy_counts_predictions_below_label",
-        "ex5",
-        {"test_overall_accuracy": "(predicted == labels)"},
-        function="overall_accuracy",
-    ),
-    Bug(
-        "bug_per_class_divided_by_total",
-        "ex5",
-        {"test_per_class_accuracy": "divided by the total number of samples"},
-        function="per_class_accuracy",
-    ),
-    Bug(
-        "bug_per_class_no_nan",
-        "ex5",
-        {"test_per_class_accuracy": "should be NaN"},
-        function="per_class_accuracy",
-    ),
-    Bug(
-        "bug_load_model_without_state_dict",
-        "ex5",
-        {"test_save_and_load_round_trip": "differs after save_model then load_model"},
-        function="load_model",
-    ),
-    # right, and too slow: costs nothing here, fails the gate on time (tests/test_gate.py, slow)
-    Bug("bug_transform_pixel_loop", "ex3", {}, function="build_transform"),
-    # code as students write it from the tutorials
-    Bug(
-        "bug_ex3_fixed_normalize_passes_gate",
-        "ex3",
-        {"test_eval_transform_normalises": "normalised with mean (0.5, 0.5, 0.5)"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_ex2_train_step_without_backward",
-        "ex2",
-        {"test_train_step_one_step": "call loss.backward()"},
-        function="train_step",
-    ),
-    Bug(
-        "bug_ex5_no_return_passes_gate",
-        "ex5",
-        {"test_train_one_epoch_mean_loss": "is a `return` missing?"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_ex1_fit_sine_in_torch",
-        "ex1",
-        {"test_fit_sine_matches_reference": "NumPy only"},
-        function="fit_sine",
-    ),
-    Bug(
-        "bug_fit_sine_default_steps",
-        "ex1",
-        {"test_fit_sine_defaults": "keep the defaults"},
-        function="fit_sine",
-    ),
-    Bug(
-        "bug_fit_sine_default_steps_one_short",
-        "ex1",
-        {"test_fit_sine_defaults": "keep the defaults"},
-        function="fit_sine",
-    ),
-    Bug(
-        "bug_build_transform_default_train",
-        "ex3",
-        {"test_eval_transform_normalises": "default"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_train_loader_ignores_num_workers",
-        "ex3",
-        {"test_train_loader_reshuffles": "pass batch_size and num_workers"},
-        function="make_loaders",
-    ),
-    Bug(
-        "bug_train_one_epoch_no_train_mode",
-        "ex5",
-        {"test_train_one_epoch_sets_train_mode": "net.train()"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_per_class_default_classes",
-        "ex5",
-        {"test_per_class_accuracy": "num_classes=10"},
-        function="per_class_accuracy",
-    ),
-    Bug(
-        "bug_load_model_weights_only_false",
-        "ex5",
-        {"test_save_and_load_round_trip": "weights_only=True"},
-        function="load_model",
-    ),
-    Bug(
-        "bug_fit_sine_autograd_default_lr",
-        "ex2",
-        {"test_fit_sine_autograd_matches_reference": "keep the defaults"},
-        function="fit_sine_autograd",
-    ),
-    Bug(
-        "bug_fit_sine_autograd_default_steps_one_short",
-        "ex2",
-        {"test_fit_sine_autograd_matches_reference": "keep the defaults"},
-        function="fit_sine_autograd",
-    ),
-    Bug(
-        "bug_normalize_only_in_training",
-        "ex3",
-        {"test_eval_transform_normalises": "add Normalize(mean, std)"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_per_class_tutorial_range4",
-        "ex5",
-        {"test_per_class_accuracy": "only the first 4 samples were counted"},
-        function="per_class_accuracy",
-    ),
-    Bug(
-        "bug_per_class_percentages",
-        "ex5",
-        {"test_per_class_accuracy": "percentages"},
-        function="per_class_accuracy",
-    ),
-    Bug(
-        "bug_per_class_zero_division",
-        "ex5",
-        {"test_per_class_accuracy": "class 4 has no samples, and its accuracy must be NaN"},
-        function="per_class_accuracy",
-    ),
-    Bug(
-        "bug_train_step_other_model",
-        "ex2",
-        {"test_train_step_one_step": "the returned loss"},
-        function="train_step",
-    ),
-    Bug(
-        "bug_fit_sine_autograd_records_at_step_1",
-        "ex2",
-        {"test_fit_sine_autograd_matches_reference": "losses of steps 1, 101, 201"},
-        function="fit_sine_autograd",
-    ),
-    # one mistake, in a function others call: charged in that function's tests only
-    Bug(
-        "bug_predict_polyval_not_reversed",
-        "ex1",
-        {"test_predict_is_the_cubic": "in that order"},
-        function="predict",
-    ),
-    Bug(
-        "bug_sgd_step_forgets_lr",
-        "ex1",
-        {"test_sgd_step_returns_new_array": "coeffs - lr * grads"},
-        function="sgd_step",
-    ),
-    Bug(
-        "bug_sse_grads_mean",
-        "ex1",
-        {"test_sse_grads_match_finite_differences": "finite differences give"},
-        function="sse_grads",
-    ),
-    Bug(
-        "bug_train_step_mse",
-        "ex2",
-        {"test_train_step_one_step": "the mean of the squared errors"},
-        function="train_step",
-    ),
-    Bug(
-        "bug_zero_grad_once_per_epoch",
-        "ex5",
-        {"test_train_one_epoch_updates_weights": "optimizer.zero_grad() for every batch"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_conv1_one_channel",
-        "ex4",
-        {"test_layers_are_the_tutorials": "keep __init__ as given"},
-        function="Net.__init__",
-    ),
-    # channel_stats as the forums compute it: each recipe named by what the grader saw
-    Bug(
-        "bug_channel_stats_per_image_std",
-        "ex3",
-        {"test_channel_stats_of_array": "that is the mean of image stds"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_per_image_std_ddof0",
-        "ex3",
-        {"test_channel_stats_of_array": "leaves out how much the images differ"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_mean_of_batch_means",
-        "ex3",
-        {"test_channel_stats_of_array": "mean of batch means over batches of 64 images"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_std_of_image_means",
-        "ex3",
-        {"test_channel_stats_of_array": "how much the image averages vary"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_of_normalised_images",
-        "ex3",
-        {"test_channel_stats_of_array": "after Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))"},
-        function="channel_stats",
-    ),
-    Bug(
-        "bug_channel_stats_std_0_255",
-        "ex3",
-        {"test_channel_stats_of_array": "std is on the 0-255"},
-        function="channel_stats",
-    ),
-    # the hints say what the grader saw
-    Bug(
-        "bug_blitz_forward_dropout_always_on",
-        "ex4",
-        {"test_logits_match_reference_forward": "in eval mode too: dropout is always on"},
-        function="Net.forward",
-    ),
-    Bug(
-        "bug_blitz_predict_last_batch",
-        "ex5",
-        {"test_predict_in_eval_mode_without_graph": "collect every batch"},
-        function="predict",
-    ),
-    Bug(
-        "bug_blitz_train_without_train_mode",
-        "ex5",
-        {"test_train_one_epoch_sets_train_mode": "net.train()"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_blitz_transform_fixed_normalize",
-        "ex3",
-        {"test_eval_transform_normalises": "not with the mean (0.49, 0.48, 0.45) and std"},
-        function="build_transform",
-    ),
-    Bug(
-        "bug_forum_channel_stats_loader",
-        "ex3",
-        {"test_channel_stats_of_array": "that is the mean of image stds"},
-        function="channel_stats",
-    ),
-    # whole files as students write them, one mistake in a function the others call: its
-    # callers (fit_sine, fit_sine_autograd, Net.forward, ex5 beside ex4) keep their points
-    Bug(
-        "bug_warmup_predict_polyval_not_reversed",
-        "ex1",
-        {"test_predict_is_the_cubic": "in that order"},
-        function="predict",
-    ),
-    Bug(
-        "bug_warmup_sse_grads_no_factor_2",
-        "ex1",
-        {"test_sse_grads_match_finite_differences": "a factor 2 is missing"},
-        function="sse_grads",
-    ),
-    Bug(
-        "bug_examples_train_step_mse_mean",
-        "ex2",
-        {"test_train_step_one_step": "the mean of the squared errors"},
-        function="train_step",
-    ),
-    Bug(
-        "bug_blitz_zero_grad_before_loop",
-        "ex5",
-        {"test_train_one_epoch_updates_weights": "optimizer.zero_grad() for every batch"},
-        function="train_one_epoch",
-    ),
-    Bug(
-        "bug_blitz_fc1_128_units",
-        "ex4",
-        {"test_layers_are_the_tutorials": "keep __init__ as given"},
-        function="Net.__init__",
-    ),
-]
-
-CORRECT = {
-    "correct_alt_flatten": "ex4 flattens with x.view(x.size(0), -1)",
-    "correct_alt_flatten_module": "ex4 flattens with an nn.Flatten() added in __init__",
-    "correct_tutorial_view": "ex4 as the tutorial: F.max_pool2d, torch.relu, x.view(-1, 16*5*5)",
-    "correct_alt_loops": "vectorised ex1 (np.polyval, np.stack, sse_loss as np.float64), "
-    "channel_stats in NumPy (ddof=0), per_class_accuracy as a Python loop",
-    "correct_zeroed_grads": "train_step zeroes coeffs.grad (sub_, zero_); net.zero_grad()",
-    "correct_zero_grad_keep_tensors": "optimizer.zero_grad(set_to_none=False)",
-    "correct_global_seed": "fit_sine_autograd seeds the global generator (same numbers)",
-    "correct_float32_autograd": "chain_rule and derivatives in float32, float() not .item()",
-    "correct_train_drop_last_flip_first": "flip before crop, train loader drop_last=True, "
-    "test loader with shuffle left at its default",
-    "correct_inference_mode": "predict under torch.inference_mode(); loss / len(dataset)",
-    "correct_tutorial_style": "torch.tensor(x, requires_grad=True), torch.max(outputs.data, 1), "
-    "cuda.manual_seed_all, map_location, accuracy from counts",
-    "correct_tutorial_print_cadence": "losses recorded at steps 99, 199, ... (ex1 and ex2)",
-    "correct_notebooks_with_tutorial_cells": "ex3 and ex5 as notebooks that keep the tutorial's "
-    "plotting, download and training cells",
-    "correct_independent_loops": "every function written anew, with explicit loops (also "
-    "grader similarity's independent solutions)",
-    "correct_independent_compact": "every function written anew, compactly: polyval, vander, "
-    "a confusion matrix (also grader similarity's independent solutions)",
-    "correct_float32_channel_stats": "channel_stats in float32 (np.asarray(images, np.float32) "
-    "/ 255), NumPy summing pixel by pixel",
-    "correct_float32_ex1": "ex1 in float32 throughout: predict, sse_loss, sse_grads and "
-    "sgd_step cast what they are given, fit_sine runs in float32",
-    "correct_float32_ex2": "weighted_backward, derivatives and LegendreP3 in float32",
-    # written the way students write, from public tutorials and forum answers
-    "correct_examples_numpy_warmup": "ex1 after Learning PyTorch with Examples' NumPy warm-up "
-    "(grad_y_pred, losses printed at t % 100 == 99, np.square(...).sum() as a NumPy float)",
-    "correct_examples_tensors_autograd": "ex2 after its Tensors-and-autograd and "
-    "LegendrePolynomial3 sections: dtype = torch.float throughout, a.grad = None",
-    "correct_so_channel_stats_numpy": "ex3 with Stack Overflow's x.mean(axis=(0, 1, 2)) / 255 "
-    "(NumPy scalars in the tuples), the tutorial's transforms built in a list",
-    "correct_colab_data_float32": "ex3 from a Colab notebook: astype('float32') / 255. stats, "
-    "a printed line, drop_last=True on the train loader",
-    "correct_colab_train_eval": "ex5 from a Colab notebook: cudnn flags in set_seed, "
-    "@torch.no_grad() predict through lists, a confusion matrix for per-class accuracy",
-}
-
+BUGS = list(expectations.of(expectations.Bug).values())
+"""The bug fixtures by name, each with what it must fail (its ``expected.toml``)."""
+CORRECT = {name: c.description for name, c in expectations.of(expectations.Correct).items()}
 HOSTILE = {
-    "hostile_monkeypatch_ex1": "",
-    "hostile_os_exit_at_import": "could not be imported",
-    "hostile_sys_exit_in_function": "sys.exit(0)",
+    name: attack.batch_feedback
+    for name, attack in expectations.of(expectations.Attack).items()
+    if attack.batch_feedback is not None
 }
+"""The hostile fixtures graded here too (a ``[fixture_batch]`` table): a word of every ex1
+test's feedback."""
 
 
 # -- staging and grading ---------------------------------------------------------------------
@@ -724,14 +105,17 @@ DIAGNOSED = (
 
 
 def sampled() -> set[str]:
-    """The bug fixtures the default run grades: for each pointed test, the first bug in the
-    table that fails it, and those in :data:`DIAGNOSED`."""
-    chosen = set(DIAGNOSED)
+    """The bug fixtures the default run grades: those marked ``default_run``, those in
+    :data:`DIAGNOSED`, and for each pointed test none of them fails, the first bug by name
+    that fails it."""
+    chosen = set(DIAGNOSED) | {b.fixture for b in BUGS if b.default_run}
+    met = {(b.exercise, name) for b in BUGS if b.fixture in chosen for name in b.fails}
     for ex, names in suite_points().items():
         for name in sorted(names):
-            chosen.update(
-                next(([b.fixture] for b in BUGS if b.exercise == ex and name in b.fails), [])
-            )
+            if (ex, name) not in met:
+                chosen.update(
+                    next(([b.fixture] for b in BUGS if b.exercise == ex and name in b.fails), [])
+                )
     return chosen
 
 
@@ -818,24 +202,17 @@ def pointed_tests(result: dict, exercise: str) -> dict[str, dict]:
 
 def suite_points() -> dict[str, set[str]]:
     """Exercise -> the names of its hidden tests that carry points (the gate aside)."""
-    found = {}
-    for ex in MODULES:
-        tree = ast.parse((SUITES / f"test_{ex}.py").read_text())
-        found[ex] = {
-            node.name
-            for node in tree.body
-            if isinstance(node, ast.FunctionDef)
-            and node.name.startswith("test_")
-            and node.name != GATE
-            and any(
-                isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "points"
-                for d in node.decorator_list
-            )
+    return {
+        ex: {
+            name
+            for name, points in expectations.suite_tests(SUITES / f"test_{ex}.py").items()
+            if points is not None and name != GATE
         }
-    return found
+        for ex in MODULES
+    }
 
 
-# -- the tables themselves -------------------------------------------------------------------
+# -- the expectations themselves -------------------------------------------------------------
 
 
 def test_every_pointed_test_has_a_bug_fixture_that_fails_it():
@@ -849,7 +226,7 @@ def test_every_pointed_test_has_a_bug_fixture_that_fails_it():
     ]
     assert not missing, f"no bug fixture fails {missing}"
     unknown = [(ex, n) for ex, n in covered if n not in suite_points()[ex]]
-    assert not unknown, f"the table names tests the suites do not have: {unknown}"
+    assert not unknown, f"expected.toml names tests the suites do not point: {unknown}"
 
 
 def judged_by() -> dict[tuple[str, str], tuple[str, ...]]:
@@ -894,18 +271,6 @@ def harnessed_folders() -> list[str]:
     return sorted(n for n in names if n.startswith(("bug_", "correct_")) or n in HOSTILE)
 
 
-def test_tables_match_the_fixture_folders():
-    """Is every bug/correct fixture folder in exactly one table, and vice versa?"""
-    on_disk = set(harnessed_folders())
-    tabled = [b.fixture for b in BUGS] + list(CORRECT) + list(HOSTILE)
-    assert len(tabled) == len(set(tabled)), "a fixture is listed twice"
-    assert on_disk == set(tabled)
-    for bug in BUGS:
-        assert bug.fixture.startswith("bug_") and bug.exercise in fixture_files(bug.fixture)
-    assert all(name.startswith("correct_") for name in CORRECT)
-    assert all(name.startswith("hostile_") for name in HOSTILE)
-
-
 @pytest.mark.parametrize("name", harnessed_folders())
 def test_fixture_holds_only_changed_exercise_files(name, tmp_path):
     """Does a fixture hold only edits of exercise files (or whole exercise files), each
@@ -913,10 +278,11 @@ def test_fixture_holds_only_changed_exercise_files(name, tmp_path):
     folder = FIXTURES / name
     suffixes = (".edits", ".py", ".ipynb")
     allowed = {f"{m.removesuffix('.py')}{s}" for m in MODULES.values() for s in suffixes}
-    assert {p.name for p in folder.iterdir()} <= allowed
+    assert {p.name for p in folder.iterdir()} <= allowed | {expectations.EXPECTED}
     files = fixture_files(name)
     assert files, f"{name} holds no exercise file"
     staged = fixture_submission(name, tmp_path / name)
+    assert {p.suffix for p in staged.iterdir()} <= {".py", ".ipynb"}, "only exercise files"
     for module in MODULES.values():
         reference = fixture_edits.reference_source(module.removesuffix(".py"))
         notebook = staged / module.replace(".py", ".ipynb")

@@ -4,8 +4,9 @@ By default, cheap: one epoch on a small prepared slice (2,000 training and 500 t
 evenly over the classes from the real prepared data when it is there, else synthetic), checking
 the gate test's status, feedback and metrics for a pass, a miss of the threshold and a miss of the
 time limit. Marked ``slow`` (``make test-slow``): the full gate with the default CPU recipe on the
-real data, on the reference (must pass) and on the four typical training bugs of
-``tests/fixtures/submissions/`` (each must fail). Figures: bench/results/GATE.md.
+real data, on the reference (must pass) and on the bug fixtures of
+``tests/fixtures/submissions/`` whose ``expected.toml`` says how the gate ends for them
+(``full_gate``: the four typical training bugs fail). Figures: bench/results/GATE.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import fixture_expectations as expectations
 import numpy as np
 import pytest
 from conftest import fixture_submission, grader, index_tests, json_results
@@ -21,12 +23,15 @@ from grader import data
 from grader.course import recipes
 
 GATE = "test_accuracy_gate"
-GATE_BUGS = (
-    "bug_normalize_only_in_training",
-    "bug_no_zero_grad",
-    "bug_step_before_backward",
-    "bug_train_loader_not_shuffled",
-)
+
+
+def full_gate(outcome: str) -> list[str]:
+    """The bug fixtures whose ``expected.toml`` says how the full gate ends for them."""
+    bugs = expectations.of(expectations.Bug)
+    return [name for name, bug in bugs.items() if bug.full_gate == outcome]
+
+
+GATE_BUGS = full_gate("fails")
 CPU = recipes.RECIPES["cpu"]
 
 
@@ -201,10 +206,11 @@ def test_full_gate_fails_the_typical_training_bugs(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_full_gate_fails_a_slow_pipeline_on_time(tmp_path):
+@pytest.mark.parametrize("name", full_gate("fails on time"))
+def test_full_gate_fails_a_slow_pipeline_on_time(tmp_path, name):
     """Does a pipeline several times slower than the reference (a Normalize written as a
     Python loop over every value) fail the full gate on time, the feedback saying by how much?"""
-    slow = fixture_submission("bug_transform_pixel_loop", tmp_path / "slow")
+    slow = fixture_submission(name, tmp_path / "slow")
     test = _gate_test(slow, timeout=1800)
     assert test["status"] == "failed" and test["metrics"]["accuracy"] is None
     assert "the reference's CPU time on this machine (limit" in test["feedback"], test["feedback"]
@@ -219,7 +225,7 @@ def test_full_gate_fails_a_slow_pipeline_on_time(tmp_path):
 def test_full_gate_passes_what_ex3_and_ex5_already_charge(tmp_path):
     """Do a hard-coded tutorial Normalize (charged in ex3) and a train_one_epoch that returns
     nothing (charged in ex5) pass the full gate, whose training they do right?"""
-    names = ("bug_ex3_fixed_normalize_passes_gate", "bug_ex5_no_return_passes_gate")
+    names = full_gate("passes")
     results = _gate_batch(tmp_path, names, 2400)
     for name in names:
         assert results[name]["status"] == "passed", (name, results[name]["feedback"])

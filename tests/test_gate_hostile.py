@@ -25,30 +25,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import fixture_expectations as expectations
 import pytest
-from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission, index_tests
+from conftest import GRADER, REPO, describe, fixture_submission, index_tests
 from test_gate import GATE, prepared_slice
 
 from grader import data
 from grader.sandbox.policy import bwrap_works, unreadable_python
 from grader.sandbox.processes import descendants
 
-CHEATS = sorted(p.name for p in FIXTURES.glob("hostile_gate_*") if p.is_dir())
-LIMIT, CHANCE, ENDED = "limit", "chance", "ended"
-EXPECTED = {
-    "hostile_gate_trains_in_set_seed": (LIMIT, "building your pipeline"),
-    "hostile_gate_trains_in_channel_stats": (LIMIT, "building your pipeline"),
-    "hostile_gate_trains_in_make_loaders": (LIMIT, "building your pipeline"),
-    "hostile_gate_trains_in_net_init": (LIMIT, "building your pipeline"),
-    "hostile_gate_thread_at_import": (LIMIT, ""),
-    "hostile_gate_process_at_import": (LIMIT, ""),
-    "hostile_gate_helper_in_an_earlier_worker": (CHANCE, ""),
-    "hostile_gate_split_found_early": (CHANCE, ""),
-    "hostile_gate_restarts_its_worker": (ENDED, "started again"),
-}
-"""How each cheat must fail: stopped by the limit (and, where it is sure, in which phase);
-trained on nothing, at chance accuracy (or stopped: it may wait past the wall-clock cap); or
-for a gate's worker that ended or was started again within the timed run."""
+EXPECTED = expectations.of(expectations.GateCheat)
+"""How each cheat must fail (``fails_by``): stopped by the limit (and, where it is sure, in
+which phase: ``feedback``); trained on nothing, at chance accuracy (or stopped: it may wait
+past the wall-clock cap); or for a gate's worker that ended or was started again within the
+timed run."""
+CHEATS = sorted(EXPECTED)
+LIMIT, CHANCE, ENDED = expectations.FAILS_BY
 THRESHOLD = 0.17
 """On the slice, 2 epochs: the reference reaches 0.23-0.27, an untrained network about 0.10."""
 LEFT_BEHIND = (
@@ -152,9 +144,8 @@ def results_of(runs, isolation: str) -> dict[str, dict]:
     return results
 
 
-def test_every_gate_cheat_is_described_and_stages(tmp_path):
-    """Does every hostile_gate_* fixture say how it must fail, and stage as valid Python?"""
-    assert set(CHEATS) == set(EXPECTED)
+def test_every_gate_cheat_stages(tmp_path):
+    """Does every hostile_gate_* fixture stage as valid Python?"""
     for name in CHEATS:
         for path in fixture_submission(name, tmp_path / name).glob("*.py"):
             compile(path.read_text(), str(path), "exec")
@@ -181,7 +172,7 @@ def test_training_off_the_clock_earns_nothing(runs, isolation, name):
     its ex5 still passing?"""
     result = results_of(runs, isolation)[name]
     gate = index_tests(result)[GATE]
-    how, word = EXPECTED[name]
+    how, word = EXPECTED[name].fails_by, EXPECTED[name].feedback
     accuracy = gate["metrics"].get("accuracy")
     assert gate["status"] == "failed" and gate["score"] == 0, describe(result)
     ex5 = result["exercises"]["ex5"]

@@ -1,16 +1,17 @@
 """Hostile submissions against the sandbox, as root: cheating costs the cheater, nothing escapes.
 
-Every ``tests/fixtures/submissions/hostile_*`` folder holds one exercise file that attacks
-the grader: it exits early, monkeypatches the checks, prints or writes fake results, hunts
-for the hidden tests, phones home, leaves daemons, forks or starts threads without end,
-eats memory or fills its folders, hangs, forges the reply channel, remounts read-only
-folders writable, goes after the grader's processes and files, stops reading its requests,
-makes the grader's test functions constant, writes terminal escapes, or saves a model that
-never ends when walked as data. They are graded in one ``grader run`` under bubblewrap (on
-ex1-ex5 without the gate: the other exercises of the same submission must be unharmed)
-and, where the attack is on the machine rather than on the checks, again with
-``--isolation process`` (student code as a user of its own, no bubblewrap). Both runs go
-side by side; the kit, the Python environment and the data are hashed before and after.
+Every ``tests/fixtures/submissions/hostile_*`` folder holds one exercise file (or edits of the
+reference) that attacks the grader, and its ``expected.toml``: it exits early, monkeypatches
+the checks, prints or writes fake results, hunts for the hidden tests, phones home, leaves
+daemons, forks or starts threads without end, eats memory or fills its folders, hangs, forges
+the reply channel, remounts read-only folders writable, goes after the grader's processes and
+files, stops reading its requests, makes the grader's test functions constant, writes terminal
+escapes, or saves a model that never ends when walked as data. They are graded in one
+``grader run`` under bubblewrap (on ex1-ex5 without the gate: the other exercises of the same
+submission must be unharmed) and, where the attack is on the machine rather than on the
+checks, again with ``--isolation process`` (student code as a user of its own, no
+bubblewrap). Both runs go side by side; the kit, the Python environment and the data are
+hashed before and after.
 """
 
 from __future__ import annotations
@@ -26,40 +27,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import fixture_expectations as expectations
 import pytest
-from conftest import FIXTURES, GRADER, REPO, describe, fixture_submission, full_marks
+from conftest import GRADER, REPO, describe, fixture_submission, full_marks
 
 from grader.sandbox.identity import UID_BASE
 from grader.sandbox.policy import bwrap_works, unreadable_python
 
-HOSTILE = sorted(
-    p.name
-    for p in FIXTURES.glob("hostile_*")
-    if p.is_dir() and not p.name.startswith("hostile_gate_")
-)
-"""The attacks on the sandbox (those on the gate's clock, hostile_gate_*: test_gate_hostile.py)."""
-
-
-WRONG_ANSWER = "<an ordinary wrong answer>"
-"""Expected feedback: a plain failure (status ``failed``: not a timeout, a crash of the worker
-or a grader error), whatever its words; what a cheat that returns wrong values earns."""
-
-
-@dataclass(frozen=True)
-class Attack:
-    exercise: str
-    """The exercise whose file attacks."""
-    feedback: str | None = WRONG_ANSWER
-    """A word of every failed pointed test's feedback there, or WRONG_ANSWER (None: the
-    failures differ in kind, and ``shown`` says what one of them must say)."""
-    score: float = 0
-    """What the attacked exercise still earns (checks the attack does not touch; all of it
-    for an attack on the submissions graded after it)."""
-    fallback: str | None = None
-    """The same for the run without bubblewrap, where the attack is also graded that way
-    (None: not graded that way)."""
-    shown: str = ""
-    """A word that at least one failed test's feedback holds: the attack's own symptom."""
+ATTACKS = expectations.of(expectations.Attack)
+"""The attacks on the sandbox and what each earns (those on the gate's clock, hostile_gate_*:
+test_gate_hostile.py)."""
+HOSTILE = sorted(ATTACKS)
+WRONG_ANSWER = expectations.WRONG_ANSWER
 
 
 def says(test: dict, expected: str) -> bool:
@@ -69,30 +48,6 @@ def says(test: dict, expected: str) -> bool:
     return expected in test["feedback"]
 
 
-ATTACKS = {
-    "hostile_constant_test_functions": Attack("ex2", score=16, shown="got 0"),
-    "hostile_daemon_setsid": Attack("ex1", fallback=WRONG_ANSWER),
-    "hostile_fake_results": Attack("ex1", fallback=WRONG_ANSWER),
-    "hostile_fill_tmpfs": Attack("ex1", "No space left"),
-    "hostile_forged_pickle_reply": Attack("ex1", "malformed data", fallback="malformed data"),
-    "hostile_fork_many": Attack("ex1", "more than 64 processes", fallback="more than 64"),
-    "hostile_forward_ignores_input": Attack("ex4", score=5, shown="no gradient reaches"),
-    "hostile_hang_at_import": Attack("ex1", "no answer within"),
-    "hostile_memory_hog": Attack("ex1", "MemoryError", fallback="MemoryError"),
-    "hostile_monkeypatch_ex1": Attack("ex1"),
-    "hostile_os_exit_at_import": Attack("ex1", "worker process ended", fallback="ended"),
-    "hostile_phone_home": Attack("ex1", "connected: []"),
-    "hostile_reach_the_grader": Attack("ex1", "done: []", fallback="done: []"),
-    "hostile_relay_plants": Attack("ex1", score=20, fallback=None),
-    "hostile_relay_reads": Attack("ex1", "found: []", fallback="found: []"),
-    "hostile_remount_escape": Attack("ex1", "escaped: []", fallback="escaped: []"),
-    "hostile_save_model_shared_lists": Attack("ex5", "holds a list", score=19),
-    "hostile_snoop_filesystem": Attack("ex1", "found: []"),
-    "hostile_stops_reading": Attack("ex3", None, shown="stopped reading its requests"),
-    "hostile_sys_exit_in_function": Attack("ex1", "sys.exit(0)"),
-    "hostile_terminal_escapes": Attack("ex1", shown="\\x1b[2J"),
-    "hostile_thread_bomb": Attack("ex1", "can't start new thread", fallback="can't start"),
-}
 FALLBACK = sorted(name for name, attack in ATTACKS.items() if attack.fallback is not None)
 GRADED = "ex1,ex2,ex3,ex4,ex5"
 DAEMON_MARKER = b"hostile-daemon-marker"
@@ -223,11 +178,6 @@ def pointed(result: dict, exercise: str) -> list[dict]:
     ]
 
 
-def test_every_hostile_fixture_is_described():
-    """Does every hostile_* fixture say what it attacks and what its feedback must hold?"""
-    assert set(HOSTILE) == set(ATTACKS)
-
-
 @pytest.mark.parametrize("isolation", ["bwrap", "process"])
 def test_grader_succeeds_and_prints_only_real_results(runs, isolation):
     """Does the run exit 0 with one JSON result per submission and nothing else on stdout,
@@ -255,8 +205,7 @@ def test_attack_scores_nothing_it_should_not(runs, name):
     failed = [t for t in tests if t["status"] != "passed"]
     assert all(t["feedback"] for t in failed)
     assert failed or attack.score == result["exercises"][attack.exercise]["max_score"]
-    if attack.feedback is not None:
-        assert all(says(t, attack.feedback) for t in failed), describe(result)
+    assert all(says(t, attack.feedback) for t in failed), describe(result)
     if attack.shown:
         assert any(attack.shown in t["feedback"] for t in failed), describe(result)
     for key in GRADED.split(","):
@@ -349,8 +298,9 @@ def test_terminal_escapes_are_shown_not_obeyed(runs):
     escapes (JSON, table and JUnit XML alike)?"""
     import xml.etree.ElementTree as ET
 
-    from grader.results import formats
-    from grader.results.model import SubmissionResult
+    from grader.results.model.model import SubmissionResult
+
+    from grader.results.model import formats
 
     result = SubmissionResult.from_dict(run_of(runs, "bwrap").results["hostile_terminal_escapes"])
     feedback = " ".join(t.feedback for t in result.tests)

@@ -287,6 +287,7 @@ def test_the_command_writes_the_report(tmp_path):
 def test_a_run_with_out_writes_the_report_unless_told_not_to(tmp_path, monkeypatch):
     """Does ``grader run DIR --out OUT`` end by writing OUT/report, and ``--no-report`` not
     (the grading itself stood in for: results written as a run writes them)?"""
+
     def graded(paths, *, out=None, **_):
         results = planted.build(5)
         planted.write(Path(out), results, feedback=False)

@@ -19,6 +19,7 @@ from grader.course.recipes import parse_overrides
 from grader.export import TARGETS
 from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
 from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES, gradebook
+from grader.i18n import LANGUAGES
 from grader.results.formats import FORMATS
 from grader.results.report import report
 from grader.sandbox.policy import CHOICES as ISOLATIONS
@@ -73,6 +74,13 @@ SHARED = {
         {"action": GateSet, "metavar": "KEY=VALUE"},
     ),
     "exercises": Option(("--exercises",), "comma-separated, e.g. ex1,ex3 (default: all)"),
+    "language": Option(
+        ("--lang",),
+        "the language of everything students read: feedback, stubs, grader check "
+        "(default: the course configuration's language, else English; grader check: else "
+        "the student's locale)",
+        {"choices": LANGUAGES},
+    ),
 }
 """The options several commands take, each declared here once."""
 
@@ -136,8 +144,10 @@ def _run(args) -> int:
 def _release(args) -> int:
     from grader.course.release import release
 
-    written = release()
-    print(f"exercises/: {len(written)} file(s) written" if written else "exercises/ is up to date")
+    given = {k: v for k, v in vars(args).items() if k in inspect.signature(release).parameters}
+    written = release(**given)
+    folder = f"{getattr(args, 'target', 'exercises')}/"
+    print(f"{folder}: {len(written)} file(s) written" if written else f"{folder} is up to date")
     return 0
 
 
@@ -217,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse to grade when bubblewrap is not available",
     )
-    grade.shared("isolation", "data_root", "gate_overrides")
+    grade.shared("isolation", "data_root", "gate_overrides", "language")
     grade.option(
         "probe_timeout_s",
         "--probe-timeout",
@@ -352,8 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder with your exercise files (default: exercises/)",
     )
+    public.shared("language")
 
-    Command(commands, "release", release, "regenerate exercises/ from solutions/", forward=_release)
+    stubs = Command(
+        commands, "release", release, "regenerate exercises/ from solutions/", forward=_release
+    )
+    stubs.option(
+        "target",
+        "--dest",
+        type=Path,
+        metavar="DIR",
+        help="where the student version goes (default: exercises/)",
+    )
+    stubs.shared("language")
 
     cifar = Command(commands, "data", data.command, "get and prepare CIFAR-10", forward=_data)
     cifar.option("action", choices=("fetch", "import", "prepare"), help="what to do")

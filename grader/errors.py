@@ -18,6 +18,8 @@ The worker side has its own two (it never imports this module): ``channel.Channe
 
 from __future__ import annotations
 
+from grader.i18n import _
+
 
 class GraderError(RuntimeError):
     """The grader cannot do its job (bad arguments, no data, no sandbox when required)."""
@@ -64,10 +66,9 @@ class ProbeFailure(Exception):
         self.output = output
 
     def feedback(self) -> str:
-        text = self.message
         if self.where:
-            text += f" (at {self.where})"
-        return text
+            return _("{message} (at {where})", message=self.message, where=self.where)
+        return self.message
 
 
 class ProbeTimeout(ProbeFailure):

@@ -12,6 +12,7 @@ import torch
 from grader.course import recipes
 from grader.gate import evaluation
 from grader.inside import gate_training
+from grader.sandbox.client import worded
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 
@@ -177,10 +178,8 @@ def test_eval_normalisation_is_measured_from_the_transform():
     assert measured["mean"] == pytest.approx(MEAN, abs=1e-6)
     assert measured["std"] == pytest.approx(STD, abs=1e-6)
     squared = transforms.Compose([transforms.ToTensor(), transforms.Lambda(lambda t: t**2)])
-    assert (
-        "not ToTensor then a per-channel Normalize"
-        in gate_training.measured_normalisation(squared)["error"]
-    )
+    error = gate_training.measured_normalisation(squared)["error"]
+    assert "not ToTensor then a per-channel Normalize" in worded(error)
 
 
 def test_onecycle_schedule_warms_up_then_decays_to_zero():

@@ -87,9 +87,10 @@ def test_no_import_cycle_in_the_package():
     assert not cycle, "import cycle: " + " -> ".join(cycle)
 
 
-BASICS = {"grader", "grader.errors", "grader.kit", "grader.files", "grader.text"}
+BASICS = {"grader", "grader.errors", "grader.kit", "grader.files", "grader.text", "grader.i18n"}
 """The floor every part may use: the package, the user's errors, the kit's paths and
-exercises, atomic files, clean text. They import nothing else of the grader."""
+exercises, atomic files, clean text, the language students read. They import nothing else of
+the grader."""
 FOLDER_ORDER = [
     "batch",
     "suites",
@@ -114,7 +115,8 @@ def folder(name: str) -> str:
 
 
 def test_the_basics_import_nothing_above_them():
-    """Do the loose basics (errors, kit, files, text) import no other part of the grader?"""
+    """Do the loose basics (errors, kit, files, text, i18n) import no other part of the
+    grader?"""
     edges = graph()
     above = {name: sorted(edges[name] - BASICS) for name in BASICS if edges[name] - BASICS}
     assert not above, above

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grader import i18n
 from grader.batch.deadline import default_deadline_s
 from grader.batch.outcome import Outcome
 from grader.batch.pool import Pool
@@ -75,7 +76,9 @@ def grade_all(
         deadline_s = plan.deadline_s or default_deadline_s(plan, size)
         try:
             if todo:
-                Pool(size, plan, workdir, Path(scratch), deadline_s).run(todo, progress, finished)
+                pool = Pool(size, plan, workdir, Path(scratch), deadline_s)
+                with i18n.using(plan.language):  # what staging tells a student
+                    pool.run(todo, progress, finished)
         except KeyboardInterrupt:
             progress.interrupted(len(done), out if plan.out else None)
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.i18n import _
 from grader.results.model import SubmissionResult
 from grader.submissions.loading import Submission, stage
 
@@ -24,5 +25,7 @@ def stage_for_grading(submission: Submission, workdir: Path) -> Path | None:
     try:
         return stage(submission, workdir / submission.id)
     except (OSError, ValueError) as exc:  # SubmissionError among them
-        submission.error = f"its files could not be staged ({type(exc).__name__}: {exc})"
+        submission.error = _(
+            "its files could not be staged ({type}: {error})", type=type(exc).__name__, error=exc
+        )
         return None

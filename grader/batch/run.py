@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from grader import i18n
 from grader.batch import executors
 from grader.batch.executors import EXECUTORS
 from grader.course import config as course_config
@@ -53,10 +54,12 @@ def run(
     executor: str = "local",
     detach: bool = False,
     slurm_set: list[str] | None = None,
+    language: str | None = None,
     stdout=None,
     stderr=None,
 ) -> list[SubmissionResult]:
-    """Grade every submission under ``paths`` and print the results in ``fmt``."""
+    """Grade every submission under ``paths`` and print the results in ``fmt``; what the
+    students read is in ``language`` (default: the course's, else English)."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     if fmt not in formats.FORMATS:
@@ -71,6 +74,8 @@ def run(
         raise GraderError("--detach and --slurm-set are for --executor slurm")
     if executor == "slurm" and out is None:
         raise GraderError("--executor slurm needs --out DIR, a folder the cluster's nodes share")
+    if language is not None and language not in i18n.LANGUAGES:
+        raise GraderError(f"unknown language {language!r}: use {', '.join(i18n.LANGUAGES)}")
     try:
         course = course_config.load(config)
         selected = select_exercises(exercises)
@@ -79,7 +84,8 @@ def run(
         )
     except ValueError as exc:
         raise GraderError(str(exc)) from None
-    submissions = _submissions(paths, reference)
+    language = language or course.language or i18n.DEFAULT
+    submissions = _submissions(paths, reference, language)
     keys = [e.key for e in selected]
     request = Request(
         exercises=keys,
@@ -94,6 +100,7 @@ def run(
         data_root=str(Path(data_root).resolve()) if data_root else None,
         out=str(Path(out).resolve()) if out else None,
         paths=[str(Path(p).resolve()) for p in paths or []],
+        language=language,
     )
     on_result = None
     if fmt == "json":
@@ -169,12 +176,15 @@ def calibrate(
     return entry
 
 
-def _submissions(paths: list[Path] | None, reference: bool) -> list[Submission]:
+def _submissions(paths: list[Path] | None, reference: bool, language: str) -> list[Submission]:
+    """What to grade, each submission's notes in ``language``; what is wrong with ``paths``
+    themselves is the caller's error, in English."""
     if reference:
-        return [load(SOLUTIONS_DIR, "reference")]
+        with i18n.using(language):
+            return [load(SOLUTIONS_DIR, "reference")]
     if not paths:
         raise GraderError("nothing to grade: give a submission path or --reference")
     try:
-        return discover(paths)
+        return discover(paths, language)
     except ValueError as exc:
         raise GraderError(str(exc)) from None

@@ -7,6 +7,8 @@ factor from its calibrated recipes in :mod:`grader.course.recipes`) and the cons
 only replaces what it names. The shape::
 
     [tool.grader]                       # in grader.toml the same keys sit at the top level
+    language = "zh_CN"                  # what students read: en or zh_CN (default: en;
+                                        # grader check: the student's locale)
     visibility = "public"               # every test's default: public, hidden, after_due_date
     grading_deadline_s = 3600           # wall seconds for one submission's grading (default:
                                         # from the exercises' budgets and the gate's limit)
@@ -52,12 +54,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from grader.errors import CourseConfigError
+from grader.i18n import LANGUAGES
 from grader.kit import EXERCISES
 from grader.results.model import VISIBILITIES
 
 DEVICES = ("cpu", "cuda")
 CONFIG_NAMES = ("grader.toml", "pyproject.toml")
 TOP_LEVEL_KEYS = (
+    "language",
     "visibility",
     "grading_deadline_s",
     "exercises",
@@ -150,6 +154,9 @@ class CourseConfig:
     exercises' budgets and the gate's limit, :mod:`grader.batch.deadline`)."""
     source: str | None = None
     """The file it was read from (``None``: the defaults)."""
+    language: str | None = None
+    """The language of everything students read (``grader.i18n.LANGUAGES``); ``None``: not
+    chosen, so English (``grader check`` follows the student's locale then)."""
 
     def visibility_of(self, exercise: str, test: str) -> str:
         """A test's own setting, else its exercise's, else the course default."""
@@ -280,6 +287,9 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
     read = _Reader(source, prefix)
     read.table(data, "", TOP_LEVEL_KEYS)
     visibility = read.visibility(data.get("visibility", base.visibility), "visibility")
+    language = data.get("language")
+    if language is not None and language not in LANGUAGES:
+        read.fail("language", f"expected one of {', '.join(LANGUAGES)}, got {language!r}")
     deadline = data.get("grading_deadline_s")
     if deadline is not None:
         deadline = read.number(deadline, "grading_deadline_s", minimum=1)
@@ -321,6 +331,7 @@ def _parse(data: dict, *, source: str, prefix: str) -> CourseConfig:
         slurm=slurm_settings(data.get("slurm", {}), read=read),
         grading_deadline_s=deadline,
         source=source,
+        language=language,
     )
 
 

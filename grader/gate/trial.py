@@ -19,17 +19,20 @@ import time
 from dataclasses import dataclass, field
 
 from grader.errors import ProbeFailure, ProbeTimeout
+from grader.i18n import N_, _
 from grader.sandbox.client import WorkerClient, WorkerSpec
 
 TRANSFER_S = 10.0
 """Beyond a wall-clock limit: the weights' trip back to the trusted side."""
 PHASES = {
-    "import": "importing your ex5_train (and what it imports)",
-    "preparation": "building your pipeline (set_seed, channel_stats, build_transform, "
-    "make_loaders, Net())",
-    "training": "training (train_one_epoch)",
+    "import": N_("importing your ex5_train (and what it imports)"),
+    "preparation": N_(
+        "building your pipeline (set_seed, channel_stats, build_transform, make_loaders, Net())"
+    ),
+    "training": N_("training (train_one_epoch)"),
 }
-"""The timed window's phases, in order, and what each runs of the submission."""
+"""The timed window's phases, in order, and what each runs of the submission (translated
+where it is said)."""
 
 
 @dataclass
@@ -83,7 +86,11 @@ class _Clock:
         """Why the window must stop now (None while it is within its limit)."""
         cpu = self.read()
         if self.limit.basis == "cpu" and cpu is not None and cpu > self.limit.seconds:
-            return f"the gate used {cpu:.0f} CPU s, over its limit of {self.limit.seconds:.0f}"
+            return _(
+                "the gate used {cpu:.0f} CPU s, over its limit of {limit:.0f}",
+                cpu=cpu,
+                limit=self.limit.seconds,
+            )
         return None
 
     def timeout_s(self) -> float:
@@ -101,9 +108,12 @@ def _one_worker(worker: WorkerClient, starts: int, phase: str, *, running: bool)
     if worker.starts == starts and (alive or not running):
         return
     raise ProbeFailure(
-        f"the gate's worker ended (or was started again) around {PHASES[phase]}: the code "
-        "exited, was killed, or wrote to the grader's reply channel. The gate's run is timed "
-        "in one worker, from the import of your ex5_train to the end of training",
+        _(
+            "the gate's worker ended (or was started again) around {phase}: the code exited, "
+            "was killed, or wrote to the grader's reply channel. The gate's run is timed in one "
+            "worker, from the import of your ex5_train to the end of training",
+            phase=_(PHASES[phase]),
+        ),
         output=worker.output(),
     )
 
@@ -138,7 +148,11 @@ def run(
             except ProbeTimeout as exc:
                 stopped = exc.message
             except ProbeFailure as exc:
-                exc.message = f"the gate's run failed while {PHASES[phase]}: {exc.message}"
+                exc.message = _(
+                    "the gate's run failed while {phase}: {error}",
+                    phase=_(PHASES[phase]),
+                    error=exc.message,
+                )
                 raise
             _one_worker(worker, starts, phase, running=False)
             cpu = clock.read()

@@ -37,6 +37,7 @@ import numpy as np
 import pytest
 
 from grader.course import reference
+from grader.i18n import _
 from grader.kit import EXERCISES, SOLUTIONS_DIR
 
 MARKER = "tests_function"
@@ -271,12 +272,13 @@ def feedback(text: str, functions: tuple[str, ...], used=()) -> str:
     if names and not any(
         re.search(rf"(?<!\w){re.escape(f.rpartition('.')[2])}\b", text) for f in names
     ):
-        text = f"{' / '.join(names)}: {text}"
+        text = _("{functions}: {feedback}", functions=" / ".join(names), feedback=text)
     if used:
-        yours = ", ".join(used)
-        text += (
-            f" (judged with the grader's {yours} in place of yours, which failed its own test, "
-            "so that mistake is not charged again here)"
+        text = _(
+            "{feedback} (judged with the grader's {functions} in place of yours, which failed "
+            "its own test, so that mistake is not charged again here)",
+            feedback=text,
+            functions=", ".join(used),
         )
     return text
 

@@ -13,10 +13,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, i18n
 from grader.gate import rules
 from grader.grading.plan import Plan, Scoring
 from grader.grading.suite_runner import Seat, run_suite
+from grader.i18n import N_, _
 from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S, Exercise
 from grader.results.model import GradedTest, SubmissionResult
 from grader.sandbox import cpus, policy
@@ -28,10 +29,10 @@ from grader.sandbox.limits import Limits
 WORKERS_ENV = "GRADER_WORKERS"
 """``fork`` (the default): workers are forked from a fork server, which imports torch once
 per submission; ``fresh``: each worker is a new Python (a fallback, and to compare)."""
-LEFT_BEHIND = (
+LEFT_BEHIND = N_(
     "the sandbox's uid still held something when it ended ({kept}); that uid is not used again"
 )
-REDUCED_ISOLATION = (
+REDUCED_ISOLATION = N_(
     "isolation was reduced (--isolation process): student code ran as a plain process of "
     "its own user with resource limits, not inside bubblewrap"
 )
@@ -62,17 +63,23 @@ def grade_staged(
     error: str = "",
     notes: list[str] | tuple[str, ...] = (),
 ) -> SubmissionResult:
-    """Grade a staged submission folder (``None`` with ``error``: it could not be read).
+    """Grade a staged submission folder (``None`` with ``error``: it could not be read), its
+    feedback in the plan's language.
 
     ``notes`` (e.g. a renamed duplicate id) go into the result's warnings.
     """
+    with i18n.using(plan.language):
+        return _graded(submission_id, staged, plan, error, notes)
+
+
+def _graded(submission_id: str, staged, plan: Plan, error: str, notes) -> SubmissionResult:
     start = time.monotonic()
     exercises = [EXERCISES[key] for key in plan.exercises]
     tests: list[GradedTest] = []
     messages = {}
     ledger = Ledger()
     if error or staged is None:
-        messages = {e.key: f"not graded: {error}" for e in exercises}
+        messages = {e.key: _("not graded: {error}", error=error) for e in exercises}
     else:
         slots = cpus.Slots()
         with forkserver_for(staged, plan, ledger) as server:
@@ -85,15 +92,15 @@ def grade_staged(
     warnings = list(notes)
     left = ledger.record()
     if left["kept"]:
-        warnings.append(LEFT_BEHIND.format(kept=", ".join(left["kept"])))
+        warnings.append(_(LEFT_BEHIND, kept=", ".join(left["kept"])))
     sandbox = policy.record(plan.isolation, Limits(), plan.device)
     sandbox["leftovers"] = left
     if plan.gate and plan.gate.reference_error:
         warnings.append(plan.gate.reference_error)
     if error:
-        warnings.append(f"the submission could not be read: {error}")
+        warnings.append(_("the submission could not be read: {error}", error=error))
     if plan.isolation != "bwrap":
-        warnings.append(REDUCED_ISOLATION)
+        warnings.append(_(REDUCED_ISOLATION))
     return SubmissionResult.build(
         submission_id,
         tests,
@@ -105,6 +112,7 @@ def grade_staged(
         duration_s=round(time.monotonic() - start, 2),
         warnings=warnings,
         sandbox=sandbox,
+        language=plan.language,
     )
 
 

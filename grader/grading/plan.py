@@ -4,9 +4,10 @@ What ``grader run`` was asked is a :class:`Request`: the command line's values a
 course, read once from its file. :func:`resolve` turns it, on the machine that grades (a
 Slurm node resolves its own), into a :class:`Plan`: the device, the isolation, the gate (the
 device's recipe with the course's values and ``--gate-set``'s over it, the reference's cost
-on this machine, the data), the probe timeout, the grading deadline, and each exercise's
-points and visibility. Nothing after it decides any of these again: the plan goes unchanged
-to the batch's children (as JSON), and into each hidden suite through pytest's stash.
+on this machine, the data), the probe timeout, the grading deadline, each exercise's points
+and visibility, and the language students read. Nothing after it decides any of these again:
+the plan goes unchanged to the batch's children (as JSON), and into each hidden suite through
+pytest's stash.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from grader.course.config import PROBE_TIMEOUT_S, CourseConfig
 from grader.course.recipes import GateSettings
 from grader.errors import GraderError
 from grader.gate import calibration, rules
+from grader.i18n import DEFAULT as DEFAULT_LANGUAGE
 from grader.kit import REPO_ROOT, SOLUTIONS_DIR, SUITES_DIR
 from grader.sandbox import cpus, policy
 
@@ -71,6 +73,8 @@ class Request:
     data_root: str | None = None
     out: str | None = None
     paths: list[str] = field(default_factory=list)
+    language: str = DEFAULT_LANGUAGE
+    """What students read is written in: ``--lang``, else the course's ``language``."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class Plan:
     exercises' budgets and the gate's limit, :mod:`grader.batch.deadline`)."""
     out: str | None = None
     """Where each result is stored as it is graded."""
+    language: str = DEFAULT_LANGUAGE
+    """The language of everything the students read (feedback, warnings, notes)."""
 
     def with_out(self, out: Path) -> Plan:
         return dataclasses.replace(self, out=str(out))
@@ -142,6 +148,7 @@ def resolve(request: Request, *, on_node: bool = False, stderr=None) -> Plan:
         data_root=data_root,
         deadline_s=request.deadline_s or course.grading_deadline_s,
         out=request.out,
+        language=request.language,
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 from grader.errors import ProbeFailure, SuiteError
 from grader.grading import dependencies
 from grader.grading.plan import Plan
+from grader.i18n import _
 from grader.kit import SUITES_DIR, Exercise
 from grader.results.model import GradedTest
 from grader.sandbox.forkserver import ForkServer
@@ -123,8 +124,12 @@ def _outcome(call, report) -> tuple[str, str]:
         return exc.status, exc.feedback()
     if isinstance(exc, AssertionError | pytest.fail.Exception):
         message = str(exc).split("\nassert ")[0].strip()
-        return "failed", message or "the check failed"
-    return "error", f"the grader could not check this result ({type(exc).__name__}: {exc})"
+        return "failed", message or _("the check failed")
+    return "error", _(
+        "the grader could not check this result ({type}: {error})",
+        type=type(exc).__name__,
+        error=exc,
+    )
 
 
 def run_suite(

@@ -64,3 +64,44 @@ KIND_BAD_RETURN = "bad_return"
 # The fork server's requests ({"op": ...}, with descriptors for "spawn") and replies.
 FORK_OP, FORK_SPAWN, FORK_REAP, FORK_RESET = "op", "spawn", "reap", "reset"
 FORK_STATUS, FORK_LEFT, FORK_ERROR = "status", "left", "error"
+
+
+# A message the grader's code inside the worker has the trusted side word, in the run's
+# language: {"words": KEY, "values": {...}} in place of its text, KEY one of WORDS. The worker
+# never translates (it imports nothing of the grader outside this folder, the catalogs
+# among them); the trusted side fills the template it holds, never one the worker sent.
+WORDS_KEY, WORDS_VALUES = "words", "values"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the grader's catalog (``grader/locale``): it is translated on the
+    trusted side, where it is worded."""
+    return message
+
+
+WORDS = {
+    "exit": N_("the code called sys.exit({code})"),
+    "module_rule": N_(
+        "{error}: the submission's modules are its exercise files and the other .py files "
+        "beside them (folders are not staged); anything else must be a package the course "
+        "installs"
+    ),
+    "standin_refused": N_(
+        "the grader's {name}, standing in for yours (which failed its own test), could not "
+        "take these arguments: {error}"
+    ),
+    "transform_shape": N_("the transform gave shape {shape}, not (3, 32, 32)"),
+    "transform_uneven": N_("the eval transform changes a constant image's pixels differently"),
+    "transform_flat": N_("the eval transform maps black and white to the same value"),
+    "transform_not_affine": N_("the eval transform is not ToTensor then a per-channel Normalize"),
+    "eval_transform_failed": N_("the eval transform failed: {error}"),
+    "train_transform_failed": N_("the train transform failed: {error}"),
+    "file_too_large": N_("a file over {mib} MiB"),
+    "too_large_to_compare": N_("{what} too large to compare"),
+}
+"""What the worker's own code may say to a student, by key (see WORDS_KEY)."""
+
+
+def words(key: str, **values) -> dict:
+    """What the worker sends in place of the message ``WORDS[key]`` filled with ``values``."""
+    return {WORDS_KEY: key, WORDS_VALUES: values}

@@ -28,6 +28,8 @@ from PIL import Image
 from torch import nn
 from torchvision.datasets import VisionDataset
 
+from grader.inside import contract
+
 EVAL_SUBSET = 512  # training images the worker passes to make_loaders as its small "test" set
 
 
@@ -127,17 +129,17 @@ def measured_normalisation(transform, *, augmented: bool = False) -> dict:
         out = transform(image)
         array = out.detach().cpu().double().numpy() if hasattr(out, "detach") else np.asarray(out)
         if array.shape != (3, 32, 32):
-            return {"error": f"the transform gave shape {tuple(array.shape)}, not (3, 32, 32)"}
+            return {"error": contract.words("transform_shape", shape=str(tuple(array.shape)))}
         array = array.reshape(3, -1)
         outputs.append(np.median(array, axis=1, keepdims=True) if augmented else array)
     if not all(np.ptp(o, axis=1).max() < 1e-5 for o in outputs):
-        return {"error": "the eval transform changes a constant image's pixels differently"}
+        return {"error": contract.words("transform_uneven")}
     black, grey, white = (o[:, 0] for o in outputs)
     slope = white - black  # 1 / std
     if not np.all(np.abs(slope) > 1e-9):
-        return {"error": "the eval transform maps black and white to the same value"}
+        return {"error": contract.words("transform_flat")}
     if not np.allclose(black + slope * 128 / 255, grey, rtol=1e-4, atol=1e-4):
-        return {"error": "the eval transform is not ToTensor then a per-channel Normalize"}
+        return {"error": contract.words("transform_not_affine")}
     std = 1 / slope
     return {"mean": [float(v) for v in -black * std], "std": [float(v) for v in std]}
 
@@ -172,11 +174,13 @@ def prepare(ex3, ex4, ex5, train_root, recipe: dict, device: str) -> dict:
     try:
         normalisation = measured_normalisation(eval_transform)
     except Exception as exc:  # noqa: BLE001 - the student's transform may raise anything
-        normalisation = {"error": f"the eval transform failed: {type(exc).__name__}: {exc}"}
+        failure = f"{type(exc).__name__}: {exc}"[:500]
+        normalisation = {"error": contract.words("eval_transform_failed", error=failure)}
     try:
         train_normalisation = measured_normalisation(train_set.transform, augmented=True)
     except Exception as exc:  # noqa: BLE001
-        train_normalisation = {"error": f"the train transform failed: {type(exc).__name__}"}
+        failure = type(exc).__name__
+        train_normalisation = {"error": contract.words("train_transform_failed", error=failure)}
     _PREPARED.update(
         ex5=ex5,
         net=net,

@@ -34,26 +34,24 @@ def _student_frames(tb) -> str:
     return " -> ".join(lines[-4:])
 
 
-MODULE_RULE = (
-    "the submission's modules are its exercise files and the other .py files beside them "
-    "(folders are not staged); anything else must be a package the course installs"
-)
-"""Said with a ``ModuleNotFoundError`` of student code: what a submission can import."""
-
-
 def _error(exc: BaseException, kind: str = contract.KIND_STUDENT) -> dict:
-    message = str(exc)
+    """The reply for ``exc``: its type, its message (what the grader's own code says as words,
+    contract.WORDS, worded on the trusted side) and where in the submission it was raised. A
+    ``ModuleNotFoundError`` of student code comes with what a submission can import."""
+    message = str(exc)[:2000]
     if isinstance(exc, ModuleNotFoundError) and _student_frames(exc.__traceback__):
-        message = f"{message}: {MODULE_RULE}"
+        message = contract.words("module_rule", error=message)
     elif isinstance(exc, SystemExit):
-        message = f"the code called sys.exit({exc.code!r})"
+        message = contract.words("exit", code=repr(exc.code)[:200])
     elif isinstance(exc, SyntaxError):
         message = f"{exc.msg} ({os.path.basename(exc.filename or '?')}, line {exc.lineno})"
+    elif isinstance(getattr(exc, "words", None), dict):
+        message = exc.words
     return {
         contract.REPLY_OK: False,
         contract.REPLY_KIND: kind,
         contract.REPLY_TYPE: type(exc).__name__,
-        contract.REPLY_MESSAGE: message[:2000],
+        contract.REPLY_MESSAGE: message,
         contract.REPLY_WHERE: _student_frames(exc.__traceback__),
     }
 

@@ -3,7 +3,8 @@
 The page is the template ``grader/results/templates/feedback.html``, rendered with autoescape on
 (:mod:`grader.results.pages`), so nothing a submission prints or raises can inject markup. The
 gate's per-class accuracy (a bar chart) and its confusion matrix (a heat map) are inline
-SVG, drawn here with :func:`grader.results.pages.el`, which escapes as well.
+SVG, drawn here with :func:`grader.results.pages.el`, which escapes as well. Every word on it
+is in the result's language (its feedback was written in it), with fonts that hold it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from grader import i18n
 from grader.files import atomic_write
+from grader.i18n import N_, _
 from grader.kit import CLASS_NAMES
 from grader.results import pages
 from grader.results.model import SubmissionResult
@@ -24,6 +27,26 @@ STATUS_COLOUR = {
     "error": "#6a1b9a",
     "skipped": "#757575",
 }
+STATUS_WORDS = {
+    "passed": N_("passed"),
+    "failed": N_("failed"),
+    "timeout": N_("timeout"),
+    "error": N_("error"),
+    "skipped": N_("skipped"),
+}
+"""Each test status as the page says it."""
+FONTS = {
+    "en": {"text": "system-ui, sans-serif", "code": "monospace"},
+    "zh_CN": {
+        "text": "system-ui, Noto Sans CJK SC, Source Han Sans SC, PingFang SC, Microsoft YaHei, "
+        "sans-serif",
+        "code": "monospace, Noto Sans Mono CJK SC, Noto Sans CJK SC, Source Han Sans SC, "
+        "PingFang SC, Microsoft YaHei, sans-serif",
+    },
+}
+"""The page's fonts per language (CSS ``font-family``): for Chinese, after the system's own,
+the common Simplified Chinese fonts of Linux, macOS and Windows, so that every character has
+a glyph wherever the page is opened."""
 
 
 def _fmt(value: float) -> str:
@@ -44,7 +67,7 @@ def accuracy_chart(per_class: list, threshold: float | None) -> Markup:
         name = _class_name(i)
         parts.append(el("text", name, x=left - 6, y=y + 15, text_anchor="end", font_size=12))
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            parts.append(el("text", "no samples", x=left + 4, y=y + 15, font_size=12))
+            parts.append(el("text", _("no samples"), x=left + 4, y=y + 15, font_size=12))
             continue
         width = max(0.0, min(1.0, float(value))) * bar_w
         parts.append(
@@ -67,7 +90,7 @@ def accuracy_chart(per_class: list, threshold: float | None) -> Markup:
         parts.append(
             el(
                 "text",
-                f"required {threshold:.0%}",
+                _("required {threshold:.0%}", threshold=threshold),
                 x=f"{x:.1f}",
                 y=height - 2,
                 font_size=11,
@@ -77,7 +100,7 @@ def accuracy_chart(per_class: list, threshold: float | None) -> Markup:
         )
     return el(
         "svg",
-        el("title", "per-class accuracy"),
+        el("title", _("per-class accuracy")),
         *parts,
         xmlns="http://www.w3.org/2000/svg",
         width=left + bar_w + 50,
@@ -121,7 +144,15 @@ def confusion_chart(confusion: list[list[int]]) -> Markup:
             parts.append(
                 el(
                     "rect",
-                    el("title", f"true {_class_name(i)}, predicted {_class_name(j)}: {value}"),
+                    el(
+                        "title",
+                        _(
+                            "true {true}, predicted {predicted}: {count}",
+                            true=_class_name(i),
+                            predicted=_class_name(j),
+                            count=value,
+                        ),
+                    ),
                     x=left + j * cell,
                     y=top + i * cell,
                     width=cell,
@@ -143,11 +174,11 @@ def confusion_chart(confusion: list[list[int]]) -> Markup:
             )
     size = left + n * cell + 10
     heading = el(
-        "text", "predicted", x=left + n * cell / 2, y=14, font_size=12, text_anchor="middle"
+        "text", _("predicted"), x=left + n * cell / 2, y=14, font_size=12, text_anchor="middle"
     )
     return el(
         "svg",
-        el("title", "confusion matrix"),
+        el("title", _("confusion matrix")),
         heading,
         *parts,
         xmlns="http://www.w3.org/2000/svg",
@@ -159,16 +190,25 @@ def confusion_chart(confusion: list[list[int]]) -> Markup:
 
 def time_summary(metrics: dict) -> str:
     """How long training took, against what (the reference's cost here, or seconds)."""
-    if metrics.get("time_ratio") is not None:
-        kind = "CPU time" if metrics.get("time_basis") == "cpu" else "time"
-        return (
-            f"training took {metrics['time_ratio']:.1f}x the reference's {kind} on the grading "
-            f"machine (limit {metrics.get('time_factor', 0):g}x), "
-            f"{metrics.get('train_s', 0):.0f} s."
+    said = {
+        "ratio": metrics.get("time_ratio"),
+        "factor": metrics.get("time_factor", 0),
+        "seconds": metrics.get("train_s", 0),
+        "limit": metrics.get("time_limit_s", 0),
+    }
+    if said["ratio"] is not None and metrics.get("time_basis") == "cpu":
+        return _(
+            "training took {ratio:.1f}x the reference's CPU time on the grading machine (limit "
+            "{factor:g}x), {seconds:.0f} s.",
+            **said,
         )
-    return (
-        f"training took {metrics.get('train_s', 0):.0f} s of {metrics.get('time_limit_s', 0):g} s."
-    )
+    if said["ratio"] is not None:
+        return _(
+            "training took {ratio:.1f}x the reference's time on the grading machine (limit "
+            "{factor:g}x), {seconds:.0f} s.",
+            **said,
+        )
+    return _("training took {seconds:.0f} s of {limit:g} s.", **said)
 
 
 def _gate(result: SubmissionResult) -> dict | None:
@@ -176,9 +216,11 @@ def _gate(result: SubmissionResult) -> dict | None:
     metrics = result.gate_metrics()
     if metrics.get("accuracy") is None:
         return None
-    summary = (
-        f"Test accuracy {metrics['accuracy']:.1%} (required {metrics.get('threshold', 0):.0%}); "
-        + time_summary(metrics)
+    summary = _(
+        "Test accuracy {accuracy:.1%} (required {threshold:.0%}); {time}",
+        accuracy=metrics["accuracy"],
+        threshold=metrics.get("threshold", 0),
+        time=time_summary(metrics),
     )
     per_class, confusion = metrics.get("per_class"), metrics.get("confusion")
     return {
@@ -191,16 +233,21 @@ def _gate(result: SubmissionResult) -> dict | None:
 
 
 def render(result: SubmissionResult) -> str:
-    """The whole page for one submission."""
+    """The whole page for one submission, in its language."""
     skipped = [[t] for t in result.tests if t.status == "skipped"]
-    return pages.render(
-        "feedback.html",
-        result=result,
-        groups=[*result.failure_groups(), *skipped],
-        gate=_gate(result),
-        points=_fmt,
-        colours=STATUS_COLOUR,
-    )
+    language = result.language if result.language in i18n.LANGUAGES else i18n.DEFAULT
+    with i18n.using(language):
+        return pages.render(
+            "feedback.html",
+            result=result,
+            groups=[*result.failure_groups(), *skipped],
+            gate=_gate(result),
+            points=_fmt,
+            colours=STATUS_COLOUR,
+            statuses={status: _(word) for status, word in STATUS_WORDS.items()},
+            lang=i18n.HTML_LANG[language],
+            fonts=FONTS[language],
+        )
 
 
 def write_all(results: list[SubmissionResult], folder: Path) -> list[Path]:

@@ -70,6 +70,8 @@ class SubmissionResult:
     warnings: list[str] = field(default_factory=list)
     sandbox: dict = field(default_factory=dict)
     """What isolated the student's code and which limits held (``grader.sandbox.policy``)."""
+    language: str = "en"
+    """The language its feedback and warnings are written in (``grader.i18n``)."""
 
     def __post_init__(self):
         self.warnings = [clean(w) for w in self.warnings]

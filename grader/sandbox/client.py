@@ -19,6 +19,7 @@ import subprocess
 import time
 
 from grader.errors import ProbeError, ProbeFailure, ProbeTimeout, SandboxError, WorkerDied
+from grader.i18n import _
 from grader.inside import channel, contract
 from grader.sandbox import cgroups
 from grader.sandbox.box import Box, worker_group
@@ -228,8 +229,11 @@ class WorkerClient:
         remaining = None if outside_budget else self._remaining()
         if remaining is not None and remaining <= 0:
             raise ProbeTimeout(
-                f"this exercise used up its time budget of {self.budget_s:g} s (earlier calls "
-                "hung or were far too slow), so this check was not run"
+                _(
+                    "this exercise used up its time budget of {budget:g} s (earlier calls hung "
+                    "or were far too slow), so this check was not run",
+                    budget=self.budget_s,
+                )
             )
         if self._stray_data():
             self.close()  # an extra reply (forged?) arrived since the last call: start afresh
@@ -270,9 +274,7 @@ class WorkerClient:
                 reply = _answer(response, request_id, oracles or {}, slots)
                 if reply is None:
                     self.close()
-                    raise ProbeFailure(
-                        "the worker answered out of turn: its reply channel was tampered with"
-                    )
+                    raise ProbeFailure(_out_of_turn())
                 # a stand-in's round trip is the grader's time, not the student's: the answer
                 # and both hand-overs (which a loaded machine makes slow) are given back, up
                 # to the call's own limit again (a loop of questions still ends)
@@ -284,26 +286,25 @@ class WorkerClient:
                 self._write(channel.dumps(reply), deadline, budgeted)
         except ProbeTimeout as exc:
             if budgeted:
-                exc.message = (
-                    f"this exercise used up its time budget of {self.budget_s:g} s; "
-                    f"the worker was stopped during {probe.rpartition('.')[2]}"
+                exc.message = _(
+                    "this exercise used up its time budget of {budget:g} s; the worker was "
+                    "stopped during {call}",
+                    budget=self.budget_s,
+                    call=probe.rpartition(".")[2],
                 )
             raise
         if response.get(contract.REPLY_ID) != request_id:
             self.close()
-            raise ProbeFailure(
-                "the worker answered out of turn: its reply channel was tampered with"
-            )
+            raise ProbeFailure(_out_of_turn())
         if response.get(contract.REPLY_OK):
             return clean_data(response.get(contract.REPLY_VALUE))
-        kind, text = (
-            response.get(contract.REPLY_KIND),
-            clean(response.get(contract.REPLY_MESSAGE), TEXT_LIMIT),
-        )
+        kind, text = response.get(contract.REPLY_KIND), worded(response.get(contract.REPLY_MESSAGE))
         if kind == contract.KIND_GRADER:
-            raise ProbeError(f"the grader's probe {probe} failed: {text}")
+            raise ProbeError(
+                _("the grader's probe {probe} failed: {error}", probe=probe, error=text)
+            )
         if kind == contract.KIND_BAD_RETURN:
-            raise ProbeFailure(f"returned something that is not plain data: {text}")
+            raise ProbeFailure(_("returned something that is not plain data: {error}", error=text))
         raise ProbeFailure(
             f"{clean(response.get(contract.REPLY_TYPE), 100)}: {text}",
             where=clean(response.get(contract.REPLY_WHERE), TEXT_LIMIT),
@@ -321,8 +322,10 @@ class WorkerClient:
                 if remaining <= 0:
                     self.close()
                     raise ProbeTimeout(
-                        "the worker stopped reading its requests (the code blocks or never "
-                        "returns control); the worker was stopped"
+                        _(
+                            "the worker stopped reading its requests (the code blocks or never "
+                            "returns control); the worker was stopped"
+                        )
                     )
                 if not selector.select(timeout=min(remaining, 0.5)):
                     self._check_processes()
@@ -332,7 +335,7 @@ class WorkerClient:
                 except BlockingIOError:
                     continue
                 except (BrokenPipeError, OSError):
-                    self._died("before it could take the request")
+                    self._died(_("before it could take the request"))
 
     def _stray_data(self) -> bool:
         if self._buffer:
@@ -364,8 +367,11 @@ class WorkerClient:
                     output = self.output()
                     self.close()
                     raise ProbeTimeout(
-                        f"no answer within {limit_s:g} s (an endless loop, or far too slow); "
-                        "the worker was stopped",
+                        _(
+                            "no answer within {limit:g} s (an endless loop, or far too slow); "
+                            "the worker was stopped",
+                            limit=limit_s,
+                        ),
                         output=output,
                     )
                 if not selector.select(timeout=min(remaining, 0.5)):
@@ -374,24 +380,26 @@ class WorkerClient:
                 if chunk is None:  # non-blocking: nothing after all
                     continue
                 if not chunk:
-                    self._died(f"during {what}")
+                    self._died(_("during {call}", call=what))
                 buffer += chunk  # in place, and only the new chunk is searched: a reply of
                 complete = b"\n" in chunk  # many megabytes costs no more than its length
                 if len(buffer) > channel.MAX_MESSAGE_BYTES:
                     self.close()
-                    raise ProbeFailure("the worker sent an oversized message")
+                    raise ProbeFailure(_("the worker sent an oversized message"))
         finally:
             selector.close()
-        line, _, rest = bytes(buffer).partition(b"\n")
+        line, _newline, rest = bytes(buffer).partition(b"\n")
         self._buffer = rest
         try:
             message = channel.loads(line)
         except channel.ChannelError as exc:
             self.close()
-            raise ProbeFailure(f"the worker sent malformed data: {clean(exc)}") from None
+            raise ProbeFailure(
+                _("the worker sent malformed data: {error}", error=clean(exc))
+            ) from None
         if not isinstance(message, dict):
             self.close()
-            raise ProbeFailure("the worker sent malformed data")
+            raise ProbeFailure(_("the worker sent malformed data"))
         return message
 
     def _check_processes(self, every_s: float = 0.0) -> None:
@@ -410,8 +418,12 @@ class WorkerClient:
             output = self.output()
             self.close()
             raise ProbeFailure(
-                f"the code started more than {limits.processes} processes or "
-                f"{limits.tasks} threads at once (a fork bomb?); the worker was stopped",
+                _(
+                    "the code started more than {processes} processes or {tasks} threads at "
+                    "once (a fork bomb?); the worker was stopped",
+                    processes=limits.processes,
+                    tasks=limits.tasks,
+                ),
                 output=output,
             )
 
@@ -423,21 +435,49 @@ class WorkerClient:
         output = self.output()
         out_of_memory = self._group is not None and self._group.out_of_memory()
         self.close()
-        reason = f"exit status {code}"
+        reason = _("exit status {code}", code=code)
         if code is not None and code < 0:
-            reason = f"killed by signal {signal.Signals(-code).name}"
+            reason = _("killed by signal {signal}", signal=signal.Signals(-code).name)
         if out_of_memory:
-            gib = self.spec.limits.memory_bytes / 2**30
             raise WorkerDied(
-                f"the worker process was stopped {when}: the code used more than the "
-                f"{gib:.1f} GiB of memory a worker may use",
+                _(
+                    "the worker process was stopped {when}: the code used more than the "
+                    "{gib:.1f} GiB of memory a worker may use",
+                    when=when,
+                    gib=self.spec.limits.memory_bytes / 2**30,
+                ),
                 output=output,
             )
         raise WorkerDied(
-            f"the worker process ended {when} ({reason}): the code exited or crashed "
-            "(os._exit, a segfault, or running out of memory)",
+            _(
+                "the worker process ended {when} ({reason}): the code exited or crashed "
+                "(os._exit, a segfault, or running out of memory)",
+                when=when,
+                reason=reason,
+            ),
             output=output,
         )
+
+
+def _out_of_turn() -> str:
+    return _("the worker answered out of turn: its reply channel was tampered with")
+
+
+def worded(message) -> str:
+    """A message of the worker as a student reads it: what the grader's code inside said as
+    words (:data:`grader.inside.contract.WORDS`), filled and in the run's language; anything
+    else (student code's own words) as cleaned text."""
+    if not isinstance(message, dict):
+        return clean(message, TEXT_LIMIT)
+    template = contract.WORDS.get(message.get(contract.WORDS_KEY))
+    values = message.get(contract.WORDS_VALUES)
+    if template is None or not isinstance(values, dict):
+        return clean(message, TEXT_LIMIT)
+    values = {clean(key, 100): clean(value, TEXT_LIMIT) for key, value in values.items()}
+    try:
+        return clean(_(template, **values), TEXT_LIMIT)
+    except (KeyError, IndexError, ValueError):
+        return clean(template, TEXT_LIMIT)
 
 
 def _answer(question: dict, request_id: str, oracles: dict, slots: dict) -> dict | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from importlib.machinery import PathFinder
 
 from grader.errors import SubmissionError
+from grader.i18n import N_, _, n_
 from grader.kit import EXERCISES
 
 MODULES = {e.module: e for e in EXERCISES.values()}
@@ -45,11 +46,12 @@ MAX_NAMED = 3
 """Near misses named in one message (the rest are counted)."""
 MAX_REFUSALS = 8
 """Helper modules left out that one note gives the reason for (the rest are counted)."""
-HELPER_RULE = (
+HELPER_RULE = N_(
     "every other .py file beside the exercise files is staged with them, and every exercise "
-    f"can import it: up to {MAX_HELPERS} files, {MAX_HELPER_BYTES // 2**20} MiB together, each "
-    "named as a Python module (utils.py, not my-utils.py); folders are not staged"
+    "can import it: up to {files} files, {mib} MiB together, each named as a Python module "
+    "(utils.py, not my-utils.py); folders are not staged"
 )
+"""What a submission's helper modules may be (filled with MAX_HELPERS and MAX_HELPER_BYTES)."""
 _COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|\s*-?\s*(?:copy|副本)(?:\s*\(?\d+\)?)?)$")
 _SEPARATORS = re.compile(r"[\s\-.]+")
 _NUMBERED = re.compile(r"ex(?:ercise)?_?0*(\d+)(?:_|$)")
@@ -125,14 +127,14 @@ def taken_module(module: str) -> str:
     """Why a helper module named ``module`` would hide another (``""`` where it would not):
     a module of Python's own, or a package the grading environment has installed."""
     if module in sys.stdlib_module_names or module in sys.builtin_module_names:
-        return f"Python's own module {module!r}"
+        return _("Python's own module {module!r}", module=module)
     if module == __name__.partition(".")[0]:
-        return "the grader's own package"
+        return _("the grader's own package")
     paths = sysconfig.get_paths()
     places = sorted({paths["purelib"], paths["platlib"]})
     spec = PathFinder.find_spec(module, places)
     if spec is not None and spec.origin is not None:  # a namespace package hides nothing
-        return f"the installed package {module!r}"
+        return _("the installed package {module!r}", module=module)
     return ""
 
 
@@ -140,10 +142,10 @@ def list_names(names: list[str]) -> str:
     """``'a'``, ``'a' and 'b'``, ``'a', 'b', 'c' and 2 more``."""
     shown_names = [quoted(n) for n in names[:MAX_NAMED]]
     if len(names) > MAX_NAMED:
-        shown_names.append(f"{len(names) - MAX_NAMED} more")
+        shown_names.append(_("{count} more", count=len(names) - MAX_NAMED))
     if len(shown_names) == 1:
         return shown_names[0]
-    return ", ".join(shown_names[:-1]) + " and " + shown_names[-1]
+    return _("{names} and {last}", names=_(", ").join(shown_names[:-1]), last=shown_names[-1])
 
 
 def near_miss_sentence(module: str, near: list[str], ambiguous: list[str]) -> str:
@@ -151,30 +153,46 @@ def near_miss_sentence(module: str, near: list[str], ambiguous: list[str]) -> st
     parts = []
     if ambiguous:
         parts.append(
-            f"{list_names(ambiguous)} differ from {module}.py only in letter case, and from "
-            "each other, so none was graded: keep only the one to be graded, named "
-            f"{module}.py (or {module}.ipynb)"
+            _(
+                "{names} differ from {module}.py only in letter case, and from each other, so "
+                "none was graded: keep only the one to be graded, named {module}.py (or "
+                "{module}.ipynb)",
+                names=list_names(ambiguous),
+                module=module,
+            )
         )
-    if near:
-        verb = "is" if len(near) == 1 else "are"
-        rename = "rename it" if len(near) == 1 else "rename the one to be graded"
-        target = f"{module}.ipynb" if near[0].endswith(".ipynb") else f"{module}.py"
-        if len(near) > 1:
-            target = f"{module}.py (or {module}.ipynb)"
+    if len(near) == 1:
+        suffix = "ipynb" if near[0].endswith(".ipynb") else "py"
         parts.append(
-            f"{list_names(near)} {verb} in the submission, close to that name but not it, "
-            f"so not graded: {rename} to {target}"
+            _(
+                "{names} is in the submission, close to that name but not it, so not graded: "
+                "rename it to {module}.{suffix}",
+                names=list_names(near),
+                module=module,
+                suffix=suffix,
+            )
         )
-    return "; ".join(parts)
+    elif near:
+        parts.append(
+            _(
+                "{names} are in the submission, close to that name but not it, so not graded: "
+                "rename the one to be graded to {module}.py (or {module}.ipynb)",
+                names=list_names(near),
+                module=module,
+            )
+        )
+    return _("; ").join(parts)
 
 
 def missing_message(module: str, key: str, sentence: str = "") -> str:
     """The feedback of every test of an exercise whose file is not in the submission."""
-    message = (
-        f"{module}.py is not in the submission, so {key} scores 0: hand it in with exactly "
-        "this file name"
+    message = _(
+        "{module}.py is not in the submission, so {key} scores 0: hand it in with exactly this "
+        "file name",
+        module=module,
+        key=key,
     )
-    return f"{message}. {sentence}" if sentence else message
+    return _("{message}. {more}", message=message, more=sentence) if sentence else message
 
 
 def file_limit(name: str) -> int:
@@ -210,8 +228,11 @@ def _choose(canonical: str, group: list[Entry], where: str, notes: list[str]):
     for entry in group:
         if entry.link:
             raise SubmissionError(
-                f"{where}: {shown(entry.path)} is a symbolic link, not a file; hand in the "
-                "file itself"
+                _(
+                    "{where}: {path} is a symbolic link, not a file; hand in the file itself",
+                    where=where,
+                    path=shown(entry.path),
+                )
             )
     depth = min(entry.depth for entry in group)
     top = [(e, e.read(file_limit(canonical))) for e in group if e.depth == depth]
@@ -220,8 +241,14 @@ def _choose(canonical: str, group: list[Entry], where: str, notes: list[str]):
         other = next((e for e, data in exact if data != exact[0][1]), None)
         if other is not None:
             raise SubmissionError(
-                f"{where} holds two different {canonical} ({shown(exact[0][0].path)} and "
-                f"{shown(other.path)}); keep only the one to be graded"
+                _(
+                    "{where} holds two different {name} ({one} and {other}); keep only the one "
+                    "to be graded",
+                    where=where,
+                    name=canonical,
+                    one=shown(exact[0][0].path),
+                    other=shown(other.path),
+                )
             )
         taken = exact[0]
     elif len({data for _, data in top}) > 1:
@@ -229,14 +256,22 @@ def _choose(canonical: str, group: list[Entry], where: str, notes: list[str]):
     else:
         taken = top[0]
         notes.append(
-            f"{quoted(taken[0].path)} is graded as {canonical}: its name differs only in letter "
-            f"case, which Windows and macOS overlook but the grader does not; name it {canonical}"
+            _(
+                "{path} is graded as {name}: its name differs only in letter case, which "
+                "Windows and macOS overlook but the grader does not; name it {name}",
+                path=quoted(taken[0].path),
+                name=canonical,
+            )
         )
     ignored = [e.path for e, data in top if e.name != canonical and data != taken[1]]
     if ignored:
         notes.append(
-            f"{list_names(ignored)} not graded: {canonical} is, and the names differ only "
-            "in letter case; keep one file per exercise"
+            _(
+                "{names} not graded: {name} is, and the names differ only in letter case; keep "
+                "one file per exercise",
+                names=list_names(ignored),
+                name=canonical,
+            )
         )
     return taken
 
@@ -251,7 +286,11 @@ def assemble(entries: list[Entry], where: str) -> dict:
     count = sum(len(group) for group in groups.values())
     if count > MAX_EXERCISE_ENTRIES:
         raise SubmissionError(
-            f"{where} holds {count} files named like exercise files; hand in one copy of each"
+            _(
+                "{where} holds {count} files named like exercise files; hand in one copy of each",
+                where=where,
+                count=count,
+            )
         )
     files, chosen, notes, ambiguous = {}, {}, [], {}
     for canonical, group in sorted(groups.items()):
@@ -264,8 +303,12 @@ def assemble(entries: list[Entry], where: str) -> dict:
     for module, paths in ambiguous.items():
         if module not in absent:
             notes.append(
-                f"{list_names(paths)} not graded: they differ from {module}.py only in letter "
-                "case, and from each other; the exercise's other file is graded"
+                _(
+                    "{names} not graded: they differ from {module}.py only in letter case, and "
+                    "from each other; the exercise's other file is graded",
+                    names=list_names(paths),
+                    module=module,
+                )
             )
     near: dict[str, list[str]] = {module: [] for module in absent}
     for entry in entries:
@@ -297,32 +340,46 @@ def _helpers(entries: list[Entry], folders: set[str], absent: set[str], notes: l
         depth = min(entry.depth for entry in group)
         top = [entry for entry in group if entry.depth == depth]
         if not importable(name):
-            refused.append(f"{quoted(name)} is no name Python can import: rename it")
+            refused.append(_("{name} is no name Python can import: rename it", name=quoted(name)))
         elif len(helpers) == MAX_HELPERS or reads + len(top) > MAX_HELPERS:
             extra += 1
         elif why := taken_module(name.removesuffix(".py")):
-            refused.append(f"{quoted(name)} would hide {why}: rename it")
+            refused.append(_("{name} would hide {what}: rename it", name=quoted(name), what=why))
         elif any(entry.link for entry in top):
-            refused.append(f"{quoted(name)} is a symbolic link, not a file")
+            refused.append(_("{name} is a symbolic link, not a file", name=quoted(name)))
         else:
             reads += len(top)  # a read may unpack a member's limit, whatever its header says
             try:
                 copies = {entry.read(min(MAX_SOURCE_BYTES, budget)) for entry in top}
             except SubmissionError:
-                refused.append(f"{quoted(name)} would pass the size limit")
+                refused.append(_("{name} would pass the size limit", name=quoted(name)))
                 continue
             if len(copies) > 1:
-                refused.append(f"{quoted(name)} is there twice, with different contents")
+                refused.append(
+                    _("{name} is there twice, with different contents", name=quoted(name))
+                )
                 continue
             helpers[name] = copies.pop()
             budget -= len(helpers[name])
     if len(refused) > MAX_REFUSALS:
-        refused[MAX_REFUSALS:] = [f"{len(refused) - MAX_REFUSALS} more"]
+        refused[MAX_REFUSALS:] = [_("{count} more", count=len(refused) - MAX_REFUSALS)]
     if extra:
-        files = "file" if extra == 1 else "files"
-        refused.append(f"{extra} more .py {files} past the first {MAX_HELPERS}")
+        refused.append(
+            n_(
+                "{count} more .py file past the first {most}",
+                "{count} more .py files past the first {most}",
+                extra,
+                count=extra,
+                most=MAX_HELPERS,
+            )
+        )
     if helpers or refused:
-        staged = f"helper modules staged: {', '.join(helpers)}. " if helpers else ""
-        left = f"Not staged: {'; '.join(refused)}. " if refused else ""
-        notes.append(f"{staged}{left}The rule: {HELPER_RULE}")
+        rule = _(HELPER_RULE, files=MAX_HELPERS, mib=MAX_HELPER_BYTES // 2**20)
+        said = []
+        if helpers:
+            said.append(_("helper modules staged: {names}.", names=", ".join(helpers)))
+        if refused:
+            said.append(_("Not staged: {reasons}.", reasons=_("; ").join(refused)))
+        said.append(_("The rule: {rule}", rule=rule))
+        notes.append(" ".join(said))
     return helpers

@@ -29,7 +29,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import i18n
 from grader.errors import SubmissionError
+from grader.i18n import _, n_
 from grader.submissions import handin
 from grader.submissions.handin import (
     MAX_SOURCE_BYTES,
@@ -84,13 +86,15 @@ def _read_path(path: Path, limit: int) -> bytes:
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise SubmissionError(f"{quoted(path.name)} could not be read ({exc.strerror})") from None
+        raise SubmissionError(
+            _("{name} could not be read ({why})", name=quoted(path.name), why=exc.strerror)
+        ) from None
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SubmissionError(f"{quoted(path.name)} is not a regular file")
+            raise SubmissionError(_("{name} is not a regular file", name=quoted(path.name)))
         data = handle.read(limit + 1)
     if len(data) > limit:
-        raise SubmissionError(f"{shown(path.name)} is larger than {limit // 2**20} MiB")
+        raise SubmissionError(_larger(path.name, limit))
     return data
 
 
@@ -124,28 +128,34 @@ def _read_zip(path: Path) -> dict:
     extracted). A member path written with backslashes (older Windows tools) is read as
     folders."""
     if path.stat().st_size > MAX_ZIP_BYTES:
-        raise SubmissionError(f"{shown(path.name)} is larger than {MAX_ZIP_BYTES // 2**20} MiB")
+        raise SubmissionError(_larger(path.name, MAX_ZIP_BYTES))
     entries, directory = _zip_directory(path)
     if entries > MAX_ZIP_MEMBERS:
-        raise SubmissionError(f"{shown(path.name)} holds over {MAX_ZIP_MEMBERS} entries")
+        raise SubmissionError(_too_many_members(path))
     if directory > MAX_ZIP_DIRECTORY_BYTES:
         raise SubmissionError(
-            f"{shown(path.name)}'s table of contents is over "
-            f"{MAX_ZIP_DIRECTORY_BYTES // 2**20} MiB: zip only the exercise files"
+            _(
+                "{name}'s table of contents is over {mib} MiB: zip only the exercise files",
+                name=shown(path.name),
+                mib=MAX_ZIP_DIRECTORY_BYTES // 2**20,
+            )
         )
     budget = [MAX_ZIP_UNPACKED_BYTES]
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             if len(members) > MAX_ZIP_MEMBERS:
-                raise SubmissionError(f"{shown(path.name)} holds over {MAX_ZIP_MEMBERS} entries")
+                raise SubmissionError(_too_many_members(path))
             found = []
             for info in members:
                 if _unsafe_member(info.filename):
                     raise SubmissionError(
-                        f"{shown(path.name)} holds an entry with an unsafe path "
-                        f"({shown(info.filename)!r}: absolute or with '..'); zip the folder "
-                        "itself and hand it in again"
+                        _(
+                            "{name} holds an entry with an unsafe path ({entry!r}: absolute or "
+                            "with '..'); zip the folder itself and hand it in again",
+                            name=shown(path.name),
+                            entry=shown(info.filename),
+                        )
                     )
                 if not info.is_dir() and not info.filename.endswith("\\"):
                     link = (info.external_attr >> 16) & 0o170000 == 0o120000
@@ -155,10 +165,16 @@ def _read_zip(path: Path) -> dict:
     except SubmissionError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
-        raise SubmissionError(f"{shown(path.name)} is not a valid zip file ({exc})") from None
+        raise SubmissionError(
+            _("{name} is not a valid zip file ({error})", name=shown(path.name), error=exc)
+        ) from None
     except (OSError, ValueError, RuntimeError, zlib.error) as exc:
         raise SubmissionError(
-            f"{shown(path.name)} could not be read as a zip (damaged? {exc})"
+            _(
+                "{name} could not be read as a zip (damaged? {error})",
+                name=shown(path.name),
+                error=exc,
+            )
         ) from None
 
 
@@ -182,7 +198,7 @@ def _zip_directory(path: Path) -> tuple[int, int]:
             at = tail.rfind(b"PK\x05\x06")  # after a comment
         if at < 0 or len(tail) - at < _END.size:
             return 0, 0
-        _, _, entries, directory, _, _ = _END.unpack_from(tail, at)
+        _sig, _disk, entries, directory, _offset, _comment = _END.unpack_from(tail, at)
         locator = at - _END64_LOCATOR.size
         if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
             offset = _END64_LOCATOR.unpack_from(tail, locator)[2]
@@ -199,8 +215,12 @@ def _read_member(
     """One member's bytes, never more than ``limit`` or the zip's remaining budget unpacked,
     whatever its header says."""
     too_large = SubmissionError(
-        f"{shown(path.name)}: {shown(info.filename)} is larger than {limit // 2**20} MiB "
-        "unpacked (a compression bomb?)"
+        _(
+            "{name}: {member} is larger than {mib} MiB unpacked (a compression bomb?)",
+            name=shown(path.name),
+            member=shown(info.filename),
+            mib=limit // 2**20,
+        )
     )
     if info.file_size > limit:
         raise too_large
@@ -210,11 +230,22 @@ def _read_member(
         raise too_large
     if len(data) > budget[0]:
         raise SubmissionError(
-            f"{shown(path.name)} unpacks to more than {MAX_ZIP_UNPACKED_BYTES // 2**20} MiB of "
-            "exercise files (a compression bomb?)"
+            _(
+                "{name} unpacks to more than {mib} MiB of exercise files (a compression bomb?)",
+                name=shown(path.name),
+                mib=MAX_ZIP_UNPACKED_BYTES // 2**20,
+            )
         )
     budget[0] -= len(data)
     return data
+
+
+def _larger(name: str, limit: int) -> str:
+    return _("{name} is larger than {mib} MiB", name=shown(name), mib=limit // 2**20)
+
+
+def _too_many_members(path: Path) -> str:
+    return _("{name} holds over {count} entries", name=shown(path.name), count=MAX_ZIP_MEMBERS)
 
 
 def is_submission(path: Path) -> bool:
@@ -227,7 +258,7 @@ def load(path: Path, submission_id: str | None = None) -> Submission:
     """Read one submission (folder, zip or single exercise file)."""
     path = Path(path)
     if not path.exists():
-        raise SubmissionError(f"{shown(str(path))} does not exist")
+        raise SubmissionError(_("{path} does not exist", path=shown(str(path))))
     if path.is_dir():
         found = assemble(_folder_entries(path), shown(path.name))
     elif path.suffix.lower() == ".zip":
@@ -238,7 +269,11 @@ def load(path: Path, submission_id: str | None = None) -> Submission:
         found["missing"] = {}  # one file named alone: the others are not missing from it
     else:
         raise SubmissionError(
-            f"{shown(str(path))} is not a folder, a zip or an exercise file{_close_to(path)}"
+            _(
+                "{path} is not a folder, a zip or an exercise file{close}",
+                path=shown(str(path)),
+                close=_close_to(path),
+            )
         )
     name = submission_id or (path.stem if path.is_file() else path.resolve().name)
     return Submission(id=safe_id(name), source=path, **found)
@@ -262,9 +297,11 @@ def _unique_ids(found: list[Submission]) -> list[Submission]:
             new = f"{base}-{number}"
         taken.add(new.lower())
         if new != base:
-            note = (
-                f"another submission is also named {base!r}, so {shown(submission.source.name)!r} "
-                f"is graded as {new!r}"
+            note = _(
+                "another submission is also named {base!r}, so {name!r} is graded as {new!r}",
+                base=base,
+                name=shown(submission.source.name),
+                new=new,
             )
             submission.id = new
             submission.notes.append(note)
@@ -272,41 +309,54 @@ def _unique_ids(found: list[Submission]) -> list[Submission]:
     return found
 
 
-def discover(paths: list[Path]) -> list[Submission]:
-    """One submission per path that is one; a folder of submissions gives one per entry."""
+def discover(paths: list[Path], language: str | None = None) -> list[Submission]:
+    """One submission per path that is one; a folder of submissions gives one per entry.
+    Each submission's notes and errors are written in ``language`` (default: the current
+    one); what is wrong with ``paths`` themselves, in the current one."""
     found: list[Submission] = []
     for path in map(Path, paths):
         if not path.exists():
-            raise SubmissionError(f"{shown(str(path))} does not exist")
+            raise SubmissionError(_("{path} does not exist", path=shown(str(path))))
         if is_submission(path):
-            found.append(_load_entry(path))
+            found.append(_load_entry(path, language))
             continue
         if not path.is_dir():
             raise SubmissionError(
-                f"{shown(str(path))} is not a submission (no exercise files){_close_to(path)}"
+                _(
+                    "{path} is not a submission (no exercise files){close}",
+                    path=shown(str(path)),
+                    close=_close_to(path),
+                )
             )
         entries = [p for p in sorted(path.iterdir()) if p.is_dir() or p.suffix.lower() == ".zip"]
         entries = [p for p in entries if not p.name.startswith(".")]
         if not entries:
             raise SubmissionError(
-                f"{shown(str(path))} holds no submissions (no exercise files, folders or "
-                f"zips){_near_misses_in(path)}"
+                _(
+                    "{path} holds no submissions (no exercise files, folders or zips){close}",
+                    path=shown(str(path)),
+                    close=_near_misses_in(path),
+                )
             )
         for entry in entries:
-            found.append(_load_entry(entry))
-    return _unique_ids(found)
+            found.append(_load_entry(entry, language))
+    with i18n.using(language):
+        return _unique_ids(found)
 
 
-def _load_entry(entry: Path) -> Submission:
+def _load_entry(entry: Path, language: str | None = None) -> Submission:
     """One student's entry of a class folder; whatever is wrong with it is its own error."""
     name = safe_id(entry.stem if entry.is_file() else entry.name)
-    try:
-        return notebook_set(load(entry))
-    except SubmissionError as exc:
-        return Submission(id=name, source=entry, error=str(exc))
-    except (OSError, ValueError, RecursionError, MemoryError) as exc:
-        why = f"{type(exc).__name__}: {shown(str(exc))}"
-        return Submission(id=name, source=entry, error=f"it could not be read ({why})")
+    with i18n.using(language):
+        try:
+            return notebook_set(load(entry))
+        except SubmissionError as exc:
+            return Submission(id=name, source=entry, error=str(exc))
+        except (OSError, ValueError, RecursionError, MemoryError) as exc:
+            why = f"{type(exc).__name__}: {shown(str(exc))}"
+            return Submission(
+                id=name, source=entry, error=_("it could not be read ({why})", why=why)
+            )
 
 
 def notebook_set(submission: Submission) -> Submission:
@@ -321,13 +371,15 @@ def notebook_set(submission: Submission) -> Submission:
 def _close_to(path: Path) -> str:
     """What a file that is no exercise file is close to, as a clause."""
     close = handin.near_modules(path.name)
-    return f" (its name is close to {close[0]}.py: rename it)" if close else ""
+    return _(" (its name is close to {module}.py: rename it)", module=close[0]) if close else ""
 
 
 def _near_misses_in(folder: Path) -> str:
     """What a folder without exercise files holds close to their names, as a clause."""
     close = [p.name for p in sorted(folder.iterdir())[:1000] if handin.near_modules(p.name)]
-    return f"; {handin.list_names(close)} close to their names: rename" if close else ""
+    if not close:
+        return ""
+    return _("; {names} close to their names: rename", names=handin.list_names(close))
 
 
 def _note(submission: Submission, note: str) -> None:
@@ -342,11 +394,15 @@ def _python_source(submission: Submission, data: bytes, name: str) -> bytes:
     if skipped:
         _note(
             submission,
-            f"{name}: {'line' if len(skipped) == 1 else 'lines'} "
-            f"{', '.join(map(str, skipped))} skipped: "
-            f"{'it calls' if len(skipped) == 1 else 'they call'} get_ipython(), as a script "
-            "exported from Jupyter does for a magic (%) or shell (!) line, which only Jupyter "
-            "can run",
+            n_(
+                "{name}: line {lines} skipped: it calls get_ipython(), as a script exported "
+                "from Jupyter does for a magic (%) or shell (!) line, which only Jupyter can run",
+                "{name}: lines {lines} skipped: they call get_ipython(), as a script exported "
+                "from Jupyter does for a magic (%) or shell (!) line, which only Jupyter can run",
+                len(skipped),
+                name=name,
+                lines=", ".join(map(str, skipped)),
+            ),
         )
     return source
 
@@ -365,9 +421,11 @@ def stage(submission: Submission, dest: Path) -> Path:
             if magics:
                 _note(submission, notebook_magics_note(module + ".ipynb", magics))
             if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
-                message = (
-                    f"{module}.ipynb holds more than {MAX_SOURCE_BYTES // 2**20} MiB of code; "
-                    "hand in only your exercise's code"
+                message = _(
+                    "{module}.ipynb holds more than {mib} MiB of code; hand in only your "
+                    "exercise's code",
+                    module=module,
+                    mib=MAX_SOURCE_BYTES // 2**20,
                 )
                 text = f"raise ImportError({message!r})\n"
             (dest / f"{module}.py").write_text(text, encoding="utf-8", errors="replace")

@@ -14,6 +14,8 @@ import json
 import token
 import tokenize
 
+from grader.i18n import _
+
 CELL_SECONDS = 10
 """A notebook cell that runs longer than this when the notebook is imported is stopped and
 skipped (a training or download cell kept from a tutorial)."""
@@ -27,7 +29,7 @@ class _GraderCellTimeout(Exception):
     pass
 
 def _grader_alarm(signum, frame):
-    raise _GraderCellTimeout("it ran for more than {seconds} s when the notebook was imported")
+    raise _GraderCellTimeout({timeout!r})
 
 __grader_skipped_cells__ = []
 _grader_number = _grader_source = _grader_previous = None
@@ -72,11 +74,16 @@ def notebook_cells(data: bytes, magics: list | None = None) -> list[tuple[int, s
 
 def notebook_magics_note(name: str, magics: list[tuple[int, str]]) -> str:
     """The warning for a notebook's skipped magic and shell lines."""
-    shown = [f"cell {number} {text[:60]!r}" for number, text in magics[:3]]
-    more = f" and {len(magics) - 3} more" if len(magics) > 3 else ""
-    return (
-        f"{name}: {', '.join(shown)}{more} skipped: magic (%) and shell (!) lines run only in "
-        "Jupyter"
+    shown = [
+        _("cell {number} {line!r}", number=number, line=text[:60]) for number, text in magics[:3]
+    ]
+    cells = ", ".join(shown)
+    if len(magics) > 3:
+        cells = _("{cells} and {count} more", cells=cells, count=len(magics) - 3)
+    return _(
+        "{name}: {cells} skipped: magic (%) and shell (!) lines run only in Jupyter",
+        name=name,
+        cells=cells,
     )
 
 
@@ -90,28 +97,37 @@ def notebook_to_source(data: bytes, name: str, magics: list | None = None) -> st
         cells = notebook_cells(data, magics)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         detail = str(exc)[:300] if not isinstance(exc, RecursionError) else "nested too deeply"
-        message = f"{name} is not a valid Jupyter notebook ({type(exc).__name__}: {detail})"
+        message = _(
+            "{name} is not a valid Jupyter notebook ({type}: {detail})",
+            name=name,
+            type=type(exc).__name__,
+            detail=detail,
+        )
         return f"raise ImportError({message!r})\n"
     table = "_GRADER_CELLS = [\n" + "".join(f"    ({n}, {src!r}),\n" for n, src in cells) + "]\n"
-    return table + NOTEBOOK_RUNNER.format(name=name, seconds=CELL_SECONDS)
+    timeout = _(
+        "it ran for more than {seconds} s when the notebook was imported", seconds=CELL_SECONDS
+    )
+    return table + NOTEBOOK_RUNNER.format(name=name, seconds=CELL_SECONDS, timeout=timeout)
 
 
 def checked_source(data: bytes, name: str) -> bytes:
     """``data`` if it can be Python source; else a module that raises an ImportError saying why."""
     problem = ""
     if b"\0" in data:
-        problem = "it holds NUL bytes, so it looks like a binary file (a .pyc, zip or image?)"
+        problem = _("it holds NUL bytes, so it looks like a binary file (a .pyc, zip or image?)")
     else:
         try:
             data.decode(tokenize.detect_encoding(io.BytesIO(data).readline)[0])
         except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
-            problem = (
-                f"it is not UTF-8 text ({exc}); save it as UTF-8, or hand in "
-                "the .py file and not a compiled or binary one"
+            problem = _(
+                "it is not UTF-8 text ({error}); save it as UTF-8, or hand in the .py file and "
+                "not a compiled or binary one",
+                error=exc,
             )
     if not problem:
         return data
-    message = f"{name} is not Python source: {problem}"
+    message = _("{name} is not Python source: {problem}", name=name, problem=problem)
     return f"raise ImportError({message!r})\n".encode()
 
 

@@ -18,6 +18,7 @@ from grader.errors import ProbeFailure
 from grader.grading import dependencies
 from grader.grading.plan import Plan
 from grader.grading.suite_runner import NOTES, PLAN, SEAT, SUBMISSION, Seat
+from grader.i18n import _
 from grader.kit import EXERCISES, WORKER_START_TIMEOUT_S
 from grader.sandbox.client import WorkerClient, WorkerSpec
 from grader.sandbox.limits import Limits
@@ -64,7 +65,11 @@ class Probe:
                 self._loaded = True
                 self._note_skipped_cells(loaded)
             except ProbeFailure as exc:
-                exc.message = f"{self.exercise.filename} could not be imported: {exc.message}"
+                exc.message = _(
+                    "{file} could not be imported: {error}",
+                    file=self.exercise.filename,
+                    error=exc.message,
+                )
                 self._load_error = exc
         if self._load_error is not None:
             raise self._load_error
@@ -74,8 +79,13 @@ class Probe:
         for cell in cells if isinstance(cells, list) else []:
             if isinstance(cell, list) and len(cell) == 2:
                 self.notes.append(
-                    f"{self.exercise.module}.ipynb: cell {cell[0]} was skipped, it failed when "
-                    f"the notebook was run ({cell[1]}); anything it defines is missing"
+                    _(
+                        "{module}.ipynb: cell {number} was skipped, it failed when the notebook "
+                        "was run ({error}); anything it defines is missing",
+                        module=self.exercise.module,
+                        number=cell[0],
+                        error=cell[1],
+                    )
                 )
 
     def __call__(
@@ -145,7 +155,7 @@ def gate_labels(plan: Plan):
     from grader import data
 
     permutation = np.array(secrets.SystemRandom().sample(range(10), 10), dtype=np.int64)
-    _, labels = data.load_split(plan.data_root, "train", verify="none", mmap=True)
+    _images, labels = data.load_split(plan.data_root, "train", verify="none", mmap=True)
     return {"permutation": permutation, "train": permutation[labels]}
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from grader.course import reference
+from grader.i18n import _
 from grader.inside.channel import Tensor
 from grader.suites.assertions import (
     as_array,
@@ -51,7 +52,7 @@ def test_predict_is_the_cubic(probe, data):
         "predict(coeffs, x)",
         rtol=1e-5,
         atol=1e-6 * terms,
-        hint="coeffs = (a, b, c, d) multiply 1, x, x**2, x**3 in that order",
+        hint=_("coeffs = (a, b, c, d) multiply 1, x, x**2, x**3 in that order"),
     )
 
 
@@ -63,15 +64,13 @@ def test_sse_loss_is_sum_of_squares(probe, rng):
     got = as_float(probe("sse_loss", y_pred=y_pred, y=y), "sse_loss(y_pred, y)")
     expected = float(np.sum((y_pred - y) ** 2))
     if np.isclose(got, expected / y.size, rtol=1e-5):
-        pytest.fail(
-            "sse_loss returned the mean of the squared errors; it should be the sum", pytrace=False
-        )
+        fail(_("sse_loss returned the mean of the squared errors; it should be the sum"))
     expect_close(
         got,
         expected,
         "sse_loss(y_pred, y)",
         rtol=1e-5,  # a float32 sum of 50 squares is some 1e-6 off
-        hint="square the differences y_pred - y, then add them all up",
+        hint=_("square the differences y_pred - y, then add them all up"),
     )
 
 
@@ -91,7 +90,13 @@ def test_sse_grads_match_finite_differences(probe, data):
     values = [np.sum((cubic(p, x) - y) ** 2) for p in central_difference_points(coeffs, h)]
     numeric = central_differences(np.array(values), h)
     problem = diagnose_gradient(analytic, numeric, COEFF_NAMES, rtol=1e-5)
-    expect(not problem, problem + ": check the chain rule, d loss/d y_pred = 2 * (y_pred - y)")
+    expect(
+        not problem,
+        _(
+            "{problem}: check the chain rule, d loss/d y_pred = 2 * (y_pred - y)",
+            problem=problem,
+        ),
+    )
 
 
 @pytest.mark.tests_function("sgd_step")
@@ -101,7 +106,7 @@ def test_sgd_step_returns_new_array(probe, rng):
     coeffs, grads = rng.standard_normal(4), rng.standard_normal(4)
     out = as_dict(
         probe("sgd_step", coeffs=coeffs, grads=grads, lr=0.1),
-        "sgd_step's report",
+        _("sgd_step's report"),
         ("result", "coeffs_after"),
     )
     expect_numpy(out["result"], "sgd_step(coeffs, grads, lr)")
@@ -111,13 +116,15 @@ def test_sgd_step_returns_new_array(probe, rng):
         coeffs - 0.1 * grads,
         "sgd_step(coeffs, grads, 0.1)",
         rtol=1e-6,  # float32 is right too
-        hint="the step goes against the gradient: coeffs - lr * grads",
+        hint=_("the step goes against the gradient: coeffs - lr * grads"),
     )
-    after = as_array(out["coeffs_after"], "the coeffs array after the call", shape=(4,))
+    after = as_array(out["coeffs_after"], _("the coeffs array after the call"), shape=(4,))
     expect(
         np.array_equal(after, coeffs),
-        "sgd_step changed the coeffs array it was given (an in-place update such as "
-        "`coeffs -= lr * grads`); return a new array: `coeffs - lr * grads`",
+        _(
+            "sgd_step changed the coeffs array it was given (an in-place update such as "
+            "`coeffs -= lr * grads`); return a new array: `coeffs - lr * grads`"
+        ),
     )
 
 
@@ -147,7 +154,12 @@ def check_cadence(losses: np.ndarray, trajectory: np.ndarray, what: str, *, rtol
     count = len(trajectory) // 100
     expect(
         losses.shape == (count,),
-        f"{what} recorded {losses.size} losses; expected {count} (one every 100 steps)",
+        _(
+            "{what} recorded {size} losses; expected {count} (one every 100 steps)",
+            what=what,
+            size=losses.size,
+            count=count,
+        ),
     )
     for first in CADENCES.values():
         want = trajectory[first::100][:count]
@@ -159,8 +171,12 @@ def check_cadence(losses: np.ndarray, trajectory: np.ndarray, what: str, *, rtol
     steps = [int(np.argmin(np.abs(trajectory - value))) for value in losses[:3]]
     seen = ", ".join(map(str, steps))
     fail(
-        f"{what} recorded the losses of steps {seen}, ...: record the loss every 100 steps, "
-        "at steps 0, 100, 200, ... (or 99, 199, 299, ...), before that step's update"
+        _(
+            "{what} recorded the losses of steps {seen}, ...: record the loss every 100 steps, "
+            "at steps 0, 100, 200, ... (or 99, 199, 299, ...), before that step's update",
+            what=what,
+            seen=seen,
+        )
     )
 
 
@@ -168,7 +184,10 @@ def expect_numpy(value, what: str) -> None:
     """ex1 is NumPy only: a torch tensor where an array is asked is a failure."""
     expect(
         not isinstance(value, Tensor),
-        f"{what} is a torch tensor: ex1 is done with NumPy only (np.ndarray of float64)",
+        _(
+            "{what} is a torch tensor: ex1 is done with NumPy only (np.ndarray of float64)",
+            what=what,
+        ),
     )
 
 
@@ -177,7 +196,7 @@ def trajectory_coeffs(steps: int, lr: float, seed: int) -> np.ndarray:
     x = np.linspace(-np.pi, np.pi, 2000)
     y = np.sin(x)
     coeffs = np.random.default_rng(seed).standard_normal(4)
-    for _ in range(steps):
+    for _step in range(steps):
         residual = cubic(coeffs, x) - y
         coeffs = coeffs - lr * np.array([np.sum(2 * residual * x**k) for k in range(4)])
     return coeffs
@@ -197,21 +216,30 @@ def test_fit_sine_records_loss_every_100_steps(probe):
     count and the first loss, that of the starting coefficients, can be checked.
     """
     out = as_dict(probe("fit_sine", steps=300, lr=1e-6, seed=3), "fit_sine", ("coeffs", "losses"))
-    losses = as_array(out["losses"], "fit_sine(steps=300)'s losses")
+    losses = as_array(out["losses"], _("fit_sine(steps=300)'s losses"))
     trajectory = reference.once(loss_trajectory, 300, 1e-6, 3)
     expect(
         losses.shape == (3,),
-        f"fit_sine(steps=300) recorded {losses.size} losses; expected 3 (one every 100 steps)",
+        _(
+            "{what} recorded {size} losses; expected {count} (one every 100 steps)",
+            what="fit_sine(steps=300)",
+            size=losses.size,
+            count=3,
+        ),
     )
-    coeffs = as_array(out["coeffs"], "fit_sine(steps=300)'s coefficients", shape=(4,))
+    coeffs = as_array(out["coeffs"], _("fit_sine(steps=300)'s coefficients"), shape=(4,))
     if np.allclose(coeffs, reference.once(trajectory_coeffs, 300, 1e-6, 3), rtol=1e-6, atol=1e-9):
         check_cadence(losses, trajectory, "fit_sine(steps=300)", rtol=1e-6)
         return
     expect(
         np.isclose(losses[0], trajectory[0], rtol=1e-6),
-        f"the first loss is {losses[0]:.6g}, not that of the starting coefficients "
-        f"({trajectory[0]:.6g}): start from np.random.default_rng(seed).standard_normal(4) on "
-        "x = np.linspace(-np.pi, np.pi, 2000), and record before the first update",
+        _(
+            "the first loss is {got:.6g}, not that of the starting coefficients ({want:.6g}): "
+            "start from np.random.default_rng(seed).standard_normal(4) on "
+            "x = np.linspace(-np.pi, np.pi, 2000), and record before the first update",
+            got=losses[0],
+            want=trajectory[0],
+        ),
     )
 
 
@@ -220,21 +248,26 @@ def test_fit_sine_records_loss_every_100_steps(probe):
 def test_fit_sine_matches_reference(probe):
     """After 2000 steps, are the coefficients those of plain gradient descent, in NumPy?"""
     out = as_dict(probe("fit_sine", steps=2000, lr=1e-6, seed=0), "fit_sine", ("coeffs", "losses"))
-    expect_numpy(out["coeffs"], "fit_sine's coefficients")
-    coeffs = as_array(out["coeffs"], "fit_sine's coefficients", shape=(4,))
+    expect_numpy(out["coeffs"], _("fit_sine's coefficients"))
+    coeffs = as_array(out["coeffs"], _("fit_sine's coefficients"), shape=(4,))
     expected, expected_losses = reference.once(reference_fit_sine, 2000, 1e-6, 0)
     expect_close(
         coeffs,
         expected,
-        "fit_sine(steps=2000) coefficients",
+        _("fit_sine(steps=2000) coefficients"),
         rtol=1e-6,
         atol=1e-9,
-        hint="each step should be coeffs = sgd_step(coeffs, sse_grads(coeffs, x, y), lr)",
+        hint=_("each step should be coeffs = sgd_step(coeffs, sse_grads(coeffs, x, y), lr)"),
     )
-    losses = as_array(out["losses"], "fit_sine's losses")
+    losses = as_array(out["losses"], _("fit_sine's losses"))
     expect(
         losses.shape == (20,),
-        f"fit_sine(steps=2000) recorded {losses.size} losses; expected 20 (one every 100 steps)",
+        _(
+            "{what} recorded {size} losses; expected {count} (one every 100 steps)",
+            what="fit_sine(steps=2000)",
+            size=losses.size,
+            count=20,
+        ),
     )
 
 
@@ -248,18 +281,35 @@ def test_fit_sine_defaults(probe):
     explicit = as_dict(out["explicit"], "fit_sine(5000, 1e-6, 0)", ("coeffs", "losses"))
     other = as_dict(out["other"], "fit_sine(300, 2e-6, 1)", ("coeffs", "losses"))
     expect(
-        len(as_list(other["losses"], "fit_sine(300, 2e-6, 1)'s losses"))
-        != len(as_list(explicit["losses"], "fit_sine(5000, 1e-6, 0)'s losses")),
-        "fit_sine(steps=300) and fit_sine(steps=5000) record as many losses: it does not run "
-        "the steps it is given",
+        len(
+            as_list(
+                other["losses"], _("{call}'s {key}", call="fit_sine(300, 2e-6, 1)", key="losses")
+            )
+        )
+        != len(
+            as_list(
+                explicit["losses"],
+                _("{call}'s {key}", call="fit_sine(5000, 1e-6, 0)", key="losses"),
+            )
+        ),
+        _(
+            "fit_sine(steps=300) and fit_sine(steps=5000) record as many losses: it does not run "
+            "the steps it is given"
+        ),
     )
     for key in ("coeffs", "losses"):
-        got = as_array(defaults[key], f"fit_sine()'s {key}", finite=False)
-        want = as_array(explicit[key], f"fit_sine(5000, 1e-6, 0)'s {key}", finite=False)
+        got = as_array(defaults[key], _("{call}'s {key}", call="fit_sine()", key=key), finite=False)
+        want = as_array(
+            explicit[key],
+            _("{call}'s {key}", call="fit_sine(5000, 1e-6, 0)", key=key),
+            finite=False,
+        )
         # the same function with the same values in one process gives the same bits; one
         # step more or less moves the smallest coefficients by less than allclose's tolerance
         expect(
             got.shape == want.shape and np.array_equal(got, want, equal_nan=True),
-            "fit_sine() with no arguments does not do what fit_sine(steps=5000, lr=1e-6, "
-            "seed=0) does: keep the defaults steps=5000, lr=1e-6, seed=0",
+            _(
+                "fit_sine() with no arguments does not do what fit_sine(steps=5000, lr=1e-6, "
+                "seed=0) does: keep the defaults steps=5000, lr=1e-6, seed=0"
+            ),
         )

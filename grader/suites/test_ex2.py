@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from grader.course import reference
+from grader.i18n import _
 from grader.suites.assertions import (
     as_array,
     as_bool,
@@ -53,7 +54,7 @@ def test_chain_rule(probe):
     out = probe("chain_rule", w=w, x=x)
     expect(
         isinstance(out, list) and len(out) == 2,
-        f"chain_rule returned {describe(out)}; expected a pair (dy_dw, dy_dx)",
+        _("chain_rule returned {value}; expected a pair (dy_dw, dy_dx)", value=describe(out)),
     )
     dy_dw, dy_dx = as_float(out[0], "dy_dw"), as_float(out[1], "dy_dx")
     expect_close(
@@ -61,7 +62,7 @@ def test_chain_rule(probe):
         2 * w + x + 1,
         "dy/dw",
         rtol=1e-6,
-        hint="w appears in both factors: the product rule gives (w + 1) + (w + x)",
+        hint=_("w appears in both factors: the product rule gives (w + 1) + (w + x)"),
     )
     expect_close(dy_dx, w + 1, "dy/dx", rtol=1e-6)
 
@@ -76,14 +77,14 @@ def _weighted_gradient(x, weights):
 def _check_weighted_gradient(grad, x, weights):
     numeric = _weighted_gradient(x, weights)
     if np.allclose(grad, numeric / weights, rtol=1e-5):
-        fail("the gradient ignores the weights: pass them as y.backward(gradient=weights)")
+        fail(_("the gradient ignores the weights: pass them as y.backward(gradient=weights)"))
     expect_close(
         grad,
         numeric,
-        "the gradient of y = x**2 - 2*x + 1 weighted by `weights`",
+        _("the gradient of y = x**2 - 2*x + 1 weighted by `weights`"),
         rtol=1e-5,
         atol=1e-7,
-        hint="dy/dx = 2x - 2, times the weight of each element",
+        hint=_("dy/dx = 2x - 2, times the weight of each element"),
     )
 
 
@@ -109,20 +110,22 @@ def test_weighted_backward_leaves_input_alone(probe, rng):
     x, weights = rng.standard_normal(5), rng.uniform(0.5, 2.0, 5)
     out = as_dict(
         probe("weighted_backward", x=x, weights=weights),
-        "weighted_backward's report",
+        _("weighted_backward's report"),
         ("grad", "x_after", "x_requires_grad", "x_grad"),
     )
     grad = as_array(out["grad"], "weighted_backward(x, weights)", shape=x.shape)
     numeric = _weighted_gradient(x, weights)
     if not np.allclose(grad, numeric / weights, rtol=1e-5):
         _check_weighted_gradient(grad, x, weights)
-    after = as_array(out["x_after"], "the caller's x after the call", shape=x.shape)
+    after = as_array(out["x_after"], _("the caller's x after the call"), shape=x.shape)
     expect(
         np.array_equal(after, x)
         and not as_bool(out["x_requires_grad"], "x.requires_grad")
         and out["x_grad"] is None,
-        "weighted_backward changed the caller's x (its values, requires_grad or .grad); "
-        "work on a copy: x = x.detach().clone().requires_grad_(True)",
+        _(
+            "weighted_backward changed the caller's x (its values, requires_grad or .grad); "
+            "work on a copy: x = x.detach().clone().requires_grad_(True)"
+        ),
     )
 
 
@@ -131,7 +134,7 @@ def _derivative_pairs(probe, name, x):
     out = probe("derivatives", name=name, x=x)
     expect(
         isinstance(out, list) and len(out) == 2,
-        f"derivatives returned {describe(out)}; expected a pair (first, second)",
+        _("derivatives returned {value}; expected a pair (first, second)", value=describe(out)),
     )
     f = FUNCTIONS[name]
     h = 1e-4
@@ -144,8 +147,9 @@ def _derivative_pairs(probe, name, x):
 def test_derivatives_first(probe):
     """Is f'(x) right for functions built from torch ops?"""
     for name, x in [("sin_cubed", 0.7), ("exp_poly", -1.3)]:
-        out, first, _ = _derivative_pairs(probe, name, x)
-        expect_close(as_float(out[0], "f'(x)"), first, f"f'({x}) of {name}", rtol=1e-5, atol=1e-7)
+        out, first, _second = _derivative_pairs(probe, name, x)
+        what = _("f'({x}) of {name}", x=x, name=name)
+        expect_close(as_float(out[0], "f'(x)"), first, what, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.tests_function("derivatives")
@@ -153,15 +157,17 @@ def test_derivatives_first(probe):
 def test_derivatives_second(probe):
     """Is f''(x) right (the derivative of the first derivative)?"""
     for name, x in [("sin_cubed", 0.7), ("log_cosh", 0.4)]:
-        out, _, second = _derivative_pairs(probe, name, x)
+        out, _first, second = _derivative_pairs(probe, name, x)
         expect_close(
             as_float(out[1], "f''(x)"),
             second,
-            f"f''({x}) of {name}",
+            _("f''({x}) of {name}", x=x, name=name),
             rtol=1e-4,
             atol=1e-6,
-            hint="take torch.autograd.grad of the first derivative, which "
-            "needs create_graph=True in the first call",
+            hint=_(
+                "take torch.autograd.grad of the first derivative, which "
+                "needs create_graph=True in the first call"
+            ),
         )
 
 
@@ -184,7 +190,7 @@ def test_legendre_backward_matches_finite_differences(probe, rng):
     x, grad_output = np.linspace(-1.1, 0.9, 6), rng.uniform(0.5, 2.0, 6)
     grad = as_array(
         probe("legendre_backward", x=x, grad_output=grad_output),
-        "x.grad after LegendreP3.apply(x).backward(g)",
+        _("x.grad after LegendreP3.apply(x).backward(g)"),
         shape=x.shape,
     )
     h = 1e-6
@@ -192,10 +198,10 @@ def test_legendre_backward_matches_finite_differences(probe, rng):
     expect_close(
         grad,
         numeric,
-        "the backward of LegendreP3",
+        _("the backward of LegendreP3"),
         rtol=1e-5,
         atol=1e-7,
-        hint="P3'(x) = 1.5 * (5x**2 - 1); multiply it by grad_output",
+        hint=_("P3'(x) = 1.5 * (5x**2 - 1); multiply it by grad_output"),
     )
 
 
@@ -205,11 +211,11 @@ def steps(probe):
     coeffs = np.array([0.1, -0.3, 0.2, 0.05])
     reports = as_list(
         probe("train_step", coeffs=coeffs, x=x, y=np.sin(x), lr=1e-3, steps=2),
-        "train_step's reports",
+        _("train_step's reports"),
         length=2,
     )
     keys = ("loss", "coeffs", "grad", "is_leaf", "requires_grad", "same_storage", "backward_calls")
-    return coeffs, x, np.sin(x), [as_dict(r, "a train_step report", keys) for r in reports]
+    return coeffs, x, np.sin(x), [as_dict(r, _("a train_step report"), keys) for r in reports]
 
 
 @pytest.mark.tests_function("train_step")
@@ -221,43 +227,53 @@ def test_train_step_one_step(steps):
     loss, grad = sse_and_grad(coeffs, x, y)
     expect(
         first["backward_calls"] != 0,
-        "train_step never had autograd compute the gradient of coeffs: call loss.backward() "
-        "and use coeffs.grad (this exercise is about autograd, not gradients by hand)",
+        _(
+            "train_step never had autograd compute the gradient of coeffs: call loss.backward() "
+            "and use coeffs.grad (this exercise is about autograd, not gradients by hand)"
+        ),
     )
-    got_loss = as_float(first["loss"], "train_step's loss")
+    got_loss = as_float(first["loss"], _("train_step's loss"))
     if np.isclose(got_loss, loss / len(x), rtol=1e-5):
         fail(
-            f"the returned loss is {got_loss:.6g}, the mean of the squared errors (the sum "
-            f"is {loss:.6g}): this exercise's loss is their sum, ((y_pred - y) ** 2).sum()"
+            _(
+                "the returned loss is {got:.6g}, the mean of the squared errors (the sum is "
+                "{sum:.6g}): this exercise's loss is their sum, ((y_pred - y) ** 2).sum()",
+                got=got_loss,
+                sum=loss,
+            )
         )
     expect_close(
         got_loss,
         loss,
-        "the returned loss",
+        _("the returned loss"),
         rtol=1e-6,
-        hint="return the SSE loss computed before the update, as loss.item()",
+        hint=_("return the SSE loss computed before the update, as loss.item()"),
     )
     expect(
         as_bool(first["is_leaf"], "is_leaf")
         and as_bool(first["requires_grad"], "requires_grad")
         and as_bool(first["same_storage"], "same_storage"),
-        "coeffs is no longer the same leaf tensor that requires grad: update it in place "
-        "(coeffs -= lr * coeffs.grad) inside `with torch.no_grad():`",
+        _(
+            "coeffs is no longer the same leaf tensor that requires grad: update it in place "
+            "(coeffs -= lr * coeffs.grad) inside `with torch.no_grad():`"
+        ),
     )
-    after = as_array(first["coeffs"], "coeffs after one step", shape=(4,))
+    after = as_array(first["coeffs"], _("coeffs after one step"), shape=(4,))
     expect(
         not np.array_equal(after, coeffs),
-        "the caller's coeffs did not change: `coeffs = coeffs - ...` makes a new tensor and "
-        "leaves the caller's one alone; update in place with `coeffs -= lr * coeffs.grad` "
-        "inside `with torch.no_grad():`",
+        _(
+            "the caller's coeffs did not change: `coeffs = coeffs - ...` makes a new tensor and "
+            "leaves the caller's one alone; update in place with `coeffs -= lr * coeffs.grad` "
+            "inside `with torch.no_grad():`"
+        ),
     )
     expect_close(
         after,
         coeffs - 1e-3 * grad,
-        "coeffs after one step",
+        _("coeffs after one step"),
         rtol=1e-6,
         atol=1e-9,
-        hint="the update is coeffs - lr * coeffs.grad",
+        hint=_("the update is coeffs - lr * coeffs.grad"),
     )
 
 
@@ -271,15 +287,17 @@ def test_train_step_clears_grad(steps):
     own gradient alone; a first step that is no such multiple, or that never reached the
     caller's tensor, is the one-step test's to charge, and this test looks at .grad only."""
     coeffs, x, y, reports = steps
-    after_one = as_array(reports[0]["coeffs"], "coeffs after one step", shape=(4,))
+    after_one = as_array(reports[0]["coeffs"], _("coeffs after one step"), shape=(4,))
     if np.array_equal(after_one, coeffs):
         return
     expect(
         reports[0]["grad"] in ("none", "zeros"),
-        "coeffs.grad still holds the gradient after train_step: set coeffs.grad = None "
-        "(or zero it) so the next backward() does not add to it",
+        _(
+            "coeffs.grad still holds the gradient after train_step: set coeffs.grad = None "
+            "(or zero it) so the next backward() does not add to it"
+        ),
     )
-    got = as_array(reports[1]["coeffs"], "coeffs after two steps", shape=(4,))
+    got = as_array(reports[1]["coeffs"], _("coeffs after two steps"), shape=(4,))
     first_grad = sse_and_grad(coeffs, x, y)[1]
     step = after_one - coeffs
     scale = -float(step @ first_grad) / float(first_grad @ first_grad)
@@ -292,16 +310,18 @@ def test_train_step_clears_grad(steps):
         got, cleared, rtol=1e-6, atol=1e-9
     ):
         fail(
-            "the second step used the first step's gradient too: gradients accumulate in "
-            ".grad unless you clear them after each step"
+            _(
+                "the second step used the first step's gradient too: gradients accumulate in "
+                ".grad unless you clear them after each step"
+            )
         )
     expect_close(
         got,
         cleared,
-        "coeffs after two steps",
+        _("coeffs after two steps"),
         rtol=1e-6,
         atol=1e-9,
-        hint="the second step did not follow the first one's rule with its own gradient",
+        hint=_("the second step did not follow the first one's rule with its own gradient"),
     )
 
 
@@ -313,7 +333,7 @@ def autograd_trajectory(steps: int, lr: float, seed: int) -> np.ndarray:
     x = torch.linspace(-math.pi, math.pi, 2000)
     y = torch.sin(x)
     coeffs = torch.randn(4, generator=torch.Generator().manual_seed(seed)).requires_grad_(True)
-    return np.array([module.train_step(coeffs, x, y, lr) for _ in range(steps)])
+    return np.array([module.train_step(coeffs, x, y, lr) for _step in range(steps)])
 
 
 def reference_fit_sine_autograd(steps: int, lr: float, seed: int):
@@ -324,13 +344,22 @@ def _check_autograd_losses(losses, trajectory, what: str) -> None:
     count = len(trajectory) // 100
     expect(
         losses.shape == (count,),
-        f"{what} recorded {losses.size} losses; expected {count} (one every 100 steps)",
+        _(
+            "{what} recorded {size} losses; expected {count} (one every 100 steps)",
+            what=what,
+            size=losses.size,
+            count=count,
+        ),
     )
     if not any(np.allclose(losses, trajectory[first::100][:count], rtol=1e-4) for first in (0, 99)):
         steps = [int(np.argmin(np.abs(trajectory - value))) for value in losses[:3]]
         fail(
-            f"{what} recorded the losses of steps {', '.join(map(str, steps))}, ...: record "
-            "the loss every 100 steps, at steps 0, 100, 200, ... (or 99, 199, 299, ...)"
+            _(
+                "{what} recorded the losses of steps {seen}, ...: record the loss every 100 "
+                "steps, at steps 0, 100, 200, ... (or 99, 199, 299, ...)",
+                what=what,
+                seen=", ".join(map(str, steps)),
+            )
         )
 
 
@@ -344,30 +373,44 @@ def test_fit_sine_autograd_matches_reference(probe):
         "fit_sine_autograd",
         ("coeffs", "losses"),
     )
-    expected, _ = reference.once(reference_fit_sine_autograd, 300, 1e-6, 1)
+    expected, _losses = reference.once(reference_fit_sine_autograd, 300, 1e-6, 1)
     expect_close(
-        as_array(out["coeffs"], "fit_sine_autograd's coeffs", shape=(4,)),
+        as_array(
+            out["coeffs"], _("{call}'s {key}", call="fit_sine_autograd", key="coeffs"), shape=(4,)
+        ),
         expected.numpy(),
-        "coefficients after 300 steps",
+        _("coefficients after 300 steps"),
         rtol=1e-4,
         atol=1e-6,
-        hint="start from torch.randn(4, generator=torch.Generator().manual_seed(seed))",
+        hint=_("start from torch.randn(4, generator=torch.Generator().manual_seed(seed))"),
     )
-    losses = as_array(out["losses"], "fit_sine_autograd's losses")
+    losses = as_array(out["losses"], _("{call}'s {key}", call="fit_sine_autograd", key="losses"))
     trajectory = reference.once(autograd_trajectory, 300, 1e-6, 1)
     _check_autograd_losses(losses, trajectory, "fit_sine_autograd(300)")
     out = as_dict(probe("fit_sine_autograd_defaults"), "fit_sine_autograd()",
                   ("defaults", "explicit"))  # fmt: skip
     defaults = as_dict(out["defaults"], "fit_sine_autograd()", ("coeffs", "losses"))
     explicit = as_dict(out["explicit"], "fit_sine_autograd(2000, 1e-6, 0)", ("coeffs", "losses"))
-    losses = as_array(defaults["losses"], "fit_sine_autograd()'s losses", finite=False)
+    losses = as_array(
+        defaults["losses"],
+        _("{call}'s {key}", call="fit_sine_autograd()", key="losses"),
+        finite=False,
+    )
     trajectory = reference.once(autograd_trajectory, 2000, 1e-6, 0)
     # the same function with the same values in one process gives the same bits: one step
     # more or less moves the coefficients by less than any tolerance across solutions
     same = all(
         np.array_equal(
-            as_array(defaults[key], f"fit_sine_autograd()'s {key}", finite=False),
-            as_array(explicit[key], f"fit_sine_autograd(2000, 1e-6, 0)'s {key}", finite=False),
+            as_array(
+                defaults[key],
+                _("{call}'s {key}", call="fit_sine_autograd()", key=key),
+                finite=False,
+            ),
+            as_array(
+                explicit[key],
+                _("{call}'s {key}", call="fit_sine_autograd(2000, 1e-6, 0)", key=key),
+                finite=False,
+            ),
             equal_nan=True,
         )
         for key in ("coeffs", "losses")
@@ -376,6 +419,8 @@ def test_fit_sine_autograd_matches_reference(probe):
         same
         and losses.shape == (20,)
         and any(np.allclose(losses, trajectory[first::100], rtol=1e-4) for first in (0, 99)),
-        "fit_sine_autograd() with no arguments does not do what fit_sine_autograd(steps=2000, "
-        "lr=1e-6, seed=0) does: keep the defaults steps=2000, lr=1e-6, seed=0",
+        _(
+            "fit_sine_autograd() with no arguments does not do what fit_sine_autograd(steps=2000, "
+            "lr=1e-6, seed=0) does: keep the defaults steps=2000, lr=1e-6, seed=0"
+        ),
     )

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from grader.errors import ProbeFailure
+from grader.i18n import N_, _
 from grader.suites.assertions import (
     as_array,
     as_dict,
@@ -40,10 +41,10 @@ def images(rng):
 def _stats(out, what):
     expect(
         isinstance(out, list) and len(out) == 2,
-        f"{what} returned {describe(out)}; expected a pair (mean, std)",
+        _("{what} returned {value}; expected a pair (mean, std)", what=what, value=describe(out)),
     )
-    mean = as_array(out[0], f"{what}'s mean", shape=(3,))
-    std = as_array(out[1], f"{what}'s std", shape=(3,))
+    mean = as_array(out[0], _("{call}'s {key}", call=what, key="mean"), shape=(3,))
+    std = as_array(out[1], _("{call}'s {key}", call=what, key="std"), shape=(3,))
     return mean, std
 
 
@@ -92,32 +93,83 @@ def _recipe_of(got: np.ndarray, images: np.ndarray, kind: str, want: np.ndarray)
     return None
 
 
+RECIPE_NAMES = {
+    "mean of batch means": (N_("mean of image means"), N_("mean of batch means")),
+    "mean of batch stds": (N_("mean of image stds"), N_("mean of batch stds")),
+    "mean of batch stds (ddof=1)": (
+        N_("mean of image stds (ddof=1)"),
+        N_("mean of batch stds (ddof=1)"),
+    ),
+    "root of the mean batch variance": (
+        N_("root of the mean image variance"),
+        N_("root of the mean batch variance"),
+    ),
+    "std of batch means": (N_("std of image means"), N_("std of batch means")),
+    "std of batch means (ddof=1)": (
+        N_("std of image means (ddof=1)"),
+        N_("std of batch means (ddof=1)"),
+    ),
+}
+"""Each recipe of :func:`_batch_recipes` as the feedback names it, per image and per batch."""
+STATS_SEEN = {
+    "mean": N_("the mean is {got}, expected {want}"),
+    "std": N_("the std is {got}, expected {want}"),
+}
+STATS_0_255 = {
+    "mean": N_("the mean is on the 0-255 scale; divide by 255 first, as ToTensor does"),
+    "std": N_("the std is on the 0-255 scale; divide by 255 first, as ToTensor does"),
+}
+STATS_WHAT = {"mean": N_("channel means"), "std": N_("channel stds")}
+STATS_HINTS = {
+    "mean": N_("average over every image and pixel, separately for R, G and B"),
+    "std": N_("the std over every pixel of every image at once, around the channel's mean"),
+}
+"""The words of the statistics' checks, for the mean and for the std."""
+
+
 def _recipe_feedback(size: int, recipe: str, what: str, got, want, images) -> str:
     """What the grader saw (the statistics match a per-image or per-batch recipe), and why
     that recipe is not the statistics of all pixels."""
-    seen = f"the {what} is {np.round(got, 4).tolist()}, expected {np.round(want, 4).tolist()}"
-    groups = "image" if size == 1 else "batch"
-    where = recipe.replace("batch", groups)
-    if size > 1:
-        where += f" over batches of {size} images (the last one holds {len(images) % size})"
+    seen = _(STATS_SEEN[what], got=np.round(got, 4).tolist(), want=np.round(want, 4).tolist())
+    per_image = size == 1
+    where = _(RECIPE_NAMES[recipe][0 if per_image else 1])
+    if not per_image:
+        where = _(
+            "{recipe} over batches of {size} images (the last one holds {last})",
+            recipe=where,
+            size=size,
+            last=len(images) % size,
+        )
     if recipe == "mean of batch means":
-        why = (
+        why = _(
             "a smaller last batch weighs as much as a full one; add up every pixel and divide "
             "by their number"
         )
-    elif recipe.startswith("std of"):
-        why = (
-            f"that is how much the {groups} averages vary, not how much the pixels do; compute "
+    elif recipe.startswith("std of") and per_image:
+        why = _(
+            "that is how much the image averages vary, not how much the pixels do; compute "
             "the std over every pixel of every image at once"
         )
-    else:
-        why = (
-            f"each {groups}'s own spread leaves out how much the {groups}s differ from one "
-            "another in brightness and contrast (on CIFAR-10 the average per-image std is 26% "
-            "too small); compute the std over every pixel of every image at once (or sum the "
+    elif recipe.startswith("std of"):
+        why = _(
+            "that is how much the batch averages vary, not how much the pixels do; compute "
+            "the std over every pixel of every image at once"
+        )
+    elif per_image:
+        why = _(
+            "each image's own spread leaves out how much the images differ from one another "
+            "in brightness and contrast (on CIFAR-10 the average per-image std is 26% too "
+            "small); compute the std over every pixel of every image at once (or sum the "
             "pixels and their squares over all batches and combine them at the end)"
         )
-    return f"{seen}: that is the {where}, and {why}"
+    else:
+        why = _(
+            "each batch's own spread leaves out how much the batches differ from one another "
+            "in brightness and contrast (on CIFAR-10 the average per-image std is 26% too "
+            "small); compute the std over every pixel of every image at once (or sum the "
+            "pixels and their squares over all batches and combine them at the end)"
+        )
+    return _("{seen}: that is the {where}, and {why}", seen=seen, where=where, why=why)
 
 
 def _check_stats(mean, std, images):
@@ -125,9 +177,9 @@ def _check_stats(mean, std, images):
     want_mean, want_std = pixels.mean(axis=0), pixels.std(axis=0)
     for what, got, want in (("mean", mean, want_mean), ("std", std, want_std)):
         if np.allclose(got, want * 255, rtol=STATS_RTOL):
-            fail(f"the {what} is on the 0-255 scale; divide by 255 first, as ToTensor does")
+            fail(_(STATS_0_255[what]))
     if np.allclose(mean, np.full(3, pixels.mean()), rtol=STATS_RTOL):
-        fail("the three means are equal: compute one mean per channel (the last axis)")
+        fail(_("the three means are equal: compute one mean per channel (the last axis)"))
     for centre, spread in (
         ((0.5,) * 3, (0.5,) * 3),
         ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -135,15 +187,16 @@ def _check_stats(mean, std, images):
         centre, spread = np.array(centre), np.array(spread)
         if np.allclose(mean, (want_mean - centre) / spread, rtol=STATS_RTOL, atol=1e-4):
             fail(
-                f"the mean is {np.round(mean, 4).tolist()}, that of the images after "
-                f"Normalize({tuple(centre.tolist())}, {tuple(spread.tolist())}) "
-                f"(expected {np.round(want_mean, 4).tolist()}): compute the statistics on the "
-                "[0, 1] scale that ToTensor gives, before any Normalize"
+                _(
+                    "the mean is {got}, that of the images after Normalize({centre}, {spread}) "
+                    "(expected {want}): compute the statistics on the [0, 1] scale that "
+                    "ToTensor gives, before any Normalize",
+                    got=np.round(mean, 4).tolist(),
+                    centre=tuple(centre.tolist()),
+                    spread=tuple(spread.tolist()),
+                    want=np.round(want_mean, 4).tolist(),
+                )
             )
-    hints = {
-        "mean": "average over every image and pixel, separately for R, G and B",
-        "std": "the std over every pixel of every image at once, around the channel's mean",
-    }
     for what, got, want in (("mean", mean, want_mean), ("std", std, want_std)):
         found = (
             None
@@ -152,7 +205,7 @@ def _check_stats(mean, std, images):
         )
         if found:
             fail(_recipe_feedback(*found, what, got, want, images))
-        expect_close(got, want, f"channel {what}s", rtol=STATS_RTOL, hint=hints[what])
+        expect_close(got, want, _(STATS_WHAT[what]), rtol=STATS_RTOL, hint=_(STATS_HINTS[what]))
 
 
 @pytest.mark.tests_function("channel_stats")
@@ -208,22 +261,24 @@ def test_eval_transform_normalises(probe, images):
     """Does build_transform(mean, std), train left at its default (False), give ToTensor then
     Normalize(mean, std), nothing else?"""
     out = probe("transform", images=images[:4], mean=MEAN, std=STD, train=None, seed=0)
-    out = as_list(out, "the transformed images", length=4)
+    out = as_list(out, _("the transformed images"), length=4)
     for i, tensor in enumerate(out):
-        got = as_array(tensor, "the transformed image", shape=(3, 32, 32))
+        got = as_array(tensor, _("the transformed image"), shape=(3, 32, 32))
         expected = _normalised(images[i], MEAN, STD)
         raw = images[i].astype(np.float64).transpose(2, 0, 1) / 255
         if np.allclose(got, raw, atol=1e-4):
-            fail("the images are not normalised: add Normalize(mean, std) after ToTensor")
+            fail(_("the images are not normalised: add Normalize(mean, std) after ToTensor"))
         _expect_given_normalisation(_affine(got, raw))
         expect_close(
             got,
             expected,
-            "the normalised image",
+            _("the normalised image"),
             rtol=1e-4,
             atol=1e-4,
-            hint="ToTensor() then Normalize(mean, std); with train=False (the default) no "
-            "random steps",
+            hint=_(
+                "ToTensor() then Normalize(mean, std); with train=False (the default) no "
+                "random steps"
+            ),
         )
 
 
@@ -237,10 +292,15 @@ def _expect_given_normalisation(fit) -> None:
         used_std, used_mean = 1 / scale, -shift / scale
         if not np.allclose(used_std, STD, rtol=1e-3) or not np.allclose(used_mean, MEAN, atol=1e-3):
             fail(
-                "the images were normalised with mean "
-                f"{tuple(np.round(used_mean, 4).tolist())} and std "
-                f"{tuple(np.round(used_std, 4).tolist())}, not with the mean {MEAN} and std "
-                f"{STD} passed to build_transform: use its arguments, Normalize(mean, std)"
+                _(
+                    "the images were normalised with mean {used_mean} and std {used_std}, not "
+                    "with the mean {mean} and std {std} passed to build_transform: use its "
+                    "arguments, Normalize(mean, std)",
+                    used_mean=tuple(np.round(used_mean, 4).tolist()),
+                    used_std=tuple(np.round(used_std, 4).tolist()),
+                    mean=MEAN,
+                    std=STD,
+                )
             )
 
 
@@ -256,7 +316,7 @@ def _affine(got: np.ndarray, raw: np.ndarray):
             shift = y.mean() - scale * x.mean()
         else:
             design = np.stack([x, np.ones_like(x)], axis=1)
-            (scale, shift), *_ = np.linalg.lstsq(design, y, rcond=None)
+            (scale, shift), *_rest = np.linalg.lstsq(design, y, rcond=None)
         if not np.allclose(scale * x + shift, y, atol=1e-4 * max(1.0, abs(scale))):
             return None
         fits.append((scale, shift))
@@ -290,11 +350,11 @@ def test_train_transform_crops_and_flips(probe, images):
     with train=False? (Whether that normalisation is the right one is the eval test's.)"""
     image = images[5]
     out = probe("transform", images=[image] * DRAWS, mean=MEAN, std=STD, train=True, seed=1)
-    out = as_list(out, "the augmented images", length=DRAWS)
+    out = as_list(out, _("the augmented images"), length=DRAWS)
     plain = as_list(probe("transform", images=[image], mean=MEAN, std=STD, train=False, seed=0),
-                    "the transformed image", length=1)  # fmt: skip
+                    _("the transformed image"), length=1)  # fmt: skip
     eval_fit = _affine(
-        as_array(plain[0], "the transformed image", shape=(3, 32, 32)),
+        as_array(plain[0], _("the transformed image"), shape=(3, 32, 32)),
         image.astype(np.float64).transpose(2, 0, 1) / 255,
     )
     # where train=False normalises right, train=True must do the same (a wrong eval
@@ -303,37 +363,45 @@ def test_train_transform_crops_and_flips(probe, images):
     eval_right = eval_fit is not None and np.allclose(eval_fit, given, rtol=1e-3, atol=1e-3)
     seen = set()
     for tensor in out:
-        got = as_array(tensor, "the augmented image", shape=(3, 32, 32))
+        got = as_array(tensor, _("the augmented image"), shape=(3, 32, 32))
         match = _crop_of(got, image)
         expect(
             match is not None,
-            "an augmented image is not a 32x32 crop of the image padded by 4 (maybe flipped): "
-            "RandomCrop(32, padding=4) and RandomHorizontalFlip() on the PIL image, then "
-            "ToTensor and Normalize",
+            _(
+                "an augmented image is not a 32x32 crop of the image padded by 4 (maybe "
+                "flipped): RandomCrop(32, padding=4) and RandomHorizontalFlip() on the PIL "
+                "image, then ToTensor and Normalize"
+            ),
         )
         flip, top, left, fit = match
         if eval_right and not np.allclose(fit, eval_fit, rtol=1e-3, atol=1e-3):
             fail(
-                "with train=True the images are normalised differently from train=False "
-                f"(scale {np.round(fit[:, 0], 3).tolist()} against "
-                f"{np.round(eval_fit[:, 0], 3).tolist()}): use the same Normalize(mean, std)"
+                _(
+                    "with train=True the images are normalised differently from train=False "
+                    "(scale {train} against {eval}): use the same Normalize(mean, std)",
+                    train=np.round(fit[:, 0], 3).tolist(),
+                    eval=np.round(eval_fit[:, 0], 3).tolist(),
+                )
             )
         seen.add((flip, top, left))
     expect(
         len(seen) > 1,
-        "with train=True every call gave the same image: the crop and flip must be random",
+        _("with train=True every call gave the same image: the crop and flip must be random"),
     )
     expect(
         any(flip for flip, _, _ in seen),
-        f"no output was ever flipped in {DRAWS} tries: add RandomHorizontalFlip()",
+        _("no output was ever flipped in {draws} tries: add RandomHorizontalFlip()", draws=DRAWS),
     )
     # a crop reaches the padding's edge in 40% of the draws with padding 4, never with less
     # (a crop that never moves is the next test's to charge)
     places = {(top, left) for _, top, left in seen}
     expect(
         len(places) == 1 or any(0 in place or 8 in place for place in places),
-        f"in {DRAWS} tries no crop reached the edge of a 4-pixel padding: the padding is "
-        "smaller than RandomCrop(32, padding=4)'s",
+        _(
+            "in {draws} tries no crop reached the edge of a 4-pixel padding: the padding is "
+            "smaller than RandomCrop(32, padding=4)'s",
+            draws=DRAWS,
+        ),
     )
 
 
@@ -348,18 +416,26 @@ def test_train_transform_crops_at_random_places(probe, images):
     image = images[5]
     out = probe("transform", images=[image] * 16, mean=MEAN, std=STD, train=True, seed=2)
     matches = [
-        _crop_of(as_array(tensor, "the augmented image", shape=(3, 32, 32)), image)
-        for tensor in as_list(out, "the augmented images", length=16)
+        _crop_of(as_array(tensor, _("the augmented image"), shape=(3, 32, 32)), image)
+        for tensor in as_list(out, _("the augmented images"), length=16)
     ]
     places = {(top, left) for _, top, left, _ in filter(None, matches)}
     if len(places) == 1:
         ((top, left),) = places
         crops = sum(match is not None for match in matches)
-        where = "not cropped at all" if (top, left) == (4, 4) else f"top {top}, left {left}"
+        where = (
+            _("not cropped at all")
+            if (top, left) == (4, 4)
+            else _("top {top}, left {left}", top=top, left=left)
+        )
         fail(
-            f"with train=True all {crops} crops were taken at the same place ({where}, in the "
-            "image padded by 4): add RandomCrop(32, padding=4) before the flip, so each epoch "
-            "sees shifted images"
+            _(
+                "with train=True all {crops} crops were taken at the same place ({where}, in "
+                "the image padded by 4): add RandomCrop(32, padding=4) before the flip, so each "
+                "epoch sees shifted images",
+                crops=crops,
+                where=where,
+            )
         )
 
 
@@ -367,17 +443,17 @@ def test_train_transform_crops_at_random_places(probe, images):
 def loaders(probe):
     out = as_dict(
         probe("loaders", n_train=50, n_test=23, batch_size=8, epochs=2),
-        "the loaders' report",
+        _("the loaders' report"),
         ("train", "test", "test_labels", "settings"),
     )
     out["settings"] = [
-        as_dict(entry, "a loader's settings", ("batch_size", "num_workers"))
-        for entry in as_list(out["settings"], "the loaders' settings", length=4)
+        as_dict(entry, _("a loader's settings"), ("batch_size", "num_workers"))
+        for entry in as_list(out["settings"], _("the loaders' settings"), length=4)
     ]
-    epochs = as_list(out["train"], "the train loader's epochs", length=2)
-    out["train"] = [as_int_lists(e, "the train loader's batches") for e in epochs]
-    out["test"] = as_int_lists(out["test"], "the test loader's batches")
-    out["test_labels"] = as_int_lists(out["test_labels"], "the test loader's labels")
+    epochs = as_list(out["train"], _("the train loader's epochs"), length=2)
+    out["train"] = [as_int_lists(e, _("the train loader's batches")) for e in epochs]
+    out["test"] = as_int_lists(out["test"], _("the test loader's batches"))
+    out["test_labels"] = as_int_lists(out["test_labels"], _("the test loader's labels"))
     return out
 
 
@@ -389,37 +465,52 @@ def test_train_loader_reshuffles(loaders):
     sizes = [len(batch) for batch in loaders["train"][0]]
     expect(
         sizes and all(size == 8 for size in sizes[:-1]),
-        f"train batches have sizes {sizes}; expected batch_size=8",
+        _("train batches have sizes {sizes}; expected batch_size=8", sizes=sizes),
     )
     expect(
         len(set(epochs[0])) == len(epochs[0]) and len(epochs[0]) >= 48,
-        f"in one epoch the train loader gave {len(epochs[0])} images, "
-        f"{len(set(epochs[0]))} of them different, from a training set of 50: each image "
-        "should come once per epoch (only a last partial batch may be dropped); is it "
-        "built on train_set with a sampler or a subset of its own?",
+        _(
+            "in one epoch the train loader gave {count} images, {different} of them different, "
+            "from a training set of 50: each image should come once per epoch (only a last "
+            "partial batch may be dropped); is it built on train_set with a sampler or a subset "
+            "of its own?",
+            count=len(epochs[0]),
+            different=len(set(epochs[0])),
+        ),
     )
     expect(
         epochs[0] != sorted(epochs[0]),
-        "the train loader keeps the data set's order: "
-        "pass shuffle=True so each epoch sees a new order",
+        _(
+            "the train loader keeps the data set's order: "
+            "pass shuffle=True so each epoch sees a new order"
+        ),
     )
     expect(
         epochs[0] != epochs[1],
-        f"the train loader gave the same order in both epochs (it starts {epochs[0][:5]}): "
-        "a fixed permutation or a generator seeded anew each epoch? shuffle=True reshuffles",
+        _(
+            "the train loader gave the same order in both epochs (it starts {start}): a fixed "
+            "permutation or a generator seeded anew each epoch? shuffle=True reshuffles",
+            start=epochs[0][:5],
+        ),
     )
-    _expect_settings(loaders["settings"][0], loaders["settings"][2], "train")
+    _expect_settings(loaders["settings"][0], loaders["settings"][2], _("the train loader"))
 
 
-def _expect_settings(default: dict, given: dict, which: str) -> None:
+def _expect_settings(default: dict, given: dict, loader: str) -> None:
     """The loader takes batch_size and num_workers from make_loaders' arguments (0 workers
     when num_workers is not given)."""
     expect(
         (default["num_workers"], given["num_workers"], given["batch_size"]) == (0, 1, 5),
-        f"the {which} loader does not take its settings from make_loaders: with num_workers "
-        f"left out it has {default['num_workers']} workers (expected 0), with batch_size=5 and "
-        f"num_workers=1 it has batch_size {given['batch_size']} and {given['num_workers']} "
-        "workers: pass batch_size and num_workers to both loaders",
+        _(
+            "{loader} does not take its settings from make_loaders: with num_workers left out "
+            "it has {default} workers (expected 0), with batch_size=5 and num_workers=1 it has "
+            "batch_size {batch_size} and {workers} workers: pass batch_size and num_workers to "
+            "both loaders",
+            loader=loader,
+            default=default["num_workers"],
+            batch_size=given["batch_size"],
+            workers=given["num_workers"],
+        ),
     )
 
 
@@ -429,21 +520,28 @@ def test_test_loader_keeps_order(loaders):
     """Does the test loader keep the order and drop nothing?"""
     order = [i for batch in loaders["test"] for i in batch]
     if sorted(order) == list(range(23)) and order != list(range(23)):
-        fail("the test loader shuffles: evaluation should see the data in order (shuffle=False)")
+        fail(_("the test loader shuffles: evaluation should see the data in order (shuffle=False)"))
     expect(
         order == list(range(23)),
-        f"the test loader gave {len(order)} of 23 images: keep the "
-        "last partial batch (drop_last=False)",
+        _(
+            "the test loader gave {count} of 23 images: keep the last partial batch "
+            "(drop_last=False)",
+            count=len(order),
+        ),
     )
     labels = [label for batch in loaders["test_labels"] for label in batch]
     wrong = sum(label != index % 10 for label, index in zip(labels, order, strict=False))
     expect(
         labels == [index % 10 for index in order],
-        f"the test loader's labels do not match its images: {wrong} of {len(labels)} differ "
-        f"and {len(labels)} labels came with {len(order)} images; "
-        "is it built on test_set, as given?",
+        _(
+            "the test loader's labels do not match its images: {wrong} of {labels} differ and "
+            "{labels} labels came with {images} images; is it built on test_set, as given?",
+            wrong=wrong,
+            labels=len(labels),
+            images=len(order),
+        ),
     )
-    _expect_settings(loaders["settings"][1], loaders["settings"][3], "test")
+    _expect_settings(loaders["settings"][1], loaders["settings"][3], _("the test loader"))
 
 
 @pytest.mark.tests_function("CIFAR10_CLASSES")
@@ -452,6 +550,15 @@ def test_classes_are_given(probe):
     names = probe("classes")
     expect(
         isinstance(names, list) and len(names) == 10,
-        f"CIFAR10_CLASSES must list the 10 class names as given in the stub; it is "
-        f"{describe(names)}" + (f" of {len(names)}" if isinstance(names, list) else ""),
+        _(
+            "CIFAR10_CLASSES must list the 10 class names as given in the stub; it is {value} "
+            "of {count}",
+            value=describe(names),
+            count=len(names),
+        )
+        if isinstance(names, list)
+        else _(
+            "CIFAR10_CLASSES must list the 10 class names as given in the stub; it is {value}",
+            value=describe(names),
+        ),
     )

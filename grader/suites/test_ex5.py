@@ -15,6 +15,7 @@ from grader.errors import ProbeFailure
 from grader.gate import rules
 from grader.gate import trial as gate_trial
 from grader.gate.diagnosis import accuracy_diagnosis, eval_normalisation, time_feedback
+from grader.i18n import N_, _
 from grader.inside.probes.ex5 import small_model
 from grader.kit import CLASS_NAMES, WORKER_START_TIMEOUT_S
 from grader.suites.assertions import (
@@ -44,21 +45,30 @@ def _seeded_draws(seed: int) -> list:
 def test_set_seed_repeats(probe):
     """Does set_seed(s) seed torch, numpy and random with s (so that a run repeats)?"""
     seeds = (7, 7, 8)
-    draws = as_list(probe("set_seed", seeds=seeds), "set_seed's draws", length=3)
+    draws = as_list(probe("set_seed", seeds=seeds), _("set_seed's draws"), length=3)
     names = ("torch", "numpy", "random")
     for seed, got in zip(seeds, draws, strict=True):
-        got = as_list(got, "the draws after set_seed", length=3)
+        got = as_list(got, _("the draws after set_seed"), length=3)
         for name, values, want in zip(names, got, _seeded_draws(seed), strict=True):
-            values = as_array(values, f"{name}'s draws after set_seed({seed})")
+            values = as_array(
+                values, _("{name}'s draws after set_seed({seed})", name=name, seed=seed)
+            )
             if values.shape != (len(want),) or not np.array_equal(values, want):
-                repeats = draws[0] == draws[1]
+                said = {"seed": seed, "name": name, "call": SEED_CALLS[name]}
+                if draws[0] == draws[1]:
+                    fail(
+                        _(
+                            "after set_seed({seed}), {name} did not give the numbers of a "
+                            "{name} generator seeded with {seed}: seed it with the seed itself "
+                            "({call})",
+                            **said,
+                        )
+                    )
                 fail(
-                    f"after set_seed({seed}), {name} did not give the numbers of a {name} "
-                    f"generator seeded with {seed}"
-                    + (
-                        f": seed it with the seed itself ({SEED_CALLS[name]})"
-                        if repeats
-                        else f": seed {name} too ({SEED_CALLS[name]})"
+                    _(
+                        "after set_seed({seed}), {name} did not give the numbers of a {name} "
+                        "generator seeded with {seed}: seed {name} too ({call})",
+                        **said,
                     )
                 )
 
@@ -102,8 +112,10 @@ def _train(state, features, labels, mistake=None, lr=0.1):
 
 
 MISTAKES = {
-    "no_zero_grad": "the gradients are not zeroed between batches, so they pile up from one "
-    "to the next: call optimizer.zero_grad() for every batch",
+    "no_zero_grad": N_(
+        "the gradients are not zeroed between batches, so they pile up from one "
+        "to the next: call optimizer.zero_grad() for every batch"
+    ),
 }
 
 
@@ -119,13 +131,13 @@ def _epoch(probe, problem, lr: float) -> dict:
         lr=lr,
         momentum=0.5,
     )
-    return as_dict(out, "train_one_epoch's report", ("loss", "state_dict"))
+    return as_dict(out, _("train_one_epoch's report"), ("loss", "state_dict"))
 
 
 @pytest.fixture(scope="module")
 def epoch(probe, problem):
     out = _epoch(probe, problem, 0.1)
-    out["state_dict"] = as_state_dict(out["state_dict"], "the trained state_dict")
+    out["state_dict"] = as_state_dict(out["state_dict"], _("the trained state_dict"))
     return out
 
 
@@ -142,20 +154,24 @@ def test_train_one_epoch_updates_weights(epoch, problem):
     every batch? (The model has no dropout or batch norm, so its mode does not change them:
     the mode is the next test's.)"""
     state, features, labels = problem
-    _, want = _train(state, features, labels)
+    _loss, want = _train(state, features, labels)
     if _close_state(epoch["state_dict"], want):
         return
     if _close_state(epoch["state_dict"], {k: torch.from_numpy(v) for k, v in state.items()}):
         fail(
-            "the weights did not change during the epoch: call optimizer.step() for every "
-            "batch, after loss.backward() (a step before backward() has no gradients to use)"
+            _(
+                "the weights did not change during the epoch: call optimizer.step() for every "
+                "batch, after loss.backward() (a step before backward() has no gradients to use)"
+            )
         )
     for mistake, message in MISTAKES.items():
         if _close_state(epoch["state_dict"], _train(state, features, labels, mistake)[1]):
-            fail(message)
+            fail(_(message))
     fail(
-        "after one epoch the weights differ from the expected training: for each batch "
-        "zero the gradients, forward, loss, backward, optimizer.step()"
+        _(
+            "after one epoch the weights differ from the expected training: for each batch "
+            "zero the gradients, forward, loss, backward, optimizer.step()"
+        )
     )
 
 
@@ -164,10 +180,12 @@ def test_train_one_epoch_updates_weights(epoch, problem):
 def test_train_one_epoch_sets_train_mode(epoch):
     """Handed the model in eval mode, does train_one_epoch put it in training mode?"""
     expect(
-        as_bool(epoch.get("training"), "the model's training mode"),
-        "after train_one_epoch the network was still in eval mode, as it was handed over: "
-        "call net.train() first (dropout and batch norm train only in training mode, and "
-        "predict leaves the network in eval mode)",
+        as_bool(epoch.get("training"), _("the model's training mode")),
+        _(
+            "after train_one_epoch the network was still in eval mode, as it was handed over: "
+            "call net.train() first (dropout and batch norm train only in training mode, and "
+            "predict leaves the network in eval mode)"
+        ),
     )
 
 
@@ -180,15 +198,17 @@ def test_train_one_epoch_mean_loss(probe, problem):
     those of the starting weights whatever the update does (the other test's to judge).
     """
     state, features, labels = problem
-    want, _ = _train(state, features, labels, lr=0.0)
-    got = as_float(_epoch(probe, problem, 0.0)["loss"], "train_one_epoch's return value")
+    want, _state = _train(state, features, labels, lr=0.0)
+    got = as_float(_epoch(probe, problem, 0.0)["loss"], _("train_one_epoch's return value"))
     expect_close(
         got,
         want,
-        "the epoch's mean loss",
+        _("the epoch's mean loss"),
         rtol=1e-4,
-        hint="weight each batch's loss by its number of samples, divide by the total "
-        "(the last batch has 2 samples, not 4)",
+        hint=_(
+            "weight each batch's loss by its number of samples, divide by the total "
+            "(the last batch has 2 samples, not 4)"
+        ),
     )
 
 
@@ -196,7 +216,7 @@ def test_train_one_epoch_mean_loss(probe, problem):
 @pytest.mark.points(4)
 def test_predict_in_eval_mode_without_graph(probe, problem):
     """Does predict return every prediction in order, in eval mode, without building a graph?"""
-    _, features, labels = problem
+    _state, features, labels = problem
     torch.manual_seed(6)
     model = small_model(dropout=True)
     with torch.no_grad():
@@ -205,42 +225,52 @@ def test_predict_in_eval_mode_without_graph(probe, problem):
         bn_state = {k: v.numpy() for k, v in model.state_dict().items()}
         expected = model.eval()(torch.from_numpy(features)).argmax(1).numpy()
     out = probe("predict", state_dict=bn_state, features=features, labels=labels, batch_size=5)
-    out = as_dict(out, "predict's report", ("predicted", "labels", "calls"))
+    out = as_dict(out, _("predict's report"), ("predicted", "labels", "calls"))
     calls = [
-        [as_bool(grad, "grad enabled"), as_bool(training, "training")]
+        [as_bool(grad, _("grad enabled")), as_bool(training, _("training"))]
         for grad, training in (
-            as_list(call, "a forward call", length=2) for call in as_list(out["calls"], "calls")
+            as_list(call, _("a forward call"), length=2) for call in as_list(out["calls"], "calls")
         )
     ]
     expect(
-        calls and not any(training for _, training in calls),
-        "predict ran the network in training mode: call net.eval() first (dropout and batch "
-        "norm behave differently)",
+        calls and not any(training for grad, training in calls),
+        _(
+            "predict ran the network in training mode: call net.eval() first (dropout and batch "
+            "norm behave differently)"
+        ),
     )
     expect(
-        not any(grad for grad, _ in calls),
-        "predict built a graph: wrap the loop in `with torch.no_grad():`",
+        not any(grad for grad, training in calls),
+        _("predict built a graph: wrap the loop in `with torch.no_grad():`"),
     )
-    predicted = as_array(out["predicted"], "predict's predictions")
+    predicted = as_array(out["predicted"], _("predict's predictions"))
     last = len(labels) % 5 or 5
     expect(
         predicted.shape != (last,),
-        f"predict returned {last} predictions for {len(labels)} samples, as many as the last "
-        f"batch holds (the loader gives batches of 5): collect every batch, appending each "
-        "batch's predictions and labels and joining them at the end (torch.cat)",
+        _(
+            "predict returned {last} predictions for {samples} samples, as many as the last "
+            "batch holds (the loader gives batches of 5): collect every batch, appending each "
+            "batch's predictions and labels and joining them at the end (torch.cat)",
+            last=last,
+            samples=len(labels),
+        ),
     )
     expect(
         predicted.shape == (len(labels),),
-        f"predict's predictions have shape {predicted.shape}; expected ({len(labels)},), one "
-        "per sample of the loader",
+        _(
+            "predict's predictions have shape {shape}; expected ({samples},), one per sample "
+            "of the loader",
+            shape=predicted.shape,
+            samples=len(labels),
+        ),
     )
     expect(
-        np.array_equal(as_array(out["labels"], "predict's labels", shape=(22,)), labels),
-        "the labels predict returned are not the loader's labels in order",
+        np.array_equal(as_array(out["labels"], _("predict's labels"), shape=(22,)), labels),
+        _("the labels predict returned are not the loader's labels in order"),
     )
     expect(
         np.array_equal(predicted, expected),
-        "the predictions are not argmax of the logits, in loader order",
+        _("the predictions are not argmax of the logits, in loader order"),
     )
 
 
@@ -254,11 +284,11 @@ def test_overall_accuracy(probe):
         probe("overall_accuracy", predicted=predicted, labels=labels), "overall_accuracy"
     )
     if math.isclose(got, 500 / 7, rel_tol=1e-6):
-        fail("overall_accuracy returned a percentage; return a fraction between 0 and 1")
+        fail(_("overall_accuracy returned a percentage; return a fraction between 0 and 1"))
     hint = (
-        "integer division or counting in the wrong tensor type? use .float()"
+        _("integer division or counting in the wrong tensor type? use .float()")
         if got in (0, 1)
-        else "count the predictions equal to their label: (predicted == labels)"
+        else _("count the predictions equal to their label: (predicted == labels)")
     )
     expect_close(got, 5 / 7, "overall_accuracy", rtol=1e-6, hint=hint)
 
@@ -284,43 +314,55 @@ def test_per_class_accuracy(probe):
         out = probe("per_class_accuracy", predicted=predicted, labels=labels, num_classes=5)
     except ProbeFailure as exc:
         if "ZeroDivisionError" in exc.message:
-            exc.message += ": class 4 has no samples, and its accuracy must be NaN then"
+            exc.message = _(
+                "{message}: class 4 has no samples, and its accuracy must be NaN then",
+                message=exc.message,
+            )
         raise
     got = as_array(out, "per_class_accuracy", shape=(5,), finite=False)
     expected = np.array([3 / 4, 1 / 2, 1.0, 2 / 3, np.nan])
     by_total = np.array([3, 1, 1, 2, 0]) / labels.size
     if np.allclose(got[:4], by_total[:4]):
         fail(
-            "each class's count of correct predictions was divided by the total number of "
-            "samples; divide by the number of samples of that class"
+            _(
+                "each class's count of correct predictions was divided by the total number of "
+                "samples; divide by the number of samples of that class"
+            )
         )
     if np.allclose(got[:4], expected[:4] * 100, rtol=1e-6):
-        fail("per_class_accuracy returned percentages; return fractions between 0 and 1")
+        fail(_("per_class_accuracy returned percentages; return fractions between 0 and 1"))
     for count in (4,):
         partial = _first_samples_only(predicted, labels, count, 5)
         if np.allclose(got, partial, equal_nan=True) and not np.allclose(
             partial, expected, equal_nan=True
         ):
             fail(
-                f"only the first {count} samples were counted (the tutorial's `for i in "
-                f"range({count})` loop is for batches of {count}): count every sample"
+                _(
+                    "only the first {count} samples were counted (the tutorial's `for i in "
+                    "range({count})` loop is for batches of {count}): count every sample",
+                    count=count,
+                )
             )
     expect(
-        math.isnan(got[4]), f"class 4 has no samples, so its accuracy should be NaN, got {got[4]}"
+        math.isnan(got[4]),
+        _("class 4 has no samples, so its accuracy should be NaN, got {got}", got=got[4]),
     )
     expect_close(
         got[:4],
         expected[:4],
-        "per-class accuracy",
+        _("per-class accuracy"),
         rtol=1e-6,
-        hint="for class k: (predicted == k) & (labels == k) over (labels == k)",
+        hint=_("for class k: (predicted == k) & (labels == k) over (labels == k)"),
     )
     default = probe("per_class_accuracy", predicted=predicted, labels=labels, num_classes=None)
-    default = as_array(default, "per_class_accuracy without num_classes", finite=False)
+    default = as_array(default, _("per_class_accuracy without num_classes"), finite=False)
     expect(
         default.shape == (10,),
-        f"per_class_accuracy without num_classes gave {default.size} classes: keep the "
-        "default num_classes=10",
+        _(
+            "per_class_accuracy without num_classes gave {count} classes: keep the default "
+            "num_classes=10",
+            count=default.size,
+        ),
     )
 
 
@@ -341,20 +383,29 @@ def _weights_like(shapes: dict, seed: int) -> dict:
     that a layer changed in ex4 is not charged again here)."""
     generator = torch.Generator().manual_seed(seed)
     weights, elements = {}, 0
-    shapes = as_dict(shapes, "the Net's shapes")
+    shapes = as_dict(shapes, _("the Net's shapes"))
     expect(
         len(shapes) <= MAX_NET_ENTRIES,
-        f"the Net's state_dict holds {len(shapes):,} entries, more than {MAX_NET_ENTRIES:,}; "
-        "the course's Net has 10: keep ex4's __init__",
+        _(
+            "the Net's state_dict holds {count:,} entries, more than {most:,}; the course's "
+            "Net has 10: keep ex4's __init__",
+            count=len(shapes),
+            most=MAX_NET_ENTRIES,
+        ),
     )
     for name, entry in shapes.items():
-        entry = as_dict(entry, f"the shape of {name}", ("shape", "float"))
-        (size,) = as_int_lists([entry["shape"]], f"the shape of {name}")
+        entry = as_dict(entry, _("the shape of {name}", name=name), ("shape", "float"))
+        (size,) = as_int_lists([entry["shape"]], _("the shape of {name}", name=name))
         elements += math.prod(size)
         expect(
             elements <= MAX_NET_ELEMENTS,
-            f"the Net holds more than {MAX_NET_ELEMENTS:,} numbers (up to {name}: "
-            f"{elements:,}); the course's Net has 62,006 parameters: keep ex4's __init__",
+            _(
+                "the Net holds more than {most:,} numbers (up to {name}: {count:,}); the "
+                "course's Net has 62,006 parameters: keep ex4's __init__",
+                most=MAX_NET_ELEMENTS,
+                name=name,
+                count=elements,
+            ),
         )
         if as_bool(entry["float"], "float"):
             weights[name] = torch.randn(size, generator=generator)
@@ -367,18 +418,21 @@ def _saved_state(report) -> tuple[dict, dict]:
     """What save_model wrote, as the worker read it with torch.load(weights_only=True): the
     tensors it holds by name, and what any other entry holds (by type). Only that flat
     mapping crosses to this side: nothing the student built is unpickled or walked here."""
-    report = as_dict(report, "save_model's file", ("bytes",))
+    report = as_dict(report, _("save_model's file"), ("bytes",))
     size = report["bytes"]
-    expect(isinstance(size, int) and size > 0, "save_model wrote nothing at the given path")
+    expect(isinstance(size, int) and size > 0, _("save_model wrote nothing at the given path"))
     if "error" in report:
         fail(
-            "save_model did not write a state_dict that torch.load(path, weights_only=True) "
-            f"reads ({str(report['error'])[:100]}); save net.state_dict() with torch.save"
+            _(
+                "save_model did not write a state_dict that torch.load(path, "
+                "weights_only=True) reads ({error}); save net.state_dict() with torch.save",
+                error=str(report["error"])[:100],
+            )
         )
-    expect("type" not in report, "save_model should save net.state_dict(), not the network")
-    report = as_dict(report, "save_model's file", ("tensors", "others"))
-    others = as_dict(report["others"], "the saved file's other entries")
-    return as_state_dict(report["tensors"], "the saved file"), others
+    expect("type" not in report, _("save_model should save net.state_dict(), not the network"))
+    report = as_dict(report, _("save_model's file"), ("tensors", "others"))
+    others = as_dict(report["others"], _("the saved file's other entries"))
+    return as_state_dict(report["tensors"], _("the saved file")), others
 
 
 @pytest.mark.tests_function("save_model", "load_model")
@@ -395,32 +449,49 @@ def test_save_and_load_round_trip(probe):
         probe(
             "save_and_load", state_dict=sent, file_bytes=np.frombuffer(buffer.getvalue(), np.uint8)
         ),
-        "save_and_load's report",
+        _("save_and_load's report"),
         ("saved", "loaded_type", "loaded", "refused"),
     )
     state, others = _saved_state(out["saved"])
     for key, value in sent.items():
         if list(value.shape) != shapes.get(key, {}).get("shape"):
             continue  # a layer ex4 changed: charged there
-        held = f" (it holds a {str(others[key])[:100]} there)" if key in others else ""
         expect(
             key in state and np.array_equal(np.asarray(state[key], dtype=np.float32), value),
-            f"{key} is not in the saved file as the network held it{held}: save net.state_dict()",
+            _(
+                "{key} is not in the saved file as the network held it (it holds a {held} "
+                "there): save net.state_dict()",
+                key=key,
+                held=str(others[key])[:100],
+            )
+            if key in others
+            else _(
+                "{key} is not in the saved file as the network held it: save net.state_dict()",
+                key=key,
+            ),
         )
-    expect(out["loaded_type"] == "Net", f"load_model returned a {out['loaded_type']}, not a Net")
+    expect(
+        out["loaded_type"] == "Net",
+        _("load_model returned a {type}, not a Net", type=out["loaded_type"]),
+    )
     refused = out.get("refused")
     expect(
         isinstance(refused, str) and "Weights only load failed" in refused,
-        "load_model read a file that holds more than tensors (it could run code) without "
-        "refusing it: load with torch.load(path, weights_only=True)",
+        _(
+            "load_model read a file that holds more than tensors (it could run code) without "
+            "refusing it: load with torch.load(path, weights_only=True)"
+        ),
     )
-    loaded = as_state_dict(out["loaded"], "the loaded state_dict")
+    loaded = as_state_dict(out["loaded"], _("the loaded state_dict"))
     for key, value in given.items():
         expect(
             key in loaded
             and np.array_equal(np.asarray(loaded[key], dtype=np.float32), value.numpy()),
-            f"{key} differs after save_model then load_model: load the file with "
-            "net.load_state_dict(torch.load(path, weights_only=True))",
+            _(
+                "{key} differs after save_model then load_model: load the file with "
+                "net.load_state_dict(torch.load(path, weights_only=True))",
+                key=key,
+            ),
         )
 
 
@@ -462,9 +533,9 @@ def test_accuracy_gate(
     if trial.stopped or cost is None or cost > limit.seconds:
         record_property("accuracy", None)
         fail(time_feedback(trial, limit, limit_metrics, device))
-    prepared = as_dict(trial.prepared, "the gate's preparation", ("mean", "std", "eval"))
+    prepared = as_dict(trial.prepared, _("the gate's preparation"), ("mean", "std", "eval"))
     mean, std, note = eval_normalisation(prepared)
-    out = as_dict(trial.weights, "the gate's training report", ("state_dict",))
+    out = as_dict(trial.weights, _("the gate's training report"), ("state_dict",))
     images, labels = data.load_split(plan.data_root, "test")
     try:
         scores = evaluation.evaluate(
@@ -479,7 +550,7 @@ def test_accuracy_gate(
             flip=recipe["flip_eval"],
         )
     except ValueError as exc:
-        fail(f"the trained network could not be evaluated: {exc}")
+        fail(_("the trained network could not be evaluated: {error}", error=exc))
     accuracy = scores["accuracy"]
     record_property("accuracy", round(accuracy, 4))
     record_property("per_class", [round(v, 4) for v in scores["per_class"]])
@@ -489,8 +560,15 @@ def test_accuracy_gate(
             f"{c} {v:.0%}" for c, v in zip(CLASS_NAMES, scores["per_class"], strict=True)
         )
         fail(
-            f"test accuracy {accuracy:.1%} is below the required {recipe['threshold']:.0%} "
-            f"(per class: {per_class}){note}. " + accuracy_diagnosis(scores, prepared, out)
+            _(
+                "test accuracy {accuracy:.1%} is below the required {threshold:.0%} (per class: "
+                "{per_class}){note}. {diagnosis}",
+                accuracy=accuracy,
+                threshold=recipe["threshold"],
+                per_class=per_class,
+                note=note,
+                diagnosis=accuracy_diagnosis(scores, prepared, out),
+            )
         )
 
 
@@ -498,9 +576,12 @@ def test_accuracy_gate(
 def device_recipe(plan):
     if plan.gate is None:
         pytest.skip(
-            f"the CIFAR-10 accuracy gate was left out (--no-gate): its {GATE_POINTS} "
-            "points are not graded"
+            _(
+                "the CIFAR-10 accuracy gate was left out (--no-gate): its {points} points are "
+                "not graded",
+                points=GATE_POINTS,
+            )
         )
     if plan.data_root is None:
-        pytest.skip("the CIFAR-10 accuracy gate needs prepared data (grader data prepare)")
+        pytest.skip(_("the CIFAR-10 accuracy gate needs prepared data (grader data prepare)"))
     return plan.gate.recipe

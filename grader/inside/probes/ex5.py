@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from grader.inside import contract
 from grader.inside.contract import DEVICE_ENV, TRAIN_DATA_ENV
 from grader.inside.probes import as_tensor, probe, student
 
@@ -110,7 +111,10 @@ def saved_file(path: str) -> dict:
         return {"bytes": 0}
     size = os.path.getsize(path)
     if size > MAX_SAVED_BYTES:
-        return {"bytes": size, "error": f"a file over {MAX_SAVED_BYTES // 2**20} MiB"}
+        return {
+            "bytes": size,
+            "error": contract.words("file_too_large", mib=MAX_SAVED_BYTES // 2**20),
+        }
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - a file that is not a state_dict, however broken
@@ -125,7 +129,9 @@ def saved_file(path: str) -> dict:
             tensors[name], budget = value.detach().contiguous(), budget - nbytes
         else:
             what = "tensor" if isinstance(value, torch.Tensor) else type(value).__name__
-            others[name] = what if nbytes is None else f"{what} too large to compare"
+            others[name] = (
+                what if nbytes is None else contract.words("too_large_to_compare", what=what)
+            )
     return {"bytes": size, "tensors": tensors, "others": others, "entries": len(state)}
 
 

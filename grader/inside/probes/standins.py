@@ -27,7 +27,11 @@ _link: dict = {}
 
 class StandInError(Exception):
     """The trusted side could not compute the reference for the arguments a stand-in got:
-    the calling code passed what the function does not take."""
+    the calling code passed what the function does not take (said as ``words``)."""
+
+    def __init__(self, name: str, error):
+        self.words = contract.words("standin_refused", name=name, error=str(error)[:500])
+        super().__init__(contract.WORDS["standin_refused"].format(**self.words["values"]))
 
 
 def connect(requests, responses) -> None:
@@ -54,10 +58,7 @@ def ask(target: str, args: list, kwargs: dict):
     if not isinstance(reply, dict) or contract.ORACLE_REPLY not in reply:
         error = reply.get(contract.ORACLE_ERROR) if isinstance(reply, dict) else None
         name = target.rpartition(".")[2]
-        raise StandInError(
-            f"the grader's {name}, standing in for yours (which failed its own test), could not "
-            f"take these arguments: {error}"
-        )
+        raise StandInError(name, error)
     return reply[contract.ORACLE_REPLY]
 
 

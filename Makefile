@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: grade test test-slow bench lint sandbox
+.PHONY: grade test test-slow bench lint sandbox messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# The catalogs of what students read (docs/contributing.md#messages-in-another-language): the
+# marked messages extracted (babel.cfg), merged into each language's grader.po, compiled to
+# grader.mo. Both are committed; tests/test_i18n.py checks they agree with the code.
+POT := $(VENV)/grader.pot
+messages: $(STAMP)
+	$(BIN)/pybabel --quiet extract -F babel.cfg --sort-output -w 100 -o $(POT) .
+	$(BIN)/pybabel --quiet update -i $(POT) -d grader/locale -D grader -w 100 --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d grader/locale -D grader --statistics
 
 bench: $(STAMP)
 	$(BIN)/python bench/gate_recipe.py

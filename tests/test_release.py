@@ -3,6 +3,7 @@
 import ast
 import re
 
+import chinese_text
 import pytest
 
 from grader.course import release
@@ -91,3 +92,50 @@ def test_stubs_keep_every_signature(exercise):
     solution = (SOLUTIONS_DIR / exercise.filename).read_text()
     assert signatures(release.render()[exercise.filename]) == signatures(solution)
     assert "BEGIN SOLUTION" not in release.render()[exercise.filename]
+
+
+def _shape(source: str) -> str:
+    """The code of ``source`` with every string's text left out (what a translation changes)."""
+
+    class Blank(ast.NodeTransformer):
+        def visit_Constant(self, node):
+            return ast.Constant("") if isinstance(node.value, str) else node
+
+        def visit_JoinedStr(self, node):
+            return ast.Constant("")
+
+    return ast.dump(Blank().visit(ast.parse(source)))
+
+
+def test_a_chinese_release_changes_only_the_texts():
+    """Does ``grader release --lang zh_CN`` write the same code as the English release, every
+    docstring and hint in Chinese, and the student guide beside the exercise files?"""
+    english, chinese = release.render(), release.render("zh_CN")
+    assert set(chinese) == set(english) | {"README.zh_CN.md"}
+    for relpath, text in english.items():
+        assert _shape(chinese[relpath]) == _shape(text), relpath
+        for node in ast.walk(ast.parse(chinese[relpath])):
+            documented = ast.Module | ast.ClassDef | ast.FunctionDef
+            docstring = ast.get_docstring(node) if isinstance(node, documented) else None
+            assert docstring is None or not chinese_text.english_left(docstring), docstring
+    for exercise in EXERCISES.values():
+        stubs = re.findall(r"raise NotImplementedError\((.+)\)", chinese[exercise.filename])
+        assert stubs and all("还没有写" in s and re.search(r"提示:教程", s) for s in stubs)
+    guide = chinese["README.zh_CN.md"]
+    assert guide.startswith("# 学生指南\n") and "`ex5_train.py` | 30 |" in guide
+    assert "grader check" in guide and not chinese_text.english_left(guide)
+
+
+def test_a_release_in_another_language_replaces_the_guide(tmp_path):
+    """Does the command write the Chinese version where it is told, and does an English release
+    there afterwards take the Chinese guide away, leaving exactly the English version?"""
+    from conftest import grader
+
+    done = grader("release", "--lang", "zh_CN", "--dest", tmp_path / "exercises")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "exercises" / "README.zh_CN.md").exists()
+    assert release.stale_files(tmp_path / "exercises", "zh_CN") == []
+    assert "README.zh_CN.md" in release.stale_files(tmp_path / "exercises")
+    release.release(tmp_path / "exercises", language="en")
+    assert not (tmp_path / "exercises" / "README.zh_CN.md").exists()
+    assert release.stale_files(tmp_path / "exercises") == []

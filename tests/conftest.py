@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -120,3 +121,25 @@ def make_submission(tmp_path):
         return folder
 
     return build
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+"""Debian's chromium, which opens the pages the kit writes (the class report, a feedback page)."""
+
+
+def chromium_command(profile: Path, *, width: int = 1280, height: int = 2400) -> list[str]:
+    """Headless Chromium with a profile of its own, every host name unresolvable and no
+    background traffic, in a window of ``width`` x ``height``."""
+    return [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--hide-scrollbars",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--user-data-dir={profile}",
+        f"--window-size={width},{height}",
+    ]

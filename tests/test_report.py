@@ -8,14 +8,13 @@ import io
 import json
 import math
 import re
-import shutil
 import statistics
 import subprocess
 from pathlib import Path
 
 import class_results as planted
 import pytest
-from conftest import grader
+from conftest import CHROMIUM, chromium_command, grader
 
 from grader import cli
 from grader.errors import GraderError
@@ -302,7 +301,6 @@ def test_a_run_with_out_writes_the_report_unless_told_not_to(tmp_path, monkeypat
 
 # The page in a real browser: Debian's chromium, headless, with every host unresolvable.
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="Chromium is not installed (Debian: apt-get install chromium): the report's page "
@@ -315,21 +313,7 @@ def chromium(page: Path, scratch: Path, *, screenshot: bool = False) -> dict:
     bytes, with ``screenshot``) and the requests the page itself made (from the NetLog)."""
     scratch.mkdir(parents=True, exist_ok=True)
     net = scratch / "netlog.json"
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--hide-scrollbars",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={scratch / 'profile'}",
-        f"--log-net-log={net}",
-        "--window-size=1280,2400",
-        "--dump-dom",
-    ]
+    command = [*chromium_command(scratch / "profile"), f"--log-net-log={net}", "--dump-dom"]
     if screenshot:
         command.append(f"--screenshot={scratch / 'page.png'}")
     done = subprocess.run(

@@ -265,3 +265,17 @@ def test_the_plan_carries_the_language_to_the_batch_children():
     plan = Plan(exercises=("ex1",), language="zh_CN")
     assert Plan.from_json(plan.to_json()).language == "zh_CN"
     assert Plan(exercises=("ex1",)).language == "en"
+
+
+def test_a_rerun_in_another_language_grades_again(tmp_path):
+    """Is a stored result reused by a rerun in its own language (or where none is asked), and
+    graded again by one in another language?"""
+    from grader.batch.store import read_result, write_result
+    from grader.results.model import SubmissionResult
+
+    result = SubmissionResult.build("alice", [], {"ex1": 20}, device="cpu", isolation="bwrap",
+                                    grader_version="0", duration_s=1.0)  # fmt: skip
+    path = write_result(result, tmp_path)
+    assert read_result(path, ["ex1"], "en") is not None
+    assert read_result(path, ["ex1"]) is not None
+    assert read_result(path, ["ex1"], "zh_CN") is None

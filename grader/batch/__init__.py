@@ -51,7 +51,8 @@ def grade_all(
         plan = plan.with_out(out)
         todo = []
         for submission in submissions:
-            stored = None if force else read_result(out / f"{submission.id}.json", plan.exercises)
+            path = out / f"{submission.id}.json"
+            stored = None if force else read_result(path, plan.exercises, plan.language)
             if stored is not None:
                 done[submission.id] = stored
                 if on_result:

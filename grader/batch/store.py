@@ -34,13 +34,17 @@ def written_by_grader(path: Path) -> bool:
     return True
 
 
-def read_result(path: Path, exercises: list[str]) -> SubmissionResult | None:
-    """A stored result, if the grader wrote it, it is complete and graded the same exercises;
-    else ``None`` (the submission is graded again)."""
+def read_result(
+    path: Path, exercises: list[str], language: str | None = None
+) -> SubmissionResult | None:
+    """A stored result, if the grader wrote it, it is complete and graded the same exercises
+    (in ``language``, where one is given); else ``None`` (the submission is graded again)."""
     if not written_by_grader(path):
         return None
     try:
         result = SubmissionResult.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
-    return result if list(result.exercises) == exercises else None
+    if list(result.exercises) != exercises or language not in (None, result.language):
+        return None
+    return result

@@ -460,6 +460,7 @@ class WorkerClient:
 
 
 def _out_of_turn() -> str:
+    """What a call says of a reply that is not its own (another request's id)."""
     return _("the worker answered out of turn: its reply channel was tampered with")
 
 

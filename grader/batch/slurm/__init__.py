@@ -80,7 +80,7 @@ def grade_on_slurm(
         _set_aside(submissions, out, stderr)
     else:
         for submission in submissions:
-            result = read_result(out / f"{submission.id}.json", exercises)
+            result = read_result(out / f"{submission.id}.json", exercises, request.language)
             if result is not None:
                 stored[submission.id] = result
                 if on_result:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from grader import i18n
 from grader.errors import SubmissionError
-from grader.i18n import _, n_
+from grader.i18n import N_, _, n_
 from grader.submissions import handin
 from grader.submissions.handin import (
     MAX_SOURCE_BYTES,
@@ -284,8 +284,12 @@ def safe_id(name: str) -> str:
     return SAFE_ID.sub("_", name).strip(".") or "submission"
 
 
-def _unique_ids(found: list[Submission]) -> list[Submission]:
-    """Rename repeated ids (``alice/`` and ``alice.zip``) to ``alice``, ``alice-2``, ... and say so.
+RENAMED = N_("another submission is also named {base!r}, so {name!r} is graded as {new!r}")
+
+
+def _unique_ids(found: list[Submission], language: str | None) -> list[Submission]:
+    """Rename repeated ids (``alice/`` and ``alice.zip``) to ``alice``, ``alice-2``, ... and say so:
+    in the result's notes in ``language``, on stderr (to staff) in English.
 
     Ids are compared ignoring case, since results are written as ``<id>.json``.
     """
@@ -297,15 +301,11 @@ def _unique_ids(found: list[Submission]) -> list[Submission]:
             new = f"{base}-{number}"
         taken.add(new.lower())
         if new != base:
-            note = _(
-                "another submission is also named {base!r}, so {name!r} is graded as {new!r}",
-                base=base,
-                name=shown(submission.source.name),
-                new=new,
-            )
+            said = {"base": base, "name": shown(submission.source.name), "new": new}
+            with i18n.using(language):
+                submission.notes.append(_(RENAMED, **said))
             submission.id = new
-            submission.notes.append(note)
-            print(f"note: {note}", file=sys.stderr)
+            print(f"note: {RENAMED.format(**said)}", file=sys.stderr)
     return found
 
 
@@ -340,8 +340,7 @@ def discover(paths: list[Path], language: str | None = None) -> list[Submission]
             )
         for entry in entries:
             found.append(_load_entry(entry, language))
-    with i18n.using(language):
-        return _unique_ids(found)
+    return _unique_ids(found, language)
 
 
 def _load_entry(entry: Path, language: str | None = None) -> Submission:

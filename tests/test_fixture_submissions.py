@@ -39,7 +39,7 @@ import fixture_expectations as expectations
 import pytest
 from conftest import FIXTURES, REPO, describe, fixture_submission, full_marks
 
-from grader.grading.grade import dependencies
+from grader.grading import dependencies
 from grader.submissions.notebooks import notebook_to_source
 
 SOLUTIONS = REPO / "solutions"

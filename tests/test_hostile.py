@@ -298,9 +298,8 @@ def test_terminal_escapes_are_shown_not_obeyed(runs):
     escapes (JSON, table and JUnit XML alike)?"""
     import xml.etree.ElementTree as ET
 
-    from grader.results.model.model import SubmissionResult
-
-    from grader.results.model import formats
+    from grader.results import formats
+    from grader.results.model import SubmissionResult
 
     result = SubmissionResult.from_dict(run_of(runs, "bwrap").results["hostile_terminal_escapes"])
     feedback = " ".join(t.feedback for t in result.tests)

@@ -43,4 +43,4 @@ def read_result(path: Path, exercises: list[str]) -> SubmissionResult | None:
         result = SubmissionResult.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
-    return result if list(result.exercises) == exercises else None
+    return result if list(result.exercises) == list(exercises) else None

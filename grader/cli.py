@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch.run import EXECUTORS, calibrate, run
-from grader.course.config import DEVICES
 from grader.course.recipes import parse_overrides
 from grader.export import TARGETS
 from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
 from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES, gradebook
+from grader.grading.plan import DEVICE_CHOICES
 from grader.results.formats import FORMATS
 from grader.results.report import report
 from grader.sandbox.policy import CHOICES as ISOLATIONS
@@ -53,7 +53,7 @@ SHARED = {
     "device": Option(
         ("--device",),
         "where the gate trains: cpu, cuda, or auto (cuda where this machine has a GPU)",
-        {"choices": ("auto", *DEVICES)},
+        {"choices": DEVICE_CHOICES},
     ),
     "isolation": Option(
         ("--isolation",),
@@ -73,6 +73,7 @@ SHARED = {
         {"action": GateSet, "metavar": "KEY=VALUE"},
     ),
     "exercises": Option(("--exercises",), "comma-separated, e.g. ex1,ex3 (default: all)"),
+    "results": Option((), "the folder grader run --out wrote", {"type": Path}),
 }
 """The options several commands take, each declared here once."""
 
@@ -282,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the class report for staff: scores, what the class got wrong, test quality, "
         "the gate, warnings, similarity (offline HTML, JSON and CSV; changes no result)",
     )
-    staff.option("results", type=Path, help="the folder grader run --out wrote")
+    staff.shared("results")
     staff.option(
         "dest",
         "--dest",
@@ -392,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stored results to a Canvas, Moodle or CSV gradebook, the course's late policy, "
         "extensions and overrides applied (the results are not changed)",
     )
-    book.option("results", type=Path, help="the folder grader run --out wrote")
+    book.shared("results")
     book.option(
         "fmt",
         "--format",

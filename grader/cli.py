@@ -109,9 +109,14 @@ class Command:
             self.parser.add_argument(name, help=help, **settings)
 
     def forward(self, args: argparse.Namespace) -> int:
-        given = {k: v for k, v in vars(args).items() if k in self.signature.parameters}
-        outcome = self.func(**given)
+        outcome = call(self.func, args)
         return outcome if isinstance(outcome, int) and not isinstance(outcome, bool) else 0
+
+
+def call(func, args: argparse.Namespace):
+    """``func`` with the parsed values its parameters name (those not given left out)."""
+    parameters = inspect.signature(func).parameters
+    return func(**{k: v for k, v in vars(args).items() if k in parameters})
 
 
 def _run(args) -> int:
@@ -120,8 +125,7 @@ def _run(args) -> int:
     out = getattr(args, "out", None)
     if getattr(args, "similarity", False) and (getattr(args, "reference", False) or out is None):
         raise GraderError("--similarity needs a class to compare and --out for its report")
-    given = {k: v for k, v in vars(args).items() if k in inspect.signature(run).parameters}
-    results = run(**given)
+    results = call(run, args)
     if getattr(args, "similarity", False):
         similarity(
             args.paths,

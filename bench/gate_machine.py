@@ -30,13 +30,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import fixture_edits  # noqa: E402
+import fixture_expectations  # noqa: E402
 
-GATE_BUGS = (
-    "bug_normalize_only_in_training",
-    "bug_no_zero_grad",
-    "bug_step_before_backward",
-    "bug_train_loader_not_shuffled",
+GATE_BUGS = sorted(
+    name
+    for name, bug in fixture_expectations.of(fixture_expectations.Bug).items()
+    if bug.full_gate == "fails"
 )
+"""The bug fixtures that must fail the full gate (their ``expected.toml`` says so)."""
 GRADER = [sys.executable, "-P", "-m", "grader.cli"]
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.batch.run import EXECUTORS, calibrate, run
-from grader.course.config import DEVICES
 from grader.course.recipes import parse_overrides
 from grader.export import TARGETS
 from grader.gradebook import FORMATS as GRADEBOOK_FORMATS
 from grader.gradebook import MISSING, MOODLE_KEYS, SOURCES, gradebook
+from grader.grading.plan import DEVICE_CHOICES
 from grader.i18n import LANGUAGES
 from grader.results.formats import FORMATS
 from grader.results.report import report
@@ -54,7 +54,7 @@ SHARED = {
     "device": Option(
         ("--device",),
         "where the gate trains: cpu, cuda, or auto (cuda where this machine has a GPU)",
-        {"choices": ("auto", *DEVICES)},
+        {"choices": DEVICE_CHOICES},
     ),
     "isolation": Option(
         ("--isolation",),
@@ -74,6 +74,7 @@ SHARED = {
         {"action": GateSet, "metavar": "KEY=VALUE"},
     ),
     "exercises": Option(("--exercises",), "comma-separated, e.g. ex1,ex3 (default: all)"),
+    "results": Option((), "the folder grader run --out wrote", {"type": Path}),
     "language": Option(
         ("--lang",),
         "the language of everything students read: feedback, stubs, grader check "
@@ -116,9 +117,14 @@ class Command:
             self.parser.add_argument(name, help=help, **settings)
 
     def forward(self, args: argparse.Namespace) -> int:
-        given = {k: v for k, v in vars(args).items() if k in self.signature.parameters}
-        outcome = self.func(**given)
+        outcome = call(self.func, args)
         return outcome if isinstance(outcome, int) and not isinstance(outcome, bool) else 0
+
+
+def call(func, args: argparse.Namespace):
+    """``func`` with the parsed values its parameters name (those not given left out)."""
+    parameters = inspect.signature(func).parameters
+    return func(**{k: v for k, v in vars(args).items() if k in parameters})
 
 
 def _run(args) -> int:
@@ -127,8 +133,7 @@ def _run(args) -> int:
     out = getattr(args, "out", None)
     if getattr(args, "similarity", False) and (getattr(args, "reference", False) or out is None):
         raise GraderError("--similarity needs a class to compare and --out for its report")
-    given = {k: v for k, v in vars(args).items() if k in inspect.signature(run).parameters}
-    results = run(**given)
+    results = call(run, args)
     if getattr(args, "similarity", False):
         similarity(
             args.paths,
@@ -292,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the class report for staff: scores, what the class got wrong, test quality, "
         "the gate, warnings, similarity (offline HTML, JSON and CSV; changes no result)",
     )
-    staff.option("results", type=Path, help="the folder grader run --out wrote")
+    staff.shared("results")
     staff.option(
         "dest",
         "--dest",
@@ -413,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stored results to a Canvas, Moodle or CSV gradebook, the course's late policy, "
         "extensions and overrides applied (the results are not changed)",
     )
-    book.option("results", type=Path, help="the folder grader run --out wrote")
+    book.shared("results")
     book.option(
         "fmt",
         "--format",

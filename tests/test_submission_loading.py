@@ -22,7 +22,7 @@ from grader.submissions.loading import (
     missing_file_message,
     stage,
 )
-from grader.submissions.notebooks import script_source
+from grader.submissions.notebooks import notebook_to_source, script_source
 
 EX1 = (REPO / "solutions" / "ex1_gradients.py").read_bytes()
 
@@ -482,3 +482,31 @@ def test_a_near_miss_named_alone_and_a_windows_zip_of_a_class(tmp_path):
     (tmp_path / "ex1_gradient.py").unlink()
     write_zip(tmp_path / "ALICE.ZIP", {"Ex1_Gradients.py": EX1})
     assert only(tmp_path).files == {"ex1_gradients.py": EX1}
+
+
+def _run_notebook(cells: list[str], **limits) -> dict:
+    notebook = {"cells": [{"cell_type": "code", "source": c} for c in cells], "nbformat": 4}
+    source = notebook_to_source(json.dumps(notebook).encode(), "nb.ipynb", **limits)
+    namespace: dict = {}
+    exec(compile(source, "nb.py", "exec"), namespace)
+    return namespace
+
+
+def test_a_notebook_cell_is_stopped_for_its_cpu_time_not_the_machines_load():
+    """Is a cell that waits on the clock (as a loaded machine makes an import wait) kept
+    while it stays below the wall-clock cap, and one that computes past its CPU time (a
+    training loop kept from a tutorial) or waits past the cap skipped, the cells after it
+    still run?"""
+    import time
+
+    kept = _run_notebook(
+        ["import time\ntime.sleep(0.6)\nwaited = True", "after = 1"], cpu_s=0.3, wall_s=3
+    )
+    assert kept["waited"] is True and kept["__grader_skipped_cells__"] == []
+    started = time.process_time()
+    spun = _run_notebook(["while True:\n    pass", "after = 1"], cpu_s=0.3, wall_s=30)
+    assert 0.25 < time.process_time() - started < 5
+    assert [n for n, _ in spun["__grader_skipped_cells__"]] == [1] and spun["after"] == 1
+    assert "CPU time" in spun["__grader_skipped_cells__"][0][1]
+    slept = _run_notebook(["import time\ntime.sleep(5)", "after = 1"], cpu_s=0.3, wall_s=0.5)
+    assert [n for n, _ in slept["__grader_skipped_cells__"]] == [1] and slept["after"] == 1

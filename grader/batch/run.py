@@ -24,12 +24,12 @@ from grader.grading.plan import (
     choose_isolation,
     gate_data,
     gate_recipe,
+    measure_reference,
     resolve_device,
 )
 from grader.kit import SOLUTIONS_DIR, select_exercises
 from grader.results import formats
 from grader.results.model import SubmissionResult
-from grader.sandbox import cpus
 from grader.submissions.loading import Submission, discover, load
 
 
@@ -150,19 +150,10 @@ def calibrate(
     isolation = choose_isolation(isolation, False, stderr)
     recipe = {**gate_recipe(course, device, gate_overrides), "time_limit_s": None}
     data_root = gate_data(data_root, stderr)
-    with cpus.Slots().hold(rules.cores(recipe, device)) as cores:
-        try:
-            entry = calibration.measure(
-                data_root,
-                device=device,
-                recipe=recipe,
-                isolation=isolation,
-                cores=cores,
-                repeats=repeats,
-                progress=lambda text: print(text, file=stderr, flush=True),
-            )
-        except calibration.CalibrationError as exc:
-            raise GraderError(str(exc)) from None
+    try:
+        entry = measure_reference(recipe, device, isolation, data_root, stderr, repeats=repeats)
+    except calibration.CalibrationError as exc:
+        raise GraderError(str(exc)) from None
     machine = entry["machine"]
     _, how = rules.time_limit(recipe, entry, device)
     basis = how["time_basis"]

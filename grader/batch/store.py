@@ -45,6 +45,6 @@ def read_result(
         result = SubmissionResult.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
-    if list(result.exercises) != exercises or language not in (None, result.language):
+    if list(result.exercises) != list(exercises) or language not in (None, result.language):
         return None
     return result

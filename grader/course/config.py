@@ -140,6 +140,22 @@ class SlurmSettings:
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """Each exercise's points (the suite's are scaled to them) and each test's visibility."""
+
+    points: dict[str, float]
+    visibility: str = "public"
+    exercise_visibility: dict[str, str] = field(default_factory=dict)
+    test_visibility: dict[str, str] = field(default_factory=dict)
+
+    def visibility_of(self, exercise: str, test: str) -> str:
+        """A test's own setting, else its exercise's, else the course default."""
+        return self.test_visibility.get(
+            test, self.exercise_visibility.get(exercise, self.visibility)
+        )
+
+
+@dataclass(frozen=True)
 class CourseConfig:
     points: dict[str, float]
     """Exercise key -> its total; the suite's test points are scaled to it."""
@@ -158,11 +174,17 @@ class CourseConfig:
     """The language of everything students read (``grader.i18n.LANGUAGES``); ``None``: not
     chosen, so English (``grader check`` follows the student's locale then)."""
 
-    def visibility_of(self, exercise: str, test: str) -> str:
-        """A test's own setting, else its exercise's, else the course default."""
-        return self.test_visibility.get(
-            test, self.exercise_visibility.get(exercise, self.visibility)
+    def scoring(self) -> Scoring:
+        """What grading takes of the course: the points and the visibilities."""
+        return Scoring(
+            dict(self.points),
+            self.visibility,
+            dict(self.exercise_visibility),
+            dict(self.test_visibility),
         )
+
+    def visibility_of(self, exercise: str, test: str) -> str:
+        return self.scoring().visibility_of(exercise, test)
 
     def gate_overrides(self, device: str) -> dict:
         """The gate recipe fields this configuration sets for ``device``."""

@@ -37,6 +37,7 @@ import numpy as np
 import pytest
 
 from grader.course import reference
+from grader.gate import rules
 from grader.i18n import _
 from grader.kit import EXERCISES, SOLUTIONS_DIR
 
@@ -102,7 +103,7 @@ def _defined() -> dict[str, dict[str, str]]:
 def defined_names(exercise: str) -> set[str]:
     """What a ``tests_function`` marker of ``exercise``'s suite may name: the reference's
     top-level names and methods (and, in ex5, the accuracy gate)."""
-    return set(_defined()[exercise]) | ({GATE} if exercise == "ex5" else set())
+    return set(_defined()[exercise]) | ({GATE} if exercise == rules.EXERCISE else set())
 
 
 def _self_attributes(func: ast.FunctionDef, *, stored: bool) -> set[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from grader.course import config as course_config
 from grader.course import recipes
-from grader.course.config import PROBE_TIMEOUT_S, CourseConfig
+from grader.course.config import PROBE_TIMEOUT_S, CourseConfig, Scoring
 from grader.course.recipes import GateSettings
 from grader.errors import GraderError
 from grader.gate import calibration, rules
@@ -29,31 +29,6 @@ from grader.kit import REPO_ROOT, SOLUTIONS_DIR, SUITES_DIR
 from grader.sandbox import cpus, policy
 
 DEVICE_CHOICES = ("auto", *course_config.DEVICES)
-
-
-@dataclass(frozen=True)
-class Scoring:
-    """Each exercise's points (the suite's are scaled to them) and each test's visibility."""
-
-    points: dict[str, float]
-    visibility: str = "public"
-    exercise_visibility: dict[str, str] = field(default_factory=dict)
-    test_visibility: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, course: CourseConfig) -> Scoring:
-        return cls(
-            dict(course.points),
-            course.visibility,
-            dict(course.exercise_visibility),
-            dict(course.test_visibility),
-        )
-
-    def visibility_of(self, exercise: str, test: str) -> str:
-        """A test's own setting, else its exercise's, else the course default."""
-        return self.test_visibility.get(
-            test, self.exercise_visibility.get(exercise, self.visibility)
-        )
 
 
 @dataclass
@@ -82,7 +57,7 @@ class Plan:
     """Everything every submission of a run is graded with (see the module's docstring)."""
 
     exercises: tuple[str, ...]
-    scoring: Scoring = field(default_factory=lambda: Scoring.of(course_config.defaults()))
+    scoring: Scoring = field(default_factory=lambda: course_config.defaults().scoring())
     device: str = "cpu"
     isolation: str = "bwrap"
     probe_timeout_s: float = PROBE_TIMEOUT_S
@@ -140,7 +115,7 @@ def resolve(request: Request, *, on_node: bool = False, stderr=None) -> Plan:
         policy.protect(REPO_ROOT, [SUITES_DIR, SOLUTIONS_DIR], extra, stderr)
     return Plan(
         exercises=tuple(request.exercises),
-        scoring=Scoring.of(course),
+        scoring=course.scoring(),
         device=device,
         isolation=isolation,
         probe_timeout_s=probe_timeout_s,
@@ -203,28 +178,47 @@ def choose_isolation(requested: str, required: bool, stderr) -> str:
 
 
 def gate_reference(recipe: dict, device: str, isolation: str, data_root: Path, stderr) -> dict:
-    """The reference's training cost on this machine, measured once (``{}`` where the course
-    sets an absolute limit; ``{"error": why}`` where it cannot be measured)."""
+    """The reference's training cost on this machine, measured once and kept with the data
+    (``{}`` where the course sets an absolute limit; ``{"error": why}`` where it cannot be
+    measured)."""
     if recipe.get("time_limit_s") is not None:
         return {}
+    try:
+        return measure_reference(recipe, device, isolation, data_root, stderr, reuse=True)
+    except calibration.CalibrationError as exc:
+        why = f"the gate's time limit is absolute, not relative to this machine: {exc}"
+        print(f"warning: {why}", file=stderr)
+        return {"error": why}
+
+
+def measure_reference(
+    recipe: dict,
+    device: str,
+    isolation: str,
+    data_root: Path,
+    stderr,
+    *,
+    reuse: bool = False,
+    repeats: int = 1,
+) -> dict:
+    """The reference's gate training measured here, on the cores a gate holds (``reuse``: the
+    measurement kept with the data for this machine, where there is one); raises
+    :class:`~grader.gate.calibration.CalibrationError`."""
     with cpus.Slots().hold(rules.cores(recipe, device)) as cores:
-        description = calibration.machine(device, recipe, len(cores), isolation)
-        stored = calibration.lookup(data_root, description)
-        if stored is not None:
-            return stored
-        try:
-            return calibration.measure(
-                data_root,
-                device=device,
-                recipe=recipe,
-                isolation=isolation,
-                cores=cores,
-                progress=lambda text: print(text, file=stderr, flush=True),
-            )
-        except calibration.CalibrationError as exc:
-            why = f"the gate's time limit is absolute, not relative to this machine: {exc}"
-            print(f"warning: {why}", file=stderr)
-            return {"error": why}
+        if reuse:
+            description = calibration.machine(device, recipe, len(cores), isolation)
+            stored = calibration.lookup(data_root, description)
+            if stored is not None:
+                return stored
+        return calibration.measure(
+            data_root,
+            device=device,
+            recipe=recipe,
+            isolation=isolation,
+            cores=cores,
+            repeats=repeats,
+            progress=lambda text: print(text, file=stderr, flush=True),
+        )
 
 
 def node_data(data_root: Path | None) -> Path:

@@ -2,11 +2,15 @@
 
 ``tests/fixture_expectations.py`` reads the files; here: each folder has one, each one lies in
 a fixture folder, none is ever staged with the submission, and a file that says something
-wrong is refused with its path named.
+wrong is refused with its path named; and every name of the grader a hostile fixture aims at
+(a module it imports or patches, a file it looks for) still exists, so an attack the layout
+moved away from fails here, in the default run, instead of passing for the wrong reason.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 import shutil
 from pathlib import Path
 
@@ -127,3 +131,78 @@ def test_a_folder_of_no_kind_or_without_exercise_files_is_refused(tmp_path):
     fixture(tmp_path / "b", "correct_x", GOOD["correct_x"], files=())
     with pytest.raises(expectations.ExpectationError, match="holds no exercise file"):
         expectations.load(tmp_path / "b")
+
+
+# -- what a hostile fixture aims at still exists ------------------------------------------------
+
+IMPORTED = re.compile(r"^\s*from\s+(grader(?:\.\w+)*)\s+import\s+([\w\s,()]+?)\s*$", re.M)
+DOTTED = re.compile(r"(?<![\w./])grader(?:\.\w+)+")
+PATH = re.compile(r"""["'](grader/[\w./-]+)["']""")
+
+
+def grader_names(text: str) -> set[str]:
+    """The grader's modules and attributes (``grader.inside.channel``) and the repository
+    paths under ``grader/`` that ``text`` names."""
+    names = set(DOTTED.findall(text)) | set(PATH.findall(text))
+    for module, imported in IMPORTED.findall(text):
+        for item in imported.replace("(", " ").replace(")", " ").split(","):
+            if item.split():
+                names.add(f"{module}.{item.split()[0]}")
+    return names
+
+
+def resolves(name: str) -> bool:
+    """Is ``name`` a file or folder of the repository, or a module of the grader, or an
+    attribute of one, as the code is now?"""
+    if "/" in name:
+        return (REPO / name).exists()
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_the_reader_finds_the_names_and_refuses_stale_ones():
+    """Does the reader find each way a fixture names the grader, and refuse names the grader
+    no longer has (a module moved, a file renamed, a helper gone)?"""
+    text = (
+        "from grader.inside import channel, contract\n"
+        "import grader.suites.assertions\n"
+        "grader.suites.assertions.expect = f\n"
+        'open("grader/suites/test_ex1.py")\n'
+        "from grader import channel\n"
+    )
+    assert grader_names(text) == {
+        "grader.inside",
+        "grader.inside.channel",
+        "grader.inside.contract",
+        "grader.suites.assertions",
+        "grader.suites.assertions.expect",
+        "grader/suites/test_ex1.py",
+        "grader.channel",
+    }
+    assert [n for n in sorted(grader_names(text)) if not resolves(n)] == ["grader.channel"]
+    for stale in ("grader/gate_eval.py", "grader.suites.assertions.no_such_helper"):
+        assert not resolves(stale)
+
+
+HOSTILE = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("hostile_"))
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_what_a_hostile_fixture_aims_at_exists(name):
+    """Does every module, attribute and file of the grader this hostile fixture names exist,
+    so that its attack is tried against the code as it is?"""
+    stale = {}
+    for path in fixture_edits.fixture_files(name).values():
+        names = grader_names(path.read_text(encoding="utf-8"))
+        stale.update({n: path.name for n in names if not resolves(n)})
+    assert not stale, f"{name} aims at what the grader no longer has: {stale}"

@@ -113,8 +113,12 @@ class Command:
             help = f"{help} (default: {default})"
         if flags:
             self.parser.add_argument(*flags, dest=name, help=help, **settings)
-        else:
-            self.parser.add_argument(name, help=help, **settings)
+            return
+        if settings.get("nargs") in ("?", "*") and "default" not in settings:
+            # A positional that may be left out takes argparse's default as its value (the
+            # suppress marker itself, as a string): it gets the function's own instead.
+            settings["default"] = None if default is inspect.Parameter.empty else default
+        self.parser.add_argument(name, help=help, **settings)
 
     def forward(self, args: argparse.Namespace) -> int:
         outcome = call(self.func, args)

@@ -248,3 +248,35 @@ def test_an_option_not_given_leaves_the_functions_default():
     assert jobs.help.endswith(f"(default: {default})")
     given = cli.build_parser().parse_args(["run", "x", "--jobs", "3", "--no-gate"])
     assert (given.jobs, given.gate) == (3, False)
+
+
+def test_a_positional_left_out_takes_the_functions_default():
+    """Does every positional a command lets the user leave out (``grader check``'s folder,
+    ``grader data prepare``'s source) come, when left out, as the called function's own
+    default, never as argparse's suppress marker?"""
+    for name, command in _commands().items():
+        for action in command._actions:
+            if action.option_strings or action.nargs not in ("?", "*"):
+                continue
+            required = [
+                "x" for a in command._actions
+                if not a.option_strings and a.nargs in (None, "+") and a.dest != "help"
+            ]  # fmt: skip
+            choices = [
+                next(iter(a.choices)) for a in command._actions
+                if not a.option_strings and a.choices and a.nargs is None
+            ]  # fmt: skip
+            words = choices or required
+            value = getattr(cli.build_parser().parse_args([name, *words]), action.dest)
+            assert value != argparse.SUPPRESS and str(value) != argparse.SUPPRESS, (name, value)
+
+
+def test_check_without_a_folder_checks_exercises(tmp_path):
+    """Does `grader check` with no folder check exercises/ of the folder it runs in?"""
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "exercises" / "ex1_gradients.py").write_bytes(
+        (REPO / "solutions" / "ex1_gradients.py").read_bytes()
+    )
+    completed = grader("check", cwd=tmp_path)
+    assert "does not exist" not in completed.stdout + completed.stderr
+    assert "ex2_autograd.py" in completed.stdout and completed.returncode == 1

@@ -252,23 +252,22 @@ def test_an_option_not_given_leaves_the_functions_default():
 
 def test_a_positional_left_out_takes_the_functions_default():
     """Does every positional a command lets the user leave out (``grader check``'s folder,
-    ``grader data prepare``'s source) come, when left out, as the called function's own
-    default, never as argparse's suppress marker?"""
+    ``grader data prepare``'s source) come, when left out, as a default of its own, never as
+    argparse's suppress marker?"""
     for name, command in _commands().items():
-        for action in command._actions:
-            if action.option_strings or action.nargs not in ("?", "*"):
-                continue
-            required = [
-                "x" for a in command._actions
-                if not a.option_strings and a.nargs in (None, "+") and a.dest != "help"
-            ]  # fmt: skip
-            choices = [
-                next(iter(a.choices)) for a in command._actions
-                if not a.option_strings and a.choices and a.nargs is None
-            ]  # fmt: skip
-            words = choices or required
-            value = getattr(cli.build_parser().parse_args([name, *words]), action.dest)
-            assert value != argparse.SUPPRESS and str(value) != argparse.SUPPRESS, (name, value)
+        positionals = [a for a in command._actions if not a.option_strings]
+        optional = [a for a in positionals if a.nargs in ("?", "*")]
+        if not optional:
+            continue
+        words = [
+            next(iter(a.choices)) if a.choices else "x"
+            for a in positionals
+            if a.nargs in (None, "+")
+        ]
+        parsed = cli.build_parser().parse_args([name, *words])
+        for action in optional:
+            value = getattr(parsed, action.dest)
+            assert str(value) != argparse.SUPPRESS, (name, action.dest, value)
 
 
 def test_check_without_a_folder_checks_exercises(tmp_path):

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import chinese_text
+import fixture_expectations as expectations
 import pytest
 import test_fixture_submissions as harness
 from conftest import (
@@ -43,10 +44,12 @@ from grader.results.model import GradedTest, SubmissionResult
 EXERCISES = ("ex1", "ex3")
 EX3_BUGS = ("bug_channel_stats_0_255", "bug_no_random_flip", "bug_train_loader_not_shuffled")
 """Of ex3's: a statistic, a transform, a loader (the slowest exercise to grade, sampled)."""
+SAMPLE = harness.sampled()
+"""The bug fixtures the English harness grades by default."""
 BUGS = [
     b
     for b in harness.BUGS
-    if (b.exercise == "ex1" and b.fixture in harness.sampled()) or b.fixture in EX3_BUGS
+    if (b.exercise == "ex1" and b.fixture in SAMPLE) or b.fixture in EX3_BUGS
 ]
 EXTRAS = ("broken_import_error", "correct_notebooks_with_tutorial_cells")
 NEAR_MISS = "handin_near_miss_and_helper"
@@ -118,19 +121,26 @@ def test_the_sample_is_one_of_each_kind():
     assert {fixture for fixture, _test in PHRASES} <= names | set(EXTRAS) | {NEAR_MISS}
 
 
+def earns_what_english_earns(result: dict, bug: expectations.Bug) -> bool:
+    """Is ``result`` graded in Chinese, failing exactly the tests ``bug``'s expected.toml
+    names (what English gives), with full marks in every other exercise?"""
+    tests = harness.pointed_tests(result, bug.exercise)
+    failing = {name for name, test in tests.items() if test["status"] != "passed"}
+    others = [e for key, e in result["exercises"].items() if key != bug.exercise]
+    return (
+        result["language"] == "zh_CN"
+        and failing == set(bug.fails)
+        and all(full_marks(exercise) for exercise in others)
+    )
+
+
 def test_chinese_gives_the_scores_english_gives(graded):
     """Does each bug fail exactly the tests its expected.toml names (what English gives), in
     Chinese, and nothing else lose points; the notebook keep full marks; the file that does not
     import lose ex3 only; the missing ex1 lose ex1 only?"""
     results, _out = graded
     for bug in BUGS:
-        result = results[bug.fixture]
-        assert result["language"] == "zh_CN"
-        tests = harness.pointed_tests(result, bug.exercise)
-        failing = {name for name, test in tests.items() if test["status"] != "passed"}
-        assert failing == set(bug.fails), (bug.fixture, describe(result))
-        for key, exercise in result["exercises"].items():
-            assert key == bug.exercise or full_marks(exercise), (bug.fixture, key)
+        assert earns_what_english_earns(results[bug.fixture], bug), describe(results[bug.fixture])
     notebooks = results["correct_notebooks_with_tutorial_cells"]["exercises"]
     assert all(full_marks(exercise) for exercise in notebooks.values())
     broken = results["broken_import_error"]["exercises"]
@@ -162,17 +172,19 @@ def english_left(text: str) -> list[str]:
     return chinese_text.english_left(text)
 
 
+def english_in(result: dict) -> list[tuple[list[str], str]]:
+    """(its English, the text's start) for each feedback, exercise message and warning of
+    ``result`` that holds English by :func:`english_left`."""
+    texts = [t["feedback"] for t in result["tests"]] + list(result["warnings"])
+    texts += [e["message"] for e in result["exercises"].values()]
+    return [(found, text[:300]) for text in texts if (found := english_left(text))]
+
+
 def test_no_english_is_left_in_what_students_read(graded):
     """Is every feedback, exercise message and warning free of English but code, numbers,
     names and what the student's own code raised, while the same check sees an English one?"""
     results, _out = graded
-    left = {}
-    for result in results.values():
-        texts = [t["feedback"] for t in result["tests"]] + list(result["warnings"])
-        texts += [e["message"] for e in result["exercises"].values()]
-        for text in texts:
-            if found := english_left(text):
-                left[result["submission"]] = (found, text[:300])
+    left = {name: found for name, result in results.items() if (found := english_in(result))}
     assert not left, left
     english = "sse_grads: grad for b is 1.5, finite differences give -1.5: the sign is wrong"
     assert {"the", "sign", "wrong"} <= set(english_left(english))
@@ -389,7 +401,7 @@ def test_every_character_of_the_chinese_page_has_a_glyph(graded, tmp_path):
 
 # -- every check's failure in Chinese (slow) ---------------------------------------------------
 
-SLOW_BUGS = [b for b in harness.BUGS if b.fixture in harness.sampled() and b not in BUGS]
+SLOW_BUGS = [b for b in harness.BUGS if b.fixture in SAMPLE and b not in BUGS]
 """The rest of the English harness's sample: with :data:`BUGS`, a bug that fails each pointed
 hidden test, so every failing check of the suites speaks Chinese here at least once."""
 SLOW_TIMEOUT_S = 1200
@@ -406,31 +418,17 @@ def test_every_check_fails_in_chinese_as_in_english(tmp_path):
     the language (only its words do), the English harness grades every fixture against its
     expected.toml, and this sample, with the default run's, makes every check fail once in
     Chinese."""
+    failed_once = {(b.exercise, name) for b in BUGS + SLOW_BUGS for name in b.fails}
+    pointed = {(ex, name) for ex, names in harness.suite_points().items() for name in names}
+    assert failed_once == pointed
     os.chmod(tmp_path, 0o755)
     folder = tmp_path / "class"
     correct = sorted(harness.CORRECT)
     for name in [b.fixture for b in SLOW_BUGS] + correct:
         fixture_submission(name, folder / name)
     results, _seconds = grade(folder, "zh_CN", "ex1,ex2,ex3,ex4,ex5")
-    points = harness.suite_points()
-    failed_once = {(b.exercise, name) for b in BUGS + SLOW_BUGS for name in b.fails}
-    assert failed_once == {(ex, name) for ex, names in points.items() for name in names}
-    wrong, left = {}, {}
-    for bug in SLOW_BUGS:
-        result = results[bug.fixture]
-        tests = harness.pointed_tests(result, bug.exercise)
-        failing = {name for name, test in tests.items() if test["status"] != "passed"}
-        others = [
-            k for k, e in result["exercises"].items() if k != bug.exercise and not full_marks(e)
-        ]
-        if failing != set(bug.fails) or others or result["language"] != "zh_CN":
-            wrong[bug.fixture] = describe(result)
-        texts = [tests[name]["feedback"] for name in failing] + list(result["warnings"])
-        left[bug.fixture] = [word for text in texts for word in english_left(text)]
-    for name in correct:
-        if not all(full_marks(e) for e in results[name]["exercises"].values()):
-            wrong[name] = describe(results[name])
-        left[name] = [word for text in results[name]["warnings"] for word in english_left(text)]
-    assert not wrong, wrong
-    english = {name: words for name, words in left.items() if words}
-    assert not english, english
+    wrong = [b.fixture for b in SLOW_BUGS if not earns_what_english_earns(results[b.fixture], b)]
+    wrong += [n for n in correct if not all(map(full_marks, results[n]["exercises"].values()))]
+    assert not wrong, {name: describe(results[name]) for name in wrong}
+    left = {name: found for name, result in results.items() if (found := english_in(result))}
+    assert not left, left
